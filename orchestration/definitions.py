@@ -1,0 +1,20 @@
+"""The code location: every asset, check, job, schedule and resource the UI and ``safeguard run`` load."""
+
+from __future__ import annotations
+
+from dagster import Definitions, load_asset_checks_from_modules, load_assets_from_modules
+
+from assets import features, ingest, model, scoring
+from orchestration.automation import jobs, schedules
+from orchestration.dbt import dbt_resource
+from orchestration.resources import build_resources
+
+_ASSET_MODULES = [ingest, features, model, scoring]
+
+defs = Definitions(
+    assets=load_assets_from_modules(_ASSET_MODULES),
+    asset_checks=load_asset_checks_from_modules(_ASSET_MODULES),
+    jobs=jobs,
+    schedules=schedules,
+    resources={**build_resources(), "dbt": dbt_resource()},
+)

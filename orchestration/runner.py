@@ -1,0 +1,71 @@
+"""Materialize the graph for a date range in this process, through the same Definitions the UI loads.
+
+``safeguard run`` uses this; it has no code path of its own: it executes the code location's jobs with the
+partition-range tags a UI backfill would use, on the Dagster instance under ``DAGSTER_HOME`` (so its runs show
+in the UI), or on an ephemeral instance when none is configured.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from dagster import DagsterInstance
+
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+@dataclass
+class RunSummary:
+    job: str
+    run_id: str
+    success: bool
+    materializations: dict[str, int]  # asset key -> partitions materialized
+    failed_checks: list[str]
+
+
+def range_tags(first_day: str, last_day: str) -> dict[str, str]:
+    """Tags that make one run cover every partition from ``first_day`` to ``last_day`` (both inclusive)."""
+    return {RANGE_START_TAG: first_day, RANGE_END_TAG: last_day}
+
+
+def _instance() -> DagsterInstance:
+    return DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
+
+
+def has_champion() -> bool:
+    """Whether the registry already holds a champion (else a run must train before it can score)."""
+    from safeguard.config import settings
+    from safeguard.landing import ObjectStore
+    from safeguard.registry import ModelRegistry
+    from safeguard.serving.db import engine_for, upgrade
+
+    s = settings()
+    engine = engine_for(s.serving_db_url)
+    try:
+        upgrade(engine)
+        store = ObjectStore(s.model_store_uri, s3_endpoint_url=s.s3_endpoint_url)
+        return ModelRegistry(engine, store).champion() is not None
+    finally:
+        engine.dispose()
+
+
+def run_job(job_name: str, first_day: str, last_day: str, instance: DagsterInstance | None = None) -> RunSummary:
+    from orchestration.definitions import defs
+
+    job = defs.resolve_job_def(job_name)
+    result = job.execute_in_process(
+        instance=instance or _instance(), tags=range_tags(first_day, last_day), raise_on_error=False
+    )
+    counts: dict[str, int] = {}
+    failed: list[str] = []
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_MATERIALIZATION":
+            key = event.asset_key.to_user_string()
+            counts[key] = counts.get(key, 0) + 1
+        elif event.event_type_value == "ASSET_CHECK_EVALUATION":
+            evaluation = event.event_specific_data
+            if not evaluation.passed:
+                failed.append(f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}")
+    return RunSummary(job_name, result.run_id, result.success, counts, failed)

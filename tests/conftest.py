@@ -1,0 +1,20 @@
+"""Shared test set-up: every test runs against a throwaway SAFEGUARD_HOME, never the developer's data."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # tests/ helpers such as tests.landing_factory
+
+# Set before any project module reads the settings (orchestration.partitions does at import).
+_SESSION_HOME = tempfile.mkdtemp(prefix="safeguard-test-home-")
+os.environ["SAFEGUARD_HOME"] = _SESSION_HOME
+for _name in ("LANDING_URI", "WAREHOUSE_PATH", "SERVING_DB_URL", "MODEL_STORE_URI", "EXPORT_URI"):
+    os.environ.pop(_name, None)
+os.environ.setdefault("SAFEGUARD_START_DATE", "2026-09-01")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
