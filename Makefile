@@ -46,8 +46,9 @@ demo: dbt-manifest dagster-home
 	@echo "Data:        $(SAFEGUARD_HOME)  (landing/, warehouse.duckdb, serving.db, models/, exports/)"
 	@echo "Dagster UI:  make ui   then open http://127.0.0.1:3000 (runs are recorded in $(DAGSTER_HOME))"
 
+# The tests need the machine's PostgreSQL (started here, idempotently) besides the embedded defaults.
 test: dbt-manifest
-	$(BIN)/pytest
+	SAFEGUARD_TEST_POSTGRES_URL="$$(bash scripts/postgres-up.sh)" $(BIN)/pytest
 
 ui: dbt-manifest dagster-home
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000

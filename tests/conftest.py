@@ -18,3 +18,15 @@ for _name in ("LANDING_URI", "WAREHOUSE_PATH", "SERVING_DB_URL", "MODEL_STORE_UR
     os.environ.pop(_name, None)
 os.environ.setdefault("SAFEGUARD_START_DATE", "2026-09-01")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The real PostgreSQL that ``make test`` starts (scripts/postgres-up.sh); a missing server is an error."""
+    url = os.environ.get("SAFEGUARD_TEST_POSTGRES_URL")
+    if not url:
+        pytest.fail("SAFEGUARD_TEST_POSTGRES_URL is not set: run the tests through `make test`, which starts PostgreSQL")
+    return url
