@@ -1,0 +1,134 @@
+"""Run the real ``dagster dev`` (webserver + daemon) on 127.0.0.1 and talk to it as the UI does (GraphQL).
+
+Everything started here runs in its own process group and session, and :meth:`DagsterDev.stop` ends the whole
+group (SIGTERM, then SIGKILL): ``dagster dev`` started in the background ignores SIGINT.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+LAUNCH_BACKFILL = """
+mutation LaunchBackfill($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message stack }
+    ... on Error { message }
+  }
+}"""
+
+BACKFILL_STATUS = """
+query Backfill($id: String!) {
+  partitionBackfillOrError(backfillId: $id) {
+    __typename
+    ... on PartitionBackfill {
+      id status numPartitions
+      runs { runId status tags { key value } }
+      error { message }
+    }
+    ... on Error { message }
+  }
+}"""
+
+TERMINAL_BACKFILL = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class DagsterDev:
+    def __init__(self, *, workspace: Path, dagster_home: Path, env: dict[str, str], log_path: Path):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._log = open(log_path, "w")  # noqa: SIM115 — closed in stop()
+        self.log_path = log_path
+        exe = Path(sys.executable).with_name("dagster")
+        self.proc = subprocess.Popen(
+            [str(exe), "dev", "-w", str(workspace), "-h", "127.0.0.1", "-p", str(self.port)],
+            cwd=workspace.parent,
+            env={**os.environ, **env, "DAGSTER_HOME": str(dagster_home)},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_ready(self, timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"dagster dev exited with {self.proc.returncode}; see {self.log_path}")
+            try:
+                data = self.graphql("{ workspaceOrError { __typename ... on Workspace { locationEntries "
+                                    "{ name loadStatus } } } }")
+                entries = data["workspaceOrError"].get("locationEntries", [])
+                if entries and all(e["loadStatus"] == "LOADED" for e in entries):
+                    return
+            except OSError:
+                pass
+            time.sleep(1)
+        raise TimeoutError(f"dagster dev not ready after {timeout}s; see {self.log_path}")
+
+    def graphql(self, query: str, variables: dict | None = None) -> dict:
+        body = json.dumps({"query": query, "variables": variables or {}}).encode()
+        req = urllib.request.Request(f"{self.url}/graphql", data=body, headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            payload = json.loads(resp.read())
+        if payload.get("errors"):
+            raise RuntimeError(f"GraphQL errors: {payload['errors']}")
+        return payload["data"]
+
+    def launch_backfill(self, asset_keys: list[list[str]], partition_names: list[str], title: str) -> str:
+        """The mutation the UI's 'Materialize' dialog sends for a partition range of selected assets."""
+        params = {
+            "assetSelection": [{"path": k} for k in asset_keys],
+            "partitionNames": partition_names,
+            "fromFailure": False,
+            "title": title,
+        }
+        result = self.graphql(LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
+        if result["__typename"] != "LaunchBackfillSuccess":
+            raise RuntimeError(f"backfill not launched: {result}")
+        return result["backfillId"]
+
+    def wait_backfill(self, backfill_id: str, timeout: float) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            data = self.graphql(BACKFILL_STATUS, {"id": backfill_id})["partitionBackfillOrError"]
+            runs = data.get("runs") or []
+            if data.get("status") in TERMINAL_BACKFILL and all(
+                r["status"] in ("SUCCESS", "FAILURE", "CANCELED") for r in runs
+            ):
+                return data
+            time.sleep(2)
+        raise TimeoutError(f"backfill {backfill_id} not finished after {timeout}s; see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
+                try:
+                    os.killpg(self.proc.pid, sig)
+                except ProcessLookupError:
+                    break
+                try:
+                    self.proc.wait(timeout=wait)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        # children of the group outlive the leader sometimes: end the whole group
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self._log.close()
