@@ -8,6 +8,7 @@ from assets import features, ingest, model, scoring
 from orchestration.automation import jobs, schedules
 from orchestration.dbt import dbt_resource
 from orchestration.resources import build_resources
+from orchestration.sensors import landing_zone_sensor
 
 _ASSET_MODULES = [ingest, features, model, scoring]
 
@@ -16,5 +17,6 @@ defs = Definitions(
     asset_checks=load_asset_checks_from_modules(_ASSET_MODULES),
     jobs=jobs,
     schedules=schedules,
+    sensors=[landing_zone_sensor],
     resources={**build_resources(), "dbt": dbt_resource()},
 )

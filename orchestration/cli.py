@@ -1,0 +1,72 @@
+"""The ``safeguard`` console script: the Dagster-free subcommands of :mod:`safeguard.cli` plus the ones that run
+the code location's jobs (``run``). It never has a second code path: ``run`` executes the same jobs the UI and the
+schedules use (:mod:`orchestration.runner`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+
+from safeguard import cli as domain_cli
+from safeguard.cli import _iso_date, _positive_int
+
+
+def add_run(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="materialize the whole graph for a date range, in this process",
+        description=(
+            "Materialize every asset for the UTC days from --start to --end (inclusive) through the code "
+            "location's own jobs, one run per job for the whole range (as a UI backfill with single-run policy "
+            "does). When the registry holds no champion model yet, the run also trains one (job full_graph); "
+            "otherwise it runs daily_pipeline and keeps the current models. Runs are recorded in the Dagster "
+            "instance under DAGSTER_HOME when it is set."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--start", type=_iso_date, required=True, help="first day (UTC), YYYY-MM-DD")
+    end = parser.add_mutually_exclusive_group(required=True)
+    end.add_argument("--end", type=_iso_date, help="last day (UTC), inclusive")
+    end.add_argument("--days", type=_positive_int, help="number of days from --start (instead of --end)")
+    parser.add_argument("--retrain", action="store_true", help="train a new model even when a champion exists")
+    parser.set_defaults(func=cmd_run)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from orchestration.runner import has_champion, run_job
+
+    last = args.end or args.start + timedelta(days=args.days - 1)
+    if last < args.start:
+        print(f"safeguard run: error: --end {last} is before --start {args.start}", file=sys.stderr)
+        return 2
+    job = "full_graph" if args.retrain or not has_champion() else "daily_pipeline"
+    print(f"safeguard run: job {job} for {args.start} .. {last}", flush=True)
+    started = time.monotonic()
+    summary = run_job(job, args.start.isoformat(), last.isoformat())
+    for key, n in sorted(summary.materializations.items()):
+        print(f"  materialized {key}: {n} partition(s)")
+    for check in summary.failed_checks:
+        print(f"  FAILED check {check}")
+    state = "succeeded" if summary.success else "FAILED"
+    print(f"run {summary.run_id} {state} in {time.monotonic() - started:.0f}s")
+    return 0 if summary.success else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = domain_cli.build_parser()
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    add_run(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
