@@ -7,7 +7,7 @@ It never imports Dagster; the Dagster resources read the same names through ``En
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -22,7 +22,17 @@ ENV_VARS = (
     "EXPORT_URI",
     "S3_ENDPOINT_URL",
     "SAFEGUARD_START_DATE",
+    "SAFEGUARD_MAX_QUARANTINE_SHARE",
+    "SERVING_READONLY_ROLE",
+    "SERVING_READONLY_PASSWORD",
 )
+
+# Largest share of a day's rows that ingestion may quarantine before its asset check fails.
+DEFAULT_MAX_QUARANTINE_SHARE = 0.01
+
+# The PostgreSQL role that may only read the serving DB's risk tables (docs/risk-tables.md). Without a password it
+# is created NOLOGIN: a group role to grant to people (``GRANT safeguard_reader TO alice``).
+DEFAULT_SERVING_READONLY_ROLE = "safeguard_reader"
 
 
 @dataclass(frozen=True)
@@ -35,6 +45,9 @@ class Settings:
     export_uri: str
     s3_endpoint_url: str | None
     start_date: date
+    max_quarantine_share: float = DEFAULT_MAX_QUARANTINE_SHARE
+    serving_readonly_role: str = DEFAULT_SERVING_READONLY_ROLE
+    serving_readonly_password: str | None = field(default=None, repr=False)  # never printed
 
     @property
     def truth_path(self) -> Path:
@@ -55,4 +68,21 @@ def settings(env: dict[str, str] | None = None) -> Settings:
         export_uri=env.get("EXPORT_URI") or str(home / "exports"),
         s3_endpoint_url=env.get("S3_ENDPOINT_URL") or None,
         start_date=date.fromisoformat(env.get("SAFEGUARD_START_DATE") or DEFAULT_START_DATE),
+        max_quarantine_share=_share(env, "SAFEGUARD_MAX_QUARANTINE_SHARE", DEFAULT_MAX_QUARANTINE_SHARE),
+        serving_readonly_role=env.get("SERVING_READONLY_ROLE") or DEFAULT_SERVING_READONLY_ROLE,
+        serving_readonly_password=env.get("SERVING_READONLY_PASSWORD") or None,
     )
+
+
+def _share(env: dict[str, str], name: str, default: float) -> float:
+    """A fraction in [0, 1] from ``env[name]``, refusing anything else with a message naming the variable."""
+    text = env.get(name)
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")  # refused below
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name}={text!r}: expected a share between 0 and 1, e.g. 0.01 for 1%")
+    return value

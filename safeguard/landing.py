@@ -129,6 +129,12 @@ class DayFiles:
     files: list[str]  # relative paths of the day's Parquet files
 
 
+def _is_data_file(name: str) -> bool:
+    """A Parquet part of a day; names starting with ``_`` or ``.`` are a writer's bookkeeping (Hadoop/Spark's
+    hidden-file convention: ``_SUCCESS``, ``_committed_*``, ``.part-0.parquet.crc``) or a half-written temp file."""
+    return name.endswith(".parquet") and not name.startswith(("_", "."))
+
+
 class LandingZone:
     """The landing-zone contract over an :class:`ObjectStore`."""
 
@@ -151,7 +157,7 @@ class LandingZone:
                 f"{source} {day}: no {SUCCESS_MARKER} at {self.store.full_uri(rel)}; "
                 "the day is not complete and was not loaded"
             )
-        files = [f"{rel}/{n}" for n in self.store.list(rel) if n.endswith(".parquet")]
+        files = [f"{rel}/{n}" for n in self.store.list(rel) if _is_data_file(n)]
         return DayFiles(source, day, files)
 
     def read_file(self, rel: str) -> pa.Table:

@@ -1,0 +1,169 @@
+"""Ingestion assets: one per landing-zone source, loading ``raw.<source>`` for a day or a range of days.
+
+Thin glue over :func:`safeguard.ingest.ingest_days`, generated from the contract's sources. Each asset carries the
+check ``quarantine_share_below_threshold``: it fails (severity ERROR, blocking, so nothing downstream runs on the
+suspect data) when any loaded day quarantined more than the allowed share of its rows. The threshold is, in order:
+the run config ``max_quarantine_share`` of the asset, else the environment variable
+``SAFEGUARD_MAX_QUARANTINE_SHARE`` (read by :mod:`safeguard.config`), else 1%.
+"""
+
+# No ``from __future__ import annotations``: Dagster reads the asset function's annotations (config, resources)
+# at definition time, and the function is local to a factory, where string annotations cannot be resolved.
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetsDefinition,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    TableColumn,
+    TableRecord,
+    TableSchema,
+    asset,
+)
+from dagster_duckdb import DuckDBResource
+from pydantic import Field
+
+from orchestration.partitions import DUCKDB_POOL, daily_partitions, partition_days, single_run
+from orchestration.resources import LandingZoneResource
+from safeguard.config import settings
+from safeguard.contract import SOURCES, Source
+from safeguard.ingest import QUARANTINE_REASONS, IngestResult, ingest_days
+
+QUARANTINE_CHECK = "quarantine_share_below_threshold"
+# Bump when the validation rules change, so Dagster marks the raw tables as loaded by older code.
+INGEST_CODE_VERSION = "1"
+OWNERS = ["team:safeguards-data"]
+
+_DAY_TABLE = TableSchema(
+    columns=[
+        TableColumn("day", "string"),
+        TableColumn("files", "int"),
+        TableColumn("rows_read", "int"),
+        TableColumn("rows_loaded", "int"),
+        TableColumn("rows_quarantined", "int"),
+        TableColumn("quarantine_share", "float"),
+    ]
+)
+
+
+class IngestConfig(Config):
+    max_quarantine_share: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Largest share of a day's rows that may be quarantined before the check fails "
+        "(default: SAFEGUARD_MAX_QUARANTINE_SHARE, else 0.01).",
+    )
+
+
+def quarantine_check(result: IngestResult, threshold: float) -> AssetCheckResult:
+    """Pass when no loaded day quarantined more than ``threshold`` of its rows."""
+    over = [d.day for d in result.days if d.quarantine_share > threshold]
+    worst = result.worst_day
+    return AssetCheckResult(
+        check_name=QUARANTINE_CHECK,
+        passed=not over,
+        severity=AssetCheckSeverity.ERROR,
+        description=(
+            f"{len(over)} day(s) quarantined more than {threshold:.2%} of their rows: {', '.join(over)}"
+            if over
+            else f"every day quarantined at most {threshold:.2%} of its rows"
+        ),
+        metadata={
+            "threshold": threshold,
+            "worst_day": worst.day if worst else "",
+            "worst_day_share": worst.quarantine_share if worst else 0.0,
+            "days_over_threshold": MetadataValue.json(over),
+        },
+    )
+
+
+def ingest_metadata(result: IngestResult) -> dict:
+    """What an operator reads on the materialization: counts per day and per reason, files, odd columns."""
+    return {
+        "dagster/row_count": result.rows_loaded,
+        "rows_read": result.rows_read,
+        "rows_quarantined": result.rows_quarantined,
+        "quarantine_share": result.quarantine_share,
+        "quarantined_by_reason": MetadataValue.json(result.quarantined_by_reason),
+        "days": MetadataValue.table(
+            [
+                TableRecord(
+                    {
+                        "day": d.day,
+                        "files": d.files,
+                        "rows_read": d.rows_read,
+                        "rows_loaded": d.rows_loaded,
+                        "rows_quarantined": d.rows_quarantined,
+                        "quarantine_share": d.quarantine_share,
+                    }
+                )
+                for d in result.days
+            ],
+            schema=_DAY_TABLE,
+        ),
+        "files": len(result.files_read),
+        "extra_columns": MetadataValue.json(list(result.extra_columns)),
+        "retyped_columns": MetadataValue.json(result.retyped_columns),
+    }
+
+
+def build_ingest_asset(source: Source) -> AssetsDefinition:
+    """The asset ``raw_<source>``: validate and load the days of its partition (or partition range) in one go."""
+    name = f"raw_{source.name}"
+    landing_kind = {"s3"} if settings().landing_uri.startswith("s3://") else set()
+
+    @asset(
+        name=name,
+        partitions_def=daily_partitions,
+        backfill_policy=single_run,
+        pool=DUCKDB_POOL,
+        group_name="ingestion",
+        kinds={"duckdb", *landing_kind},
+        owners=OWNERS,
+        code_version=INGEST_CODE_VERSION,
+        metadata={"dagster/table_name": source.raw_table},
+        description=(
+            f"`{source.raw_table}`: the landing zone's `{source.name}` validated against the contract (design "
+            "§3.1), one partition per UTC day. Bad rows go to `raw.quarantine` with a reason; a day without "
+            "`_SUCCESS` or with an unreadable file fails the run and loads nothing. Re-running replaces the days."
+        ),
+        check_specs=[
+            AssetCheckSpec(
+                QUARANTINE_CHECK,
+                asset=name,
+                blocking=True,
+                description="Each loaded day quarantined at most the allowed share of its rows (default 1%). "
+                f"Reasons: {', '.join(QUARANTINE_REASONS)}.",
+            )
+        ],
+    )
+    def ingest_source(
+        context: AssetExecutionContext,
+        config: IngestConfig,
+        warehouse: DuckDBResource,
+        landing: LandingZoneResource,
+    ) -> MaterializeResult:
+        days = partition_days(*context.partition_time_window)
+        with warehouse.get_connection() as con:
+            result = ingest_days(con, landing.zone(), source.name, days)
+        context.log.info(
+            f"{source.raw_table}: {result.rows_loaded} rows loaded, {result.rows_quarantined} quarantined "
+            f"over {len(days)} day(s) from {len(result.files_read)} file(s)"
+        )
+        threshold = (
+            config.max_quarantine_share
+            if config.max_quarantine_share is not None
+            else settings().max_quarantine_share
+        )
+        return MaterializeResult(
+            metadata=ingest_metadata(result), check_results=[quarantine_check(result, threshold)]
+        )
+
+    return ingest_source
+
+
+ingest_assets: list[AssetsDefinition] = [build_ingest_asset(source) for source in SOURCES.values()]

@@ -1,0 +1,31 @@
+"""Small helpers over the DuckDB warehouse file: open it and make sure the ``raw`` schema exists.
+
+The ``raw.*`` DDL itself belongs to :mod:`safeguard.contract`; this module only applies it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from safeguard.contract import warehouse_ddl
+
+
+def connect(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse file (``:memory:`` for a throwaway one), creating its folder when writing."""
+    path = str(path)
+    if path != ":memory:" and not read_only:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return duckdb.connect(path, read_only=read_only)
+
+
+def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the ``raw`` schema, its per-source tables and ``raw.quarantine`` if missing (idempotent)."""
+    for statement in warehouse_ddl():
+        con.execute(statement)
+
+
+def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
+    """Column name -> DuckDB type of ``table`` (``schema.name``), in table order."""
+    return {name: typ for name, typ, *_ in con.execute(f"DESCRIBE {table}").fetchall()}
