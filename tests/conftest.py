@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -13,6 +15,7 @@ if str(ROOT) not in sys.path:
 
 # Set before any project module reads the settings (orchestration.partitions does at import).
 _SESSION_HOME = tempfile.mkdtemp(prefix="safeguard-test-home-")
+atexit.register(shutil.rmtree, _SESSION_HOME, ignore_errors=True)
 os.environ["SAFEGUARD_HOME"] = _SESSION_HOME
 for _name in ("LANDING_URI", "WAREHOUSE_PATH", "SERVING_DB_URL", "MODEL_STORE_URI", "EXPORT_URI"):
     os.environ.pop(_name, None)

@@ -1,0 +1,174 @@
+"""Generate a synthetic world into a landing zone (design §3.1), day by day, plus its ground truth.
+
+The landing zone gets exactly the contract's three sources, one folder per day with ``_SUCCESS``; nothing in it
+names an archetype. The ground truth (account_id, archetype, is_abuser, abuse_start) goes to a separate Parquet
+file for evaluation only, never into the landing zone.
+
+Determinism: the same arguments give the same bytes. Every random stream is derived from the seed with a
+``SeedSequence`` spawn key naming its purpose, and each day's events have their own stream keyed by the day's
+index, so a day never depends on how many draws other days used. Memory is bounded by one day of events: the
+per-account state is a fixed set of numpy arrays, and each day is written and dropped before the next.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tqdm import tqdm
+
+from safeguard.contract import ACCOUNTS, ENFORCEMENT, USAGE_EVENTS
+from safeguard.dates import as_date
+from safeguard.landing import LandingZone, ObjectStore
+from safeguard.world.accounts import DAY, NEVER, AccountIds, Population, accounts_table, build_population
+from safeguard.world.enforcement import enforcement_table, plan_enforcement
+from safeguard.world.events import events_table
+from safeguard.world.ids import vocab_strings
+from safeguard.world.populations import ARCHETYPES, IS_ABUSER
+
+# SeedSequence spawn keys: one independent stream per purpose (and per day for events).
+_POPULATION_STREAM, _ENFORCEMENT_STREAM, _EVENTS_STREAM = 0, 1, 2
+
+TRUTH_SCHEMA = pa.schema([
+    pa.field("account_id", pa.string(), nullable=False),
+    pa.field("archetype", pa.string(), nullable=False),
+    pa.field("is_abuser", pa.bool_(), nullable=False),
+    pa.field("abuse_start", pa.timestamp("us", tz="UTC")),
+])
+
+
+@dataclass
+class WorldSummary:
+    """What a generation run wrote: rows per source, accounts and abusers per archetype, wall time."""
+
+    start: str
+    days: int
+    accounts: int
+    abusers: int
+    rows: dict[str, int] = field(default_factory=dict)
+    archetypes: dict[str, int] = field(default_factory=dict)
+    abusers_enforced: int = 0  # abusers with a suspend or ban inside the window
+    seconds: float = 0.0
+
+    @property
+    def abuser_share(self) -> float:
+        return self.abusers / self.accounts if self.accounts else 0.0
+
+
+class WorldArgumentError(ValueError):
+    """The arguments cannot describe a world (the message names the argument)."""
+
+
+def _rng(seed: int, *key: int) -> np.random.Generator:
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=key)))
+
+
+def _check_args(accounts: int, days: int, seed: int, out_uri: str, truth_path: str | Path) -> None:
+    if accounts < 1:
+        raise WorldArgumentError(f"accounts must be at least 1, got {accounts}")
+    if days < 1:
+        raise WorldArgumentError(f"days must be at least 1, got {days}")
+    if seed < 0:
+        raise WorldArgumentError(f"seed must be a non-negative integer, got {seed}")
+    truth, out = str(truth_path), out_uri.rstrip("/")
+    if not out.startswith("s3://") and not truth.startswith("s3://"):
+        if Path(truth).resolve().is_relative_to(Path(out).resolve()):
+            raise WorldArgumentError(f"the ground truth {truth} must lie outside the landing zone {out_uri}")
+    elif truth.startswith(out + "/"):
+        raise WorldArgumentError(f"the ground truth {truth} must lie outside the landing zone {out_uri}")
+
+
+def truth_table(pop: Population, ids: AccountIds) -> pa.Table:
+    """Ground truth of every account: archetype, whether it abuses and from when (null for benign accounts)."""
+    abuse_start = np.where(pop.abuse_start == NEVER, 0, pop.abuse_start) * 1_000_000
+    return pa.Table.from_pydict(
+        {
+            "account_id": ids.account(np.arange(pop.size)),
+            "archetype": vocab_strings(ARCHETYPES, pop.archetype),
+            "is_abuser": pa.array(IS_ABUSER[pop.archetype]),
+            "abuse_start": pa.array(abuse_start, type=TRUTH_SCHEMA.field("abuse_start").type,
+                                    mask=pop.abuse_start == NEVER),
+        },
+        schema=TRUTH_SCHEMA,
+    )
+
+
+def _write_truth(table: pa.Table, truth_path: str | Path, s3_endpoint_url: str | None) -> None:
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd")
+    parent, _, name = str(truth_path).rstrip("/").rpartition("/")
+    ObjectStore(parent or ".", s3_endpoint_url=s3_endpoint_url).write_bytes(name, buf.getvalue())
+
+
+def _write_day(zone: LandingZone, day: str, tables: dict[str, pa.Table]) -> None:
+    for source, table in tables.items():
+        zone.write_day(source, day, [table])
+
+
+def generate_world(
+    *,
+    accounts: int,
+    days: int,
+    start: date | str,
+    seed: int,
+    out_uri: str,
+    truth_path: str | Path,
+    s3_endpoint_url: str | None = None,
+    progress: bool = True,
+) -> WorldSummary:
+    """Write ``days`` days of a world of ``accounts`` accounts from ``start`` into the landing zone ``out_uri``.
+
+    Existing days of the same dates are replaced whole; the ground truth goes to ``truth_path`` (a local path or
+    ``s3://`` URI outside the landing zone).
+    """
+    _check_args(accounts, days, seed, out_uri, truth_path)
+    began = time.perf_counter()
+    first_day = as_date(start)
+    start_s = int(datetime(first_day.year, first_day.month, first_day.day, tzinfo=UTC).timestamp())
+
+    pop = build_population(accounts, start_s, days, _rng(seed, _POPULATION_STREAM))
+    plan = plan_enforcement(pop, start_s, days, _rng(seed, _ENFORCEMENT_STREAM))
+    ids = AccountIds(pop, seed)
+    zone = LandingZone(out_uri, s3_endpoint_url=s3_endpoint_url)
+
+    counts = np.bincount(pop.archetype, minlength=len(ARCHETYPES))
+    end_s = start_s + days * DAY
+    blocked = (plan.block_at < end_s) & IS_ABUSER[pop.archetype]
+    summary = WorldSummary(
+        start=first_day.isoformat(),
+        days=days,
+        accounts=accounts,
+        abusers=int(IS_ABUSER[pop.archetype].sum()),
+        rows={USAGE_EVENTS.name: 0, ACCOUNTS.name: 0, ENFORCEMENT.name: 0},
+        archetypes={name: int(c) for name, c in zip(ARCHETYPES, counts)},
+        abusers_enforced=int(blocked.sum()),
+    )
+    # One writer thread: Parquet encoding of day d (which releases the GIL) overlaps generating day d + 1, so at
+    # most two days are in memory.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="landing-writer") as writer:
+        pending: Future | None = None
+        for d in tqdm(range(days), desc="generate", unit="day", disable=not progress):
+            day = (first_day + timedelta(days=d)).isoformat()
+            day_start = start_s + d * DAY
+            tables = {
+                USAGE_EVENTS.name: events_table(pop, plan, ids, d, day_start, _rng(seed, _EVENTS_STREAM, d)),
+                ACCOUNTS.name: accounts_table(pop, ids, d, day_start),
+                ENFORCEMENT.name: enforcement_table(plan, ids, day_start),
+            }
+            for source, table in tables.items():
+                summary.rows[source] += table.num_rows
+            if pending is not None:
+                pending.result()  # re-raises a failed write here, before more work is done
+            pending = writer.submit(_write_day, zone, day, tables)
+        if pending is not None:
+            pending.result()
+    _write_truth(truth_table(pop, ids), truth_path, s3_endpoint_url)
+    summary.seconds = time.perf_counter() - began
+    return summary
