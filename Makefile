@@ -33,7 +33,7 @@ install: $(VENV)/.installed
 
 # dbt's manifest is built here, never parsed when the code location is imported.
 dbt-manifest: install
-	cd $(CURDIR) && $(BIN)/dagster-dbt project prepare-and-package --file orchestration/dbt.py
+	$(BIN)/python -m orchestration.dbt
 
 dagster-home:
 	@mkdir -p $(DAGSTER_HOME)

@@ -6,7 +6,19 @@ analysts and its expected direction; this module reads it from the dbt manifest.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
+
+DBT_PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
+# Where `python -m orchestration.dbt` (dbt parse) writes the manifest the code location loads.
+MANIFEST_PATH = DBT_PROJECT_DIR / "target" / "manifest.json"
+FEATURES_MODEL = "fct_account_features"
+_DIRECTIONS = (1, -1, None)
+
+
+class CatalogError(ValueError):
+    """The manifest cannot give a feature catalog; the message names the file and the column."""
 
 
 @dataclass(frozen=True)
@@ -15,3 +27,44 @@ class FeatureSpec:
     description: str
     reason: str  # plain words for an analyst, e.g. "Many requests flagged as cyber misuse in the last 7 days"
     direction: int | None  # +1: higher is riskier; -1: lower is riskier; None: no monotone constraint
+
+
+def _features_node(manifest: dict, path: Path) -> dict:
+    for node in manifest.get("nodes", {}).values():
+        if node.get("resource_type") == "model" and node.get("name") == FEATURES_MODEL:
+            return node
+    raise CatalogError(f"{path}: no model {FEATURES_MODEL!r} in the dbt manifest")
+
+
+def _spec(column: dict, path: Path) -> FeatureSpec | None:
+    """The column's FeatureSpec, or None for a column without ``meta.feature`` (keys such as account_id)."""
+    meta = (column.get("config") or {}).get("meta") or column.get("meta") or {}
+    feature = meta.get("feature")
+    if feature is None:
+        return None
+    where = f"{path}: {FEATURES_MODEL}.{column['name']}"
+    reason, direction = feature.get("reason"), feature.get("direction")
+    if not reason or not column.get("description"):
+        raise CatalogError(f"{where}: a feature needs a description and meta.feature.reason")
+    if direction not in _DIRECTIONS:
+        raise CatalogError(f"{where}: meta.feature.direction must be 1, -1 or null, got {direction!r}")
+    return FeatureSpec(column["name"], column["description"], reason, direction)
+
+
+def load_catalog(manifest_path: str | Path = MANIFEST_PATH) -> list[FeatureSpec]:
+    """The features of fct_account_features, in the model's column order."""
+    path = Path(manifest_path)
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CatalogError(f"no dbt manifest at {path}: prepare it with `python -m orchestration.dbt`") from None
+    node = _features_node(manifest, path)
+    specs = [spec for column in node.get("columns", {}).values() if (spec := _spec(column, path))]
+    if not specs:
+        raise CatalogError(f"{path}: {FEATURES_MODEL} has no column with meta.feature")
+    return specs
+
+
+def feature_columns(manifest_path: str | Path = MANIFEST_PATH) -> list[str]:
+    """The feature column names, in order: the model's input columns."""
+    return [spec.name for spec in load_catalog(manifest_path)]

@@ -1,0 +1,87 @@
+{{ config(window_column='activity_date') }}
+{#- Per account and UTC day of activity: volumes and counts that add up over days. Distinct counts do not add
+    up over days, so the windowed ones come from int_account_daily_attributes. -#}
+{%- set threshold = var('flag_threshold') -%}
+
+with events as (
+    select *, cast(event_ts as date) as activity_date
+    from {{ ref('stg_usage_events') }}
+    where {{ in_window('event_ts') }}
+),
+
+hourly as (
+    select account_id, activity_date, count(*) as events
+    from events
+    group by account_id, activity_date, {{ dbt.date_trunc('hour', 'event_ts') }}
+),
+
+templates as (
+    select account_id, activity_date, count(*) as events
+    from events
+    group by account_id, activity_date, prompt_template_hash
+),
+
+peaks as (
+    select
+        hourly.account_id,
+        hourly.activity_date,
+        max(hourly.events) as max_events_in_hour
+    from hourly
+    group by hourly.account_id, hourly.activity_date
+),
+
+top_templates as (
+    select account_id, activity_date, max(events) as top_template_events
+    from templates
+    group by account_id, activity_date
+),
+
+daily as (
+    select
+        account_id,
+        activity_date,
+        count(*) as events,
+        sum(input_tokens) as input_tokens,
+        sum(output_tokens) as output_tokens,
+        sum(case when classifier_score >= {{ threshold }}
+                  and policy_category in ('{{ var("flag_categories") | join("', '") }}')
+                 then 1 else 0 end) as flagged_any_events,
+        {%- for category in var('flag_categories') %}
+        sum(case when classifier_score >= {{ threshold }} and policy_category = '{{ category }}'
+                 then 1 else 0 end) as flagged_{{ category }}_events,
+        {%- endfor %}
+        sum(case when stop_reason = 'refusal' then 1 else 0 end) as refusal_events,
+        sum(case when stop_reason = 'max_tokens' then 1 else 0 end) as max_tokens_events,
+        sum(case when extract(hour from event_ts) < 6 then 1 else 0 end) as night_events,
+        count(distinct ip_hash) as distinct_ips,
+        count(distinct country) as distinct_countries,
+        count(distinct client) as distinct_clients,
+        count(distinct prompt_template_hash) as distinct_templates
+    from events
+    group by account_id, activity_date
+)
+
+select
+    daily.account_id,
+    daily.activity_date,
+    cast(daily.events as {{ dbt.type_bigint() }}) as events,
+    cast(daily.input_tokens as {{ dbt.type_bigint() }}) as input_tokens,
+    cast(daily.output_tokens as {{ dbt.type_bigint() }}) as output_tokens,
+    cast(daily.flagged_any_events as {{ dbt.type_bigint() }}) as flagged_any_events,
+    {%- for category in var('flag_categories') %}
+    cast(daily.flagged_{{ category }}_events as {{ dbt.type_bigint() }}) as flagged_{{ category }}_events,
+    {%- endfor %}
+    cast(daily.refusal_events as {{ dbt.type_bigint() }}) as refusal_events,
+    cast(daily.max_tokens_events as {{ dbt.type_bigint() }}) as max_tokens_events,
+    cast(daily.night_events as {{ dbt.type_bigint() }}) as night_events,
+    cast(daily.distinct_ips as {{ dbt.type_bigint() }}) as distinct_ips,
+    cast(daily.distinct_countries as {{ dbt.type_bigint() }}) as distinct_countries,
+    cast(daily.distinct_clients as {{ dbt.type_bigint() }}) as distinct_clients,
+    cast(daily.distinct_templates as {{ dbt.type_bigint() }}) as distinct_templates,
+    cast(peaks.max_events_in_hour as {{ dbt.type_bigint() }}) as max_events_in_hour,
+    cast(top_templates.top_template_events as {{ type_double() }}) / daily.events as top_template_share
+from daily
+inner join peaks
+    on peaks.account_id = daily.account_id and peaks.activity_date = daily.activity_date
+inner join top_templates
+    on top_templates.account_id = daily.account_id and top_templates.activity_date = daily.activity_date

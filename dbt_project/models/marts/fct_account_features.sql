@@ -1,0 +1,122 @@
+{{ config(window_column='as_of_date') }}
+{#- One row per account and as_of_date D for every account that exists as of D, from data before D + 1 day
+    only. Windows of 1, 7 and 28 days end with D (D-6..D is the 7-day window). No activity gives zeros. -#}
+{%- set windows = [1, 7, 28] -%}
+{#- columns of int_account_daily_usage that add up over the days of a window -#}
+{%- set additive = ['events', 'input_tokens', 'output_tokens', 'flagged_any_events'] -%}
+{%- for category in var('flag_categories') %}{% do additive.append('flagged_' ~ category ~ '_events') %}{% endfor -%}
+{%- do additive.extend(['refusal_events', 'max_tokens_events', 'night_events']) -%}
+{%- set count_type = dbt.type_bigint() -%}
+{%- set indicator_type = dbt.type_int() -%}
+
+with as_of_dates as (
+    {{ window_dates('as_of_date') }}
+),
+
+accounts as (
+    select *
+    from {{ ref('int_account_snapshot') }}
+    where {{ in_window('as_of_date') }}
+),
+
+daily_usage as (
+    select as_of_dates.as_of_date, usage.*
+    from as_of_dates
+    inner join {{ ref('int_account_daily_usage') }} as usage
+        on usage.activity_date <= as_of_dates.as_of_date
+       and usage.activity_date > {{ add_days('as_of_dates.as_of_date', -(windows | max)) }}
+),
+
+usage_windows as (
+    select
+        as_of_date,
+        account_id
+        {%- for w in windows %}
+        {%- set within = 'activity_date > ' ~ add_days('as_of_date', -(w)) %}
+        {%- for column in additive %},
+        sum(case when {{ within }} then {{ column }} else 0 end) as {{ column }}_{{ w }}d
+        {%- endfor %},
+        max(case when {{ within }} then max_events_in_hour else 0 end) as max_events_in_hour_{{ w }}d
+        {%- endfor %}
+    from daily_usage
+    group by as_of_date, account_id
+),
+
+attribute_values as (
+    select
+        as_of_dates.as_of_date,
+        attributes.account_id,
+        attributes.attribute,
+        attributes.attribute_value
+        {%- for w in windows %},
+        sum(case when attributes.activity_date > {{ add_days('as_of_dates.as_of_date', -(w)) }}
+                 then attributes.events else 0 end) as events_{{ w }}d
+        {%- endfor %}
+    from as_of_dates
+    inner join {{ ref('int_account_daily_attributes') }} as attributes
+        on attributes.activity_date <= as_of_dates.as_of_date
+       and attributes.activity_date > {{ add_days('as_of_dates.as_of_date', -(windows | max)) }}
+    group by as_of_dates.as_of_date, attributes.account_id, attributes.attribute, attributes.attribute_value
+),
+
+attribute_windows as (
+    select
+        as_of_date,
+        account_id
+        {%- for w in windows %},
+        sum(case when attribute = 'ip' and events_{{ w }}d > 0 then 1 else 0 end) as distinct_ips_{{ w }}d,
+        sum(case when attribute = 'country' and events_{{ w }}d > 0 then 1 else 0 end) as distinct_countries_{{ w }}d,
+        max(case when attribute = 'template' then events_{{ w }}d else 0 end) as top_template_events_{{ w }}d
+        {%- endfor %}
+    from attribute_values
+    group by as_of_date, account_id
+)
+
+select
+    accounts.account_id,
+    accounts.as_of_date,
+    {%- for w in windows %}
+    {%- set events = 'usage_windows.events_' ~ w ~ 'd' %}
+    cast(coalesce({{ events }}, 0) as {{ count_type }}) as events_{{ w }}d,
+    cast(coalesce(usage_windows.input_tokens_{{ w }}d, 0) as {{ count_type }}) as input_tokens_{{ w }}d,
+    cast(coalesce(usage_windows.output_tokens_{{ w }}d, 0) as {{ count_type }}) as output_tokens_{{ w }}d,
+    {{ safe_ratio('usage_windows.flagged_any_events_' ~ w ~ 'd', events) }} as flag_rate_any_{{ w }}d,
+    {%- for category in var('flag_categories') %}
+    {{ safe_ratio('usage_windows.flagged_' ~ category ~ '_events_' ~ w ~ 'd', events) }}
+        as flag_rate_{{ category }}_{{ w }}d,
+    {%- endfor %}
+    {{ safe_ratio('usage_windows.refusal_events_' ~ w ~ 'd', events) }} as refusal_rate_{{ w }}d,
+    {{ safe_ratio('usage_windows.max_tokens_events_' ~ w ~ 'd', events) }} as max_tokens_rate_{{ w }}d,
+    cast(coalesce(attribute_windows.distinct_ips_{{ w }}d, 0) as {{ count_type }}) as distinct_ips_{{ w }}d,
+    cast(coalesce(attribute_windows.distinct_countries_{{ w }}d, 0) as {{ count_type }})
+        as distinct_countries_{{ w }}d,
+    {{ safe_ratio('usage_windows.night_events_' ~ w ~ 'd', events) }} as night_share_{{ w }}d,
+    cast(coalesce(usage_windows.max_events_in_hour_{{ w }}d, 0) as {{ count_type }})
+        as max_events_in_hour_{{ w }}d,
+    {{ safe_ratio('attribute_windows.top_template_events_' ~ w ~ 'd', events) }} as top_template_share_{{ w }}d,
+    {%- endfor %}
+    {#- velocity: the last day against the 7-day daily mean, the last 7 days against the 28-day weekly mean -#}
+    {{ safe_ratio('7 * coalesce(usage_windows.events_1d, 0)', 'usage_windows.events_7d') }} as velocity_1d_vs_7d,
+    {{ safe_ratio('4 * coalesce(usage_windows.events_7d, 0)', 'usage_windows.events_28d') }} as velocity_7d_vs_28d,
+    cast({{ dbt.datediff('cast(accounts.created_at as date)', 'accounts.as_of_date', 'day') }} as {{ indicator_type }})
+        as account_age_days,
+    {%- for plan in ['free', 'pro', 'team', 'enterprise', 'api'] %}
+    cast(case when accounts.plan = '{{ plan }}' then 1 else 0 end as {{ indicator_type }}) as plan_{{ plan }},
+    {%- endfor %}
+    cast(case when accounts.phone_verified then 1 else 0 end as {{ indicator_type }}) as phone_verified,
+    {%- for kind in ['corporate', 'webmail', 'disposable'] %}
+    cast(case when accounts.email_domain_kind = '{{ kind }}' then 1 else 0 end as {{ indicator_type }})
+        as email_{{ kind }},
+    {%- endfor %}
+    {%- for link in ['payment', 'signup_ip', 'device'] %}
+    links.linked_{{ link }}_accounts,
+    {{ safe_ratio('links.linked_' ~ link ~ '_enforced_accounts', 'links.linked_' ~ link ~ '_accounts') }}
+        as linked_{{ link }}_enforced_share{{ ',' if not loop.last }}
+    {%- endfor %}
+from accounts
+left join usage_windows
+    on usage_windows.as_of_date = accounts.as_of_date and usage_windows.account_id = accounts.account_id
+left join attribute_windows
+    on attribute_windows.as_of_date = accounts.as_of_date and attribute_windows.account_id = accounts.account_id
+inner join {{ ref('int_account_links') }} as links
+    on links.as_of_date = accounts.as_of_date and links.account_id = accounts.account_id

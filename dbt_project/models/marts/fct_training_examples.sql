@@ -1,0 +1,48 @@
+{%- set horizon = label_horizon_days() -%}
+{{ config(window_column='as_of_date', window_offset_days=-horizon) }}
+{#- Features as of D with label 1 iff a suspend or ban starts in (D, D + H] and no reinstate ends it within
+    (D, D + H]. A partition window [min_date, max_date) closes the label windows of
+    D in [min_date - H, max_date - H): their last day D + H is inside the partition window. So each D belongs to
+    exactly one partition (D + H) and re-building that partition rebuilds D's examples from current data.
+    Accounts under an active suspend or ban as of D are left out: their label says nothing new. -#}
+
+with example_dates as (
+    {{ window_dates('as_of_date', offset_days=-horizon) }}
+),
+
+features as (
+    select features.*
+    from {{ ref('fct_account_features') }} as features
+    inner join example_dates
+        on example_dates.as_of_date = features.as_of_date
+),
+
+eligible as (
+    select as_of_date, account_id
+    from {{ ref('int_account_snapshot') }}
+    where {{ in_window('as_of_date', offset_days=-horizon) }}
+      and is_enforced = 0
+),
+
+positives as (
+    {#- an enforced state that starts after D and still holds at the end of D + H -#}
+    select distinct
+        example_dates.as_of_date,
+        states.account_id
+    from example_dates
+    inner join {{ ref('int_enforcement_states') }} as states
+        on states.is_enforced = 1
+       and states.state_from >= {{ day_end('example_dates.as_of_date') }}
+       and states.state_from < {{ day_end(add_days('example_dates.as_of_date', horizon)) }}
+       and (states.state_until is null
+            or states.state_until >= {{ day_end(add_days('example_dates.as_of_date', horizon)) }})
+)
+
+select
+    features.*,
+    cast(case when positives.account_id is null then 0 else 1 end as {{ dbt.type_int() }}) as label
+from features
+inner join eligible
+    on eligible.as_of_date = features.as_of_date and eligible.account_id = features.account_id
+left join positives
+    on positives.as_of_date = features.as_of_date and positives.account_id = features.account_id

@@ -1,0 +1,45 @@
+-- Typed usage events, one row per event_id. Ingestion replaces whole days, so a duplicate id can only come
+-- from the same event landed under two days; the most recently ingested copy wins.
+with ranked as (
+    select
+        event_id,
+        account_id,
+        org_id,
+        api_key_id,
+        cast(event_ts as {{ dbt.type_timestamp() }}) as event_ts,
+        model,
+        cast(input_tokens as {{ dbt.type_bigint() }}) as input_tokens,
+        cast(output_tokens as {{ dbt.type_bigint() }}) as output_tokens,
+        ip_hash,
+        country,
+        client,
+        stop_reason,
+        policy_category,
+        cast(classifier_score as {{ type_double() }}) as classifier_score,
+        prompt_template_hash,
+        _partition_date as loaded_date,
+        row_number() over (
+            partition by event_id order by _ingested_at desc, _partition_date desc, _source_file desc
+        ) as copy_rank
+    from {{ source('raw', 'usage_events') }}
+)
+
+select
+    event_id,
+    account_id,
+    org_id,
+    api_key_id,
+    event_ts,
+    model,
+    input_tokens,
+    output_tokens,
+    ip_hash,
+    country,
+    client,
+    stop_reason,
+    policy_category,
+    classifier_score,
+    prompt_template_hash,
+    loaded_date
+from ranked
+where copy_rank = 1

@@ -1,0 +1,6 @@
+{#- Fails on every row where `expression` is not true (false or null). -#}
+{% test expression_is_true(model, expression) %}
+select *
+from {{ model }}
+where not coalesce({{ expression }}, false)
+{% endtest %}
