@@ -1,0 +1,135 @@
+"""The ``account_risk_scores`` asset: every account of each day scored by the champion and any candidates.
+
+Thin: scoring, explanations and the table schema live in :mod:`safeguard.scoring`. Days are written one at a
+time (each replaced whole), so a long backfill never holds more than one day in memory.
+"""
+
+import numpy as np
+import pyarrow.compute as pc
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    Config,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+from dagster_duckdb import DuckDBResource
+
+from orchestration.partitions import DUCKDB_POOL, daily_partitions, partition_days, single_run
+from orchestration.resources import ModelStoreResource, ServingDatabaseResource
+from safeguard import model_card
+from safeguard.explain import ADDITIVITY_TOLERANCE, DEFAULT_SAMPLE_RATE
+from safeguard.registry import ModelRegistry
+from safeguard.scoring import (
+    CANDIDATE,
+    CHAMPION,
+    SCORES_SCHEMA,
+    SCORES_TABLE,
+    read_day_features,
+    score_accounts,
+    write_scores,
+)
+from safeguard.serving.db import upgrade
+
+
+class ScoringConfig(Config):
+    monitoring_sample_rate: float = DEFAULT_SAMPLE_RATE  # share of accounts explained whatever their tier
+
+
+@asset(
+    group_name="scoring",
+    partitions_def=daily_partitions,
+    backfill_policy=single_run,
+    pool=DUCKDB_POOL,
+    deps=[AssetKey("fct_account_features"), AssetKey("risk_model")],
+    kinds={"lightgbm", "duckdb"},
+    check_specs=[
+        AssetCheckSpec(
+            "shap_additivity",
+            asset="account_risk_scores",
+            blocking=True,
+            description=f"On every explained row, contributions + base value = raw margin (within {ADDITIVITY_TOLERANCE}).",
+        )
+    ],
+)
+def account_risk_scores(
+    context: AssetExecutionContext,
+    config: ScoringConfig,
+    warehouse: DuckDBResource,
+    serving: ServingDatabaseResource,
+    model_store: ModelStoreResource,
+) -> MaterializeResult:
+    """Probability, tier and top reasons per account, day and model, in ``scoring.account_risk_scores``."""
+    days = partition_days(*context.partition_time_window)
+    engine = serving.engine()
+    try:
+        upgrade(engine)
+        registry = ModelRegistry(engine, model_store.store())
+        champion = registry.champion()
+        if champion is None:
+            raise Failure(
+                "no champion model in the registry: materialize risk_model (and pass its gate) first"
+            )
+        models = [(CHAMPION, registry.load(champion.version))]
+        models += [(CANDIDATE, registry.load(c.version)) for c in registry.candidates()]
+    finally:
+        engine.dispose()
+
+    rows_per_day: dict[str, int] = {}
+    tiers_per_day: dict[str, dict] = {}
+    worst_error, explained = 0.0, 0
+    last_probabilities = np.array([])
+    with warehouse.get_connection() as con:
+        for day in days:
+            features = read_day_features(con, day)
+            if features.empty:
+                context.log.warning(
+                    f"{day}: no rows in marts.fct_account_features; the day's scores are emptied"
+                )
+                write_scores(con, SCORES_SCHEMA.empty_table(), [day])
+                rows_per_day[day] = 0
+                continue
+            scored = score_accounts(features, models, day, sample_rate=config.monitoring_sample_rate)
+            rows_per_day[day] = write_scores(con, scored.table, [day])
+            tiers_per_day[day] = scored.tier_counts()
+            worst_error = max(worst_error, scored.additivity_error)
+            explained += scored.explained_rows
+            champion_rows = scored.table.filter(pc.equal(scored.table.column("model_role"), CHAMPION))
+            last_probabilities = champion_rows.column("probability").to_numpy()
+    context.log.info(
+        f"scored {sum(rows_per_day.values())} rows over {len(days)} day(s) with {len(models)} model(s)"
+    )
+
+    metadata = {
+        "rows": sum(rows_per_day.values()),
+        "rows_per_day": MetadataValue.json(rows_per_day),
+        "tier_counts": MetadataValue.json(tiers_per_day),
+        "models": MetadataValue.json({m.version: role for role, m in models}),
+        "explained_rows": explained,
+        "table": SCORES_TABLE,
+    }
+    if last_probabilities.size:
+        png = model_card.score_histogram_png(
+            last_probabilities, models[0][1].thresholds, title=f"Champion scores on {days[-1]}"
+        )
+        metadata["score_histogram"] = MetadataValue.md(model_card.png_markdown(png, "score histogram"))
+    return MaterializeResult(
+        metadata=metadata,
+        check_results=[
+            AssetCheckResult(
+                check_name="shap_additivity",
+                passed=worst_error <= ADDITIVITY_TOLERANCE,
+                severity=AssetCheckSeverity.ERROR,
+                metadata={
+                    "max_abs_error": worst_error,
+                    "explained_rows": explained,
+                    "tolerance": ADDITIVITY_TOLERANCE,
+                },
+            )
+        ],
+    )
