@@ -4,6 +4,12 @@
 - ``plan``: the stages and the rules for moving between them, stored as JSON with the rollout;
 - ``guardrails``: candidate vs champion metrics on the same accounts;
 - ``policy``: the automatic decision, the manual actions, and the stage in effect for a score day.
+
+On top of that pure core (imported by module, not re-exported here, as they pull in the database layers):
+- ``state``: rollouts and their audit log in the serving database; the rollout and stage serving a day;
+- ``served``: ``scoring.served_risk_scores``, the score each account is served each day;
+- ``evaluation``: the daily guardrails on the candidate arm and the automatic decision;
+- ``controls``: start / promote / pause / resume / abort / status for the command line and the Dagster jobs.
 """
 
 from safeguard.rollout.bucketing import bucket, buckets, in_candidate_arm

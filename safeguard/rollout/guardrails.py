@@ -14,7 +14,8 @@ The metrics:
   champion's deciles. PSI = sum((a - e) * ln(a / e)); shares are floored at ``PSI_EPSILON`` so empty bins stay finite.
 - ``precision_drop`` / ``recall_drop``: each model's alerts scored against the labels matured since the stage began;
   the value is candidate minus champion.
-- ``feature_drift``: the largest PSI of a feature on the arm against the training-window reference sample.
+- ``feature_drift``: the largest PSI of a feature on the arm against the training-window reference sample
+  (not judged below ``min_drift_rows`` rows on either side).
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ class GuardrailConfig:
     max_recall_drop: float = 0.1
     min_labelled_positives: int = 20  # per model comparison, among accounts with matured labels
     feature_psi_max: float = 0.25  # above it: warn (hold), since drift concerns both models alike
+    # Below this many arm (or reference) rows feature drift is not judged: a PSI over 10 bins of n rows reads about
+    # 9/n with no drift at all (0.2 at 45 rows), so a 1% arm of a small world would warn by chance.
+    min_drift_rows: int = 200
 
     def __post_init__(self) -> None:
         if self.alert_tier not in TIERS:
@@ -59,7 +63,7 @@ class GuardrailConfig:
         for name in ("score_psi_max", "max_precision_drop", "max_recall_drop", "feature_psi_max"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"GuardrailConfig.{name} must be >= 0, got {getattr(self, name)!r}")
-        for name in ("min_alerts", "min_labelled_positives"):
+        for name in ("min_alerts", "min_labelled_positives", "min_drift_rows"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(
                     f"GuardrailConfig.{name} must be an integer >= 1, got {getattr(self, name)!r}"
@@ -290,8 +294,12 @@ def _feature_drift(
     ]
     if missing:
         raise ValueError(f"feature drift: feature column(s) missing: {missing}")
-    if not names or len(arm[names[0]]) == 0 or len(ref[names[0]]) == 0:
-        note = {"note": "no feature columns, or no rows on the arm or in the reference"}
+    if not names:
+        note = {"note": "no feature columns"}
+        return GuardrailMetric("feature_drift", "insufficient_data", None, cfg.feature_psi_max, note)
+    rows = {"arm_rows": len(arm[names[0]]), "reference_rows": len(ref[names[0]])}
+    if min(rows.values()) < cfg.min_drift_rows:
+        note = {"note": f"fewer than {cfg.min_drift_rows} rows on the arm or in the reference", **rows}
         return GuardrailMetric("feature_drift", "insufficient_data", None, cfg.feature_psi_max, note)
     per_feature = {}
     for name in names:  # one vectorized PSI per feature column
@@ -315,6 +323,7 @@ def evaluate_guardrails(
     candidate_tiers: Any,
     *,
     labels: Any = None,
+    label_tiers: tuple[Any, Any] | None = None,
     arm_features: Any = None,
     reference_features: Any = None,
     feature_names: Sequence[str] | None = None,
@@ -324,6 +333,9 @@ def evaluate_guardrails(
 
     ``champion_scores``/``candidate_scores``: probabilities; ``*_tiers``: each model's tier names (see ``TIERS``).
     ``labels``: 1 / 0 for accounts whose label matured since the stage began, NaN otherwise (None: no labels yet).
+    ``label_tiers``: ``(champion_tiers, candidate_tiers)`` aligned with ``labels`` when the labels belong to other
+    rows than the day's scores: a label matures H days after its score day, so precision and recall compare the
+    alerts of those earlier score days with their labels. Without it, ``labels`` align with the day's tiers.
     ``arm_features`` / ``reference_features``: frames of feature columns on the arm and on a training-window
     sample; without them the drift metric is ``insufficient_data``.
     """
@@ -345,10 +357,22 @@ def evaluate_guardrails(
             raise ValueError(f"{what}[{position}] is {float(values[position])!r}; scores must be finite")
     champion_alert = _alert_mask(champion_tiers, cfg.alert_tier, "champion_tiers")
     candidate_alert = _alert_mask(candidate_tiers, cfg.alert_tier, "candidate_tiers")
+    if label_tiers is None:
+        labelled_alerts = (champion_alert, candidate_alert)
+    else:
+        label_champion, label_candidate = label_tiers
+        if len(label_champion) != len(label_candidate):
+            raise ValueError(
+                f"label_tiers: {len(label_champion)} champion tiers but {len(label_candidate)} candidate tiers"
+            )
+        labelled_alerts = (
+            _alert_mask(label_champion, cfg.alert_tier, "label_tiers[0]"),
+            _alert_mask(label_candidate, cfg.alert_tier, "label_tiers[1]"),
+        )
     metrics = [
         _alert_ratio(champion_alert, candidate_alert, cfg),
         _score_psi(champion, candidate, cfg),
-        *_label_metrics(champion_alert, candidate_alert, labels, cfg),
+        *_label_metrics(*labelled_alerts, labels, cfg),
     ]
     if arm_features is None or reference_features is None:
         metrics.append(

@@ -1,0 +1,261 @@
+"""The operator's rollout actions: start, promote, pause, resume, abort, status.
+
+One implementation for both front ends: the ``safeguard rollout`` command line and the Dagster jobs call these
+functions. Each action is a :mod:`safeguard.rollout.policy` decision recorded by :class:`RolloutStore`.
+
+When an action takes effect: from the first score day not served yet. Its ``event_time`` is the end of the last
+served day (``last_served``, from ``scoring.served_risk_scores``), so the next served materialization already
+follows it (an abort reaches the very next run, even one for yesterday's partition) and no day that was served
+changes; before anything was served, it is the time of the action.
+
+Registry: completing a rollout (promote at the last stage) makes the candidate the champion and retires the old
+champion. An abort leaves the candidate ``candidate`` (the reason may be operational; a new rollout may follow);
+an automatic rollback rejects it (:mod:`safeguard.rollout.evaluation`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from safeguard.registry import CANDIDATE, CHAMPION, ModelRegistry
+from safeguard.rollout import policy
+from safeguard.rollout.plan import COMPLETED, RolloutPlan
+from safeguard.rollout.state import (
+    EventRecord,
+    Rollout,
+    RolloutStateError,
+    RolloutStore,
+    end_of_day,
+    first_day_after,
+    naive_utc,
+    utcnow,
+)
+
+
+def action_time(last_served: date | None, now: datetime | None = None) -> datetime:
+    """The ``event_time`` of a manual action: the end of the last served day, or now when nothing was served."""
+    return end_of_day(last_served) if last_served else naive_utc(now or utcnow())
+
+
+def _running(store: RolloutStore) -> Rollout:
+    rollout = store.current()
+    if rollout is None:
+        latest = store.latest()
+        ended = f"; the latest, {latest.rollout_id}, is {latest.status}" if latest else ""
+        raise RolloutStateError(f"no rollout is running{ended}. Start one with `safeguard rollout start`")
+    return rollout
+
+
+def _recorded(action: str, actor: str, now: datetime | None) -> dict[str, Any]:
+    return {
+        "action": action,
+        "actor": actor,
+        "recorded_at": naive_utc(now or utcnow()).isoformat(timespec="seconds"),
+    }
+
+
+def plan_from_options(
+    plan_json: str | None = None,
+    *,
+    min_days_per_stage: int | None = None,
+    min_arm_accounts: int | None = None,
+    max_auto_stage: int | None = None,
+) -> RolloutPlan:
+    """A plan from a JSON document (``RolloutPlan.to_dict`` form, any subset of fields; default: the default plan)
+    with the most common fields overridden."""
+    base = RolloutPlan.from_json(plan_json).to_dict() if plan_json else RolloutPlan().to_dict()
+    overrides = {
+        "min_days_per_stage": min_days_per_stage,
+        "min_arm_accounts": min_arm_accounts,
+        "max_auto_stage": max_auto_stage,
+    }
+    return RolloutPlan.from_dict({**base, **{k: v for k, v in overrides.items() if v is not None}})
+
+
+def start(
+    store: RolloutStore,
+    registry: ModelRegistry,
+    actor: str,
+    *,
+    candidate_version: str | None = None,
+    plan: RolloutPlan | None = None,
+    last_served: date | None = None,
+    now: datetime | None = None,
+) -> Rollout:
+    """Start rolling out ``candidate_version`` (default: the registry's only candidate) against the champion, in
+    shadow, under ``plan`` (default: the default plan)."""
+    decision = policy.start(plan or RolloutPlan(), actor)
+    champion = registry.champion()
+    if champion is None:
+        raise RolloutStateError("the registry has no champion; a rollout needs one to compare against")
+    candidates = [m.version for m in registry.candidates()]
+    if candidate_version is None:
+        if len(candidates) != 1:
+            raise RolloutStateError(
+                f"the registry has {len(candidates)} candidate(s) {candidates}; name one with --candidate"
+            )
+        candidate_version = candidates[0]
+    elif candidate_version not in candidates:
+        status = registry.get(candidate_version).status
+        raise RolloutStateError(
+            f"model {candidate_version} is {status}, not a candidate; only candidates roll out"
+        )
+    return store.create(
+        champion.version,
+        candidate_version,
+        plan or RolloutPlan(),
+        decision,
+        action_time(last_served, now),
+        metrics=_recorded("start", decision.actor, now),
+    )
+
+
+def promote(
+    store: RolloutStore,
+    registry: ModelRegistry,
+    actor: str,
+    *,
+    last_served: date | None = None,
+    now: datetime | None = None,
+) -> EventRecord:
+    """Move the running rollout one stage on (past ``max_auto_stage`` too); at the last stage, complete it: the
+    candidate becomes the champion."""
+    rollout = _running(store)
+    decision = policy.promote(rollout.plan, rollout.current_stage, actor)
+    if decision.to_stage == COMPLETED.name:
+        status = registry.get(rollout.candidate_version).status
+        if status != CANDIDATE:
+            raise RolloutStateError(
+                f"rollout {rollout.rollout_id}: model {rollout.candidate_version} is {status}, not candidate; "
+                "it cannot become champion"
+            )
+    event = store.append(
+        rollout.rollout_id, decision, action_time(last_served, now), metrics=_recorded("promote", actor, now)
+    )
+    if decision.to_stage == COMPLETED.name:
+        registry.set_status(
+            rollout.candidate_version, CHAMPION
+        )  # retires the old champion in the same transaction
+    return event
+
+
+def pause(
+    store: RolloutStore,
+    actor: str,
+    reason: str | None = None,
+    *,
+    last_served: date | None = None,
+    now: datetime | None = None,
+) -> EventRecord:
+    """Freeze automatic advancing; traffic stays as it is and a guardrail breach still rolls back."""
+    rollout = _running(store)
+    if rollout.paused:
+        raise RolloutStateError(f"rollout {rollout.rollout_id} is paused already")
+    decision = policy.pause(rollout.current_stage, actor, reason)
+    return store.append(
+        rollout.rollout_id, decision, action_time(last_served, now), metrics=_recorded("pause", actor, now)
+    )
+
+
+def resume(
+    store: RolloutStore, actor: str, *, last_served: date | None = None, now: datetime | None = None
+) -> EventRecord:
+    """Let the daily evaluation advance the rollout again."""
+    rollout = _running(store)
+    if not rollout.paused:
+        raise RolloutStateError(f"rollout {rollout.rollout_id} is not paused")
+    decision = policy.resume(rollout.current_stage, actor)
+    return store.append(
+        rollout.rollout_id, decision, action_time(last_served, now), metrics=_recorded("resume", actor, now)
+    )
+
+
+def abort(
+    store: RolloutStore,
+    actor: str,
+    reason: str,
+    *,
+    last_served: date | None = None,
+    now: datetime | None = None,
+) -> EventRecord:
+    """Take the candidate out of traffic from the next served day on; the candidate stays ``candidate``."""
+    rollout = _running(store)
+    decision = policy.abort(rollout.current_stage, actor, reason)
+    return store.append(
+        rollout.rollout_id, decision, action_time(last_served, now), metrics=_recorded("abort", actor, now)
+    )
+
+
+@dataclass
+class RolloutStatus:
+    """What ``safeguard rollout status`` shows."""
+
+    rollout: Rollout | None
+    next_day: date  # the first score day not served yet
+    stage_next_day: str | None  # the stage that serves it
+    days_in_stage: int  # score days served in the current stage
+    guardrails: Mapping[str, Any] | None  # the latest automatic evaluation's report
+    guardrails_day: date | None
+    recent: list[EventRecord] = field(default_factory=list)  # the last decisions, newest last
+
+
+def status(
+    store: RolloutStore, *, last_served: date | None = None, now: datetime | None = None, recent: int = 5
+) -> RolloutStatus:
+    """The running rollout (else the latest one) with its stage, days in stage, guardrails and last decisions."""
+    rollout = store.current() or store.latest()
+    next_day = last_served + timedelta(days=1) if last_served else first_day_after(naive_utc(now or utcnow()))
+    if rollout is None:
+        return RolloutStatus(None, next_day, None, 0, None, None)
+    events = store.events(rollout.rollout_id)
+    evaluated = [e for e in events if e.score_date is not None and e.metrics]
+    started = rollout.stage_started_on
+    return RolloutStatus(
+        rollout=rollout,
+        next_day=next_day,
+        stage_next_day=store.stage_in_effect(rollout.rollout_id, next_day).name,
+        days_in_stage=max(0, (next_day - started).days) if started else 0,
+        guardrails=evaluated[-1].metrics.get("guardrails") if evaluated else None,
+        guardrails_day=evaluated[-1].score_date if evaluated else None,
+        recent=events[-recent:],
+    )
+
+
+def format_status(s: RolloutStatus) -> str:
+    """The status as text for a terminal."""
+    if s.rollout is None:
+        return "no rollout has been started; every account is served the champion"
+    r = s.rollout
+    plan = " -> ".join(f"{st.name} ({st.percent}%)" for st in r.plan.stages)
+    lines = [
+        f"rollout {r.rollout_id}: {r.status}",
+        f"  candidate {r.candidate_version} vs champion {r.champion_version}; started by {r.created_by}",
+        (
+            f"  plan: {plan}; min {r.plan.min_days_per_stage} day(s) and {r.plan.min_arm_accounts} arm accounts "
+            f"per stage; automatic up to {r.plan.max_auto_stage}%"
+        ),
+        f"  stage: {r.current_stage} since {r.stage_started_on}, {s.days_in_stage} day(s) served in it",
+        f"  next score day {s.next_day} is served by stage {s.stage_next_day}",
+    ]
+    if s.guardrails:
+        lines.append(
+            f"  guardrails on {s.guardrails_day} ({s.guardrails['n_accounts']} accounts): {s.guardrails['status']}"
+        )
+        for m in s.guardrails["metrics"]:
+            value = "n/a" if m["value"] is None else f"{m['value']:.4g}"
+            note = f"  ({m['details']['note']})" if "note" in m.get("details", {}) else ""
+            lines.append(
+                f"    {m['name']:<18} {m['status']:<18} value {value:<10} threshold {m['threshold']}{note}"
+            )
+    else:
+        lines.append("  guardrails: not evaluated yet")
+    lines.append("  last decisions:")
+    for e in s.recent:
+        day = f" on {e.score_date}" if e.score_date else ""
+        lines.append(
+            f"    {e.event_time:%Y-%m-%d %H:%M} {e.decision:<8} {e.from_stage} -> {e.to_stage} by {e.actor}{day}: {e.reason}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,267 @@
+"""The daily rollout evaluation: guardrails on the day's candidate arm, then the automatic decision (§3.4).
+
+For score day D with a rollout in a live stage (read from the audit log, as serving does):
+1. the arm: accounts with ``bucket <= percent`` of the stage in effect; in shadow every account both models scored;
+2. the day's probabilities and tiers of both models on the arm (``scoring.account_risk_scores``);
+3. the labels matured since the stage began: ``marts.fct_training_examples`` rows of the arm whose label window
+   closed on or after the stage's first day and by D (``as_of_date`` in [start - H, D - H]), with both models' tiers
+   on that ``as_of_date``: precision and recall compare each model's alerts of those days with what happened;
+4. feature drift: the arm's features on D against a sample of the candidate's training window
+   (``marts.fct_account_features``), over the candidate's features;
+5. :func:`safeguard.rollout.guardrails.evaluate_guardrails` with the plan's thresholds, then
+   :func:`safeguard.rollout.policy.decide`, recorded as a ``rollout_events`` row with the metrics.
+
+When a decision is recorded, and when not:
+- one automatic decision per rollout and score day: re-evaluating a day that has one (a re-run or a backfill)
+  recomputes the metrics and records nothing; neither does a day older than the latest decided day;
+- the decision's ``event_time`` is the end of D, or the end of the last served day if later, so the new stage
+  applies from the first day not served yet and no served day ever changes its assignment;
+- when the rollout already moved on from the stage in effect on D (a decision waits for its first day), only a
+  breach acts (roll back); anything else waits for the new stage's own evaluations.
+A rollback marks the candidate ``rejected`` in the registry: production evidence says it is worse, so it is never
+scored again. (An abort by a person leaves it ``candidate``: the reason may be operational, and a new rollout may
+follow.)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from safeguard.dates import as_date
+from safeguard.registry import REJECTED, ModelRegistry
+from safeguard.rollout.bucketing import buckets, in_candidate_arm
+from safeguard.rollout.guardrails import GuardrailReport, evaluate_guardrails
+from safeguard.rollout.policy import decide
+from safeguard.rollout.served import last_served_day
+from safeguard.rollout.state import EventRecord, RolloutState, RolloutStore, end_of_day, utcnow
+from safeguard.scoring import FEATURES_TABLE, SCORES_TABLE
+from safeguard.serving.schema import model_versions
+from safeguard.training import EXAMPLES_TABLE
+
+# Feature drift compares samples: a PSI over 10 bins is stable far below these sizes, and memory stays bounded.
+REFERENCE_SAMPLE_ROWS = 20_000
+ARM_SAMPLE_ROWS = 20_000
+
+
+class EvaluationError(ValueError):
+    """A day cannot be evaluated; the message names the day and what is missing."""
+
+
+@dataclass(frozen=True)
+class TrainingFacts:
+    """What the evaluation needs of a registered model: its features and training window."""
+
+    version: str
+    features: list[str]
+    train_start: date
+    train_end: date
+    label_horizon_days: int
+
+
+def training_facts(engine: Engine, version: str) -> TrainingFacts:
+    query = sa.select(
+        model_versions.c.features,
+        model_versions.c.train_start,
+        model_versions.c.train_end,
+        model_versions.c.label_horizon_days,
+    ).where(model_versions.c.version == version)
+    with engine.connect() as conn:
+        row = conn.execute(query).first()
+    if row is None:
+        raise EvaluationError(f"model {version} is not in the registry (model_versions)")
+    return TrainingFacts(version, list(row.features), row.train_start, row.train_end, row.label_horizon_days)
+
+
+@dataclass
+class DayEvaluation:
+    """The outcome of evaluating one score day."""
+
+    day: str
+    state: RolloutState | None
+    arm_accounts: int = 0
+    labelled_rows: int = 0
+    report: GuardrailReport | None = None
+    decision: EventRecord | None = None  # recorded by this evaluation
+    previous_decision: EventRecord | None = None  # recorded for this day by an earlier evaluation
+    note: str = ""  # why no decision was recorded
+
+    def metrics(self) -> dict[str, Any]:
+        """The metrics stored with a decision and shown as metadata."""
+        return {
+            "score_date": self.day,
+            "rollout_id": self.state.rollout_id if self.state else None,
+            "stage_in_effect": self.state.stage.name if self.state else None,
+            "days_in_stage": self.state.days_in_stage(self.day) if self.state else None,
+            "arm_accounts": self.arm_accounts,
+            "labelled_rows": self.labelled_rows,
+            "guardrails": self.report.to_dict() if self.report else None,
+        }
+
+
+def _arm_mask(account_ids: pa.Array | pa.ChunkedArray, state: RolloutState) -> np.ndarray:
+    """The candidate arm among ``account_ids``: everyone in shadow, else the stage's bucket share."""
+    if state.is_shadow:
+        return np.ones(len(account_ids), dtype=bool)
+    return in_candidate_arm(buckets(account_ids, salt=state.rollout_id), state.stage.percent)
+
+
+def _on_arm(frame: pd.DataFrame, state: RolloutState) -> pd.DataFrame:
+    if frame.empty:
+        return frame
+    ids = pa.array(frame["account_id"].to_numpy(dtype=object), type=pa.string())
+    return frame[_arm_mask(ids, state)].reset_index(drop=True)
+
+
+def arm_scores(con, day: str, state: RolloutState) -> pd.DataFrame:
+    """Both models' probability and tier on ``day`` for the accounts of the arm that both scored."""
+    frame = con.execute(
+        f"""SELECT ch.account_id, ch.probability AS champion_probability, ch.tier AS champion_tier,
+                   cd.probability AS candidate_probability, cd.tier AS candidate_tier
+            FROM {SCORES_TABLE} AS ch
+            JOIN {SCORES_TABLE} AS cd ON cd.account_id = ch.account_id AND cd.score_date = ch.score_date
+            WHERE ch.score_date = ?::DATE AND ch.model_version = ? AND cd.model_version = ?
+            ORDER BY ch.account_id""",
+        [day, state.champion_version, state.candidate_version],
+    ).df()
+    return _on_arm(frame, state)
+
+
+def matured_labels(con, day: str, state: RolloutState, horizon_days: int) -> pd.DataFrame:
+    """Labels of arm accounts that matured since the stage began, with both models' tiers on their as_of_date."""
+    first = state.stage_started_on - timedelta(days=horizon_days)
+    last = as_date(day) - timedelta(days=horizon_days)
+    if last < first:
+        return pd.DataFrame(columns=["account_id", "as_of_date", "label", "champion_tier", "candidate_tier"])
+    frame = con.execute(
+        f"""SELECT ex.account_id, ex.as_of_date, ex.label, ch.tier AS champion_tier, cd.tier AS candidate_tier
+            FROM {EXAMPLES_TABLE} AS ex
+            JOIN {SCORES_TABLE} AS ch
+              ON ch.account_id = ex.account_id AND ch.score_date = ex.as_of_date AND ch.model_version = ?
+            JOIN {SCORES_TABLE} AS cd
+              ON cd.account_id = ex.account_id AND cd.score_date = ex.as_of_date AND cd.model_version = ?
+            WHERE ex.as_of_date BETWEEN ?::DATE AND ?::DATE
+            ORDER BY ex.as_of_date, ex.account_id""",
+        [state.champion_version, state.candidate_version, first.isoformat(), last.isoformat()],
+    ).df()
+    return _on_arm(frame, state)
+
+
+def _quoted(names: list[str]) -> str:
+    return ", ".join('"' + n.replace('"', '""') + '"' for n in names)
+
+
+def feature_samples(
+    con, day: str, arm_account_ids: pa.Array, facts: TrainingFacts
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The arm's features on ``day`` and a reference sample of the model's training window (deterministic samples:
+    the rows with the smallest hash)."""
+    columns = _quoted(facts.features)
+    con.register("_evaluated_arm", pa.table({"account_id": arm_account_ids}))
+    try:
+        arm = con.execute(
+            f"""SELECT {columns} FROM {FEATURES_TABLE} JOIN _evaluated_arm USING (account_id)
+                WHERE as_of_date = ?::DATE ORDER BY hash(account_id) LIMIT {ARM_SAMPLE_ROWS}""",
+            [day],
+        ).df()
+    finally:
+        con.unregister("_evaluated_arm")
+    reference = con.execute(
+        f"""SELECT {columns} FROM {FEATURES_TABLE} WHERE as_of_date BETWEEN ?::DATE AND ?::DATE
+            ORDER BY hash(account_id, as_of_date) LIMIT {REFERENCE_SAMPLE_ROWS}""",
+        [facts.train_start.isoformat(), facts.train_end.isoformat()],
+    ).df()
+    return arm, reference
+
+
+def evaluate_metrics(con, day: date | str, state: RolloutState, facts: TrainingFacts) -> DayEvaluation:
+    """The guardrail report of ``day`` for the rollout in ``state`` (no decision)."""
+    day = as_date(day).isoformat()
+    try:
+        scores = arm_scores(con, day, state)
+        labels = matured_labels(con, day, state, facts.label_horizon_days)
+        arm_features, reference = feature_samples(
+            con, day, pa.array(scores["account_id"].to_numpy(dtype=object), type=pa.string()), facts
+        )
+    except duckdb.Error as e:  # a missing table or column: name the day and the rollout
+        raise EvaluationError(f"{day}: cannot evaluate rollout {state.rollout_id}: {e}") from e
+    report = evaluate_guardrails(
+        scores["champion_probability"].to_numpy(dtype=float),
+        scores["candidate_probability"].to_numpy(dtype=float),
+        scores["champion_tier"].to_numpy(dtype=object),
+        scores["candidate_tier"].to_numpy(dtype=object),
+        labels=labels["label"].to_numpy(dtype=float) if len(labels) else None,
+        label_tiers=(
+            labels["champion_tier"].to_numpy(dtype=object),
+            labels["candidate_tier"].to_numpy(dtype=object),
+        ),
+        arm_features=arm_features,
+        reference_features=reference,
+        feature_names=facts.features,
+        config=state.plan.guardrails,
+    )
+    return DayEvaluation(day, state, arm_accounts=len(scores), labelled_rows=len(labels), report=report)
+
+
+def decision_time(day: date | str, last_served: date | None) -> datetime:
+    """When a decision on score day ``day`` takes effect: after ``day`` and after every day already served."""
+    return end_of_day(max(as_date(day), last_served) if last_served else day)
+
+
+def evaluate_day(con, day: date | str, store: RolloutStore, registry: ModelRegistry) -> DayEvaluation:
+    """Evaluate score day ``day`` and record the automatic decision when one is due (see the module docstring)."""
+    day = as_date(day).isoformat()
+    state = store.state_for_day(day)
+    if state is None:
+        return DayEvaluation(day, None, note="no rollout in a live stage on this day")
+    evaluation = evaluate_metrics(con, day, state, training_facts(store.engine, state.candidate_version))
+    rollout = store.get(state.rollout_id)
+    evaluation.previous_decision = store.decision_for_day(rollout.rollout_id, day)
+    last_decided = store.last_decided_day(rollout.rollout_id)
+    if evaluation.previous_decision is not None:
+        evaluation.note = (
+            f"decided already ({evaluation.previous_decision.decision} at "
+            f"{evaluation.previous_decision.event_time:%Y-%m-%d %H:%M:%S}); metrics recomputed, no new decision"
+        )
+        return evaluation
+    if not rollout.is_running:
+        evaluation.note = f"rollout {rollout.rollout_id} is {rollout.status}; metrics only"
+        return evaluation
+    if last_decided is not None and as_date(day) < last_decided:
+        evaluation.note = (
+            f"a later day ({last_decided}) is decided already; a backfilled day never re-decides"
+        )
+        return evaluation
+    decision = decide(
+        state.plan,
+        rollout.current_stage,
+        state.days_in_stage(day) if rollout.current_stage == state.stage.name else 0,
+        evaluation.arm_accounts,
+        evaluation.report,
+        paused=rollout.paused,
+    )
+    if rollout.current_stage != state.stage.name and decision.action != "rollback":
+        evaluation.note = (
+            f"the rollout moved on to {rollout.current_stage} (from {rollout.stage_started_on}); "
+            f"the evaluation of {state.stage.name} on {day} only acts on a breach"
+        )
+        return evaluation
+    metrics = {**evaluation.metrics(), "recorded_at": utcnow().isoformat(timespec="seconds")}
+    evaluation.decision = store.append(
+        rollout.rollout_id,
+        decision,
+        decision_time(day, last_served_day(con)),
+        score_date=day,
+        metrics=metrics,
+    )
+    if decision.action == "rollback":
+        registry.set_status(rollout.candidate_version, REJECTED)
+    return evaluation
