@@ -78,11 +78,17 @@ def run_phase(phase: str, landing: str, warehouse: str) -> dict:
     }
 
 
-def in_child(phase: str, landing: str) -> dict:
-    """``run_phase`` in a fresh interpreter on a fresh warehouse file (clean peak RSS, cold DuckDB)."""
+def in_child(phase: str, landing: str, keep_warehouse: str | None = None) -> dict:
+    """``run_phase`` in a fresh interpreter on a fresh warehouse file (clean peak RSS, cold DuckDB).
+
+    With ``keep_warehouse``, the ingest phase writes that file instead, and it stays for later benchmarks.
+    """
     with tempfile.TemporaryDirectory(prefix=f"bench-ingest-{phase}-") as tmp:
+        warehouse = keep_warehouse if keep_warehouse and phase == "ingest" else f"{tmp}/warehouse.duckdb"
+        if keep_warehouse and phase == "ingest":
+            Path(warehouse).unlink(missing_ok=True)
         out = subprocess.run(
-            [sys.executable, __file__, "--phase", phase, "--warehouse", f"{tmp}/warehouse.duckdb", landing],
+            [sys.executable, __file__, "--phase", phase, "--warehouse", warehouse, landing],
             check=True,
             capture_output=True,
             text=True,
@@ -122,6 +128,9 @@ def main() -> None:
         "--generate-accounts", type=int, help="generate a synthetic world of this many accounts"
     )
     parser.add_argument("--days", type=int, default=3, help="days of the generated world")
+    parser.add_argument(
+        "--keep-warehouse", help="leave the ingested warehouse at this path (input of bench_features.py)"
+    )
     parser.add_argument("--phase", choices=["ingest", "baseline"], help=argparse.SUPPRESS)
     parser.add_argument("--warehouse", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -143,7 +152,7 @@ def main() -> None:
         landing = str(Path(landing).resolve())
         phases = {
             phase: min(
-                (in_child(phase, landing) for _ in range(args.repeats)),
+                (in_child(phase, landing, args.keep_warehouse) for _ in range(args.repeats)),
                 key=lambda r: sum(s["seconds"] for s in r["sources"].values()),
             )
             for phase in ("baseline", "ingest")

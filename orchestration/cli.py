@@ -33,6 +33,12 @@ def add_run(subparsers: argparse._SubParsersAction) -> None:
     end.add_argument("--end", type=_iso_date, help="last day (UTC), inclusive")
     end.add_argument("--days", type=_positive_int, help="number of days from --start (instead of --end)")
     parser.add_argument("--retrain", action="store_true", help="train a new model even when a champion exists")
+    parser.add_argument(
+        "--groups",
+        type=lambda v: [g.strip() for g in v.split(",") if g.strip()],
+        help="only these asset groups, comma-separated (ingestion, features, modeling, scoring, rollout, "
+        "publishing), e.g. --groups ingestion,features to load and build features without scoring",
+    )
     parser.set_defaults(func=cmd_run)
 
 
@@ -43,10 +49,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     if last < args.start:
         print(f"safeguard run: error: --end {last} is before --start {args.start}", file=sys.stderr)
         return 2
-    job = "full_graph" if args.retrain or not has_champion() else "daily_pipeline"
-    print(f"safeguard run: job {job} for {args.start} .. {last}", flush=True)
+    if args.groups:
+        job = "full_graph"
+    else:
+        job = "full_graph" if args.retrain or not has_champion() else "daily_pipeline"
+    scope = f" (groups {', '.join(args.groups)})" if args.groups else ""
+    print(f"safeguard run: job {job}{scope} for {args.start} .. {last}", flush=True)
     started = time.monotonic()
-    summary = run_job(job, args.start.isoformat(), last.isoformat())
+    try:
+        summary = run_job(job, args.start.isoformat(), last.isoformat(), groups=args.groups)
+    except ValueError as e:
+        print(f"safeguard run: error: {e}", file=sys.stderr)
+        return 2
     for key, n in sorted(summary.materializations.items()):
         print(f"  materialized {key}: {n} partition(s)")
     for check in summary.failed_checks:

@@ -51,12 +51,37 @@ def has_champion() -> bool:
         engine.dispose()
 
 
-def run_job(job_name: str, first_day: str, last_day: str, instance: DagsterInstance | None = None) -> RunSummary:
+def group_asset_keys(groups: list[str]) -> list:
+    """The asset keys of the named asset groups; an unknown group is an error naming the known ones."""
+    from orchestration.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    by_group: dict[str, list] = {}
+    for key in graph.get_all_asset_keys():
+        by_group.setdefault(graph.get(key).group_name, []).append(key)
+    unknown = sorted(set(groups) - set(by_group))
+    if unknown:
+        raise ValueError(f"unknown asset group(s) {', '.join(unknown)}; known: {', '.join(sorted(by_group))}")
+    return [key for g in groups for key in by_group[g]]
+
+
+def run_job(
+    job_name: str,
+    first_day: str,
+    last_day: str,
+    instance: DagsterInstance | None = None,
+    *,
+    groups: list[str] | None = None,
+) -> RunSummary:
+    """Execute ``job_name`` for the days ``first_day`` .. ``last_day`` in one run (optionally only ``groups``)."""
     from orchestration.definitions import defs
 
     job = defs.resolve_job_def(job_name)
     result = job.execute_in_process(
-        instance=instance or _instance(), tags=range_tags(first_day, last_day), raise_on_error=False
+        instance=instance or _instance(),
+        tags=range_tags(first_day, last_day),
+        asset_selection=group_asset_keys(groups) if groups else None,
+        raise_on_error=False,
     )
     counts: dict[str, int] = {}
     failed: list[str] = []
