@@ -49,10 +49,10 @@ class RiskModelConfig(Config):
     target_precision_elevated: float = 0.30
     target_precision_high: float = 0.60
     target_precision_critical: float = 0.85
-    min_auc_pr: float = 0.2
-    min_recall_at_1pct_fpr: float = 0.2
-    max_ece: float = 0.05
-    champion_tolerance: float = 0.02
+    min_auc_pr: float = GateConfig.min_auc_pr
+    min_recall_at_1pct_fpr: float = GateConfig.min_recall_at_1pct_fpr
+    max_ece: float = GateConfig.max_ece
+    champion_tolerance: float = GateConfig.champion_tolerance
 
 
 def feature_catalog(manifest_path: str | None):
