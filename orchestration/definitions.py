@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dagster import Definitions, load_asset_checks_from_modules, load_assets_from_modules
 
-from assets import features, ingest, model, rollout, scoring
+from assets import features, ingest, model, publish, rollout, scoring
 from assets.rollout import rollout_jobs
 from orchestration.automation import jobs, schedules
 from orchestration.dbt import dbt_resource
 from orchestration.resources import build_resources
 from orchestration.sensors import landing_zone_sensor
 
-_ASSET_MODULES = [ingest, features, model, scoring, rollout]
+_ASSET_MODULES = [ingest, features, model, scoring, rollout, publish]
 
 defs = Definitions(
     assets=load_assets_from_modules(_ASSET_MODULES),

@@ -11,7 +11,7 @@ from dagster import AssetKey, BackfillPolicy
 from orchestration.definitions import defs
 
 ROOT = Path(__file__).resolve().parents[2]
-DATED_GROUPS = {"ingestion", "features", "scoring", "rollout"}
+DATED_GROUPS = {"ingestion", "features", "scoring", "rollout", "publishing"}
 
 
 def test_dagster_definitions_validate_accepts_the_workspace():

@@ -1,0 +1,71 @@
+"""The ``risk_tables`` asset: each day's served scores published to the serving database and exported as Parquet.
+
+Thin: validation, the atomic publish and the export live in :mod:`safeguard.serving`. Days are published in
+order, each in its own transaction, so a backfill over a range leaves ``account_risk_current`` on the newest day
+and a re-run of an old day changes history only.
+"""
+
+# No ``from __future__ import annotations``: Dagster validates the ``context`` annotation at definition time.
+from dagster import AssetExecutionContext, AssetKey, Failure, MaterializeResult, MetadataValue, asset
+from dagster_duckdb import DuckDBResource
+
+from orchestration.partitions import DUCKDB_POOL, daily_partitions, partition_days, single_run
+from orchestration.resources import ExportStoreResource, ServingDatabaseResource
+from safeguard.serving.db import upgrade
+from safeguard.serving.exports import export_day
+from safeguard.serving.publish import SERVED_TABLE, publish_day, read_served_day
+
+
+@asset(
+    group_name="publishing",
+    partitions_def=daily_partitions,
+    backfill_policy=single_run,
+    pool=DUCKDB_POOL,  # reads the warehouse
+    deps=[AssetKey("served_risk_scores")],
+    kinds={"sqlalchemy", "parquet"},
+)
+def risk_tables(
+    context: AssetExecutionContext,
+    warehouse: DuckDBResource,
+    serving: ServingDatabaseResource,
+    exports: ExportStoreResource,
+) -> MaterializeResult:
+    """`account_risk_current`, `account_risk_history`, `risk_reasons` and `published_days` in the serving
+    database, and `risk_scores/date=D/` Parquet exports: what downstream teams read (docs/risk-tables.md). Each
+    day is one transaction: readers see the previous day or the new one, never a mix."""
+    days = partition_days(*context.partition_time_window)
+    engine = serving.engine()
+    store = exports.store()
+    published, exported = [], []
+    try:
+        upgrade(engine)
+        with warehouse.get_connection() as con:
+            for day in days:
+                served = read_served_day(con, day)
+                if served.num_rows == 0:
+                    raise Failure(f"{day}: no rows in {SERVED_TABLE}; materialize served_risk_scores for it first "
+                                  "(an empty day is never published over a published one)")
+                result = publish_day(engine, served, day)
+                exported.append(export_day(store, served, day, published_at=result.published_at))
+                published.append(result)
+                context.log.info(
+                    f"{day}: published {result.rows} accounts ({result.reason_rows} reasons), "
+                    f"current {'moved to it' if result.current_moved else 'kept on a newer day'}"
+                )
+    finally:
+        engine.dispose()
+
+    last = published[-1]
+    return MaterializeResult(
+        metadata={
+            "dagster/row_count": sum(r.rows for r in published),
+            "rows_per_tier": MetadataValue.json(last.tier_counts),
+            "rows_per_tier_per_day": MetadataValue.json({r.score_date.isoformat(): r.tier_counts for r in published}),
+            "published_at": MetadataValue.text(f"{last.published_at.isoformat(sep=' ')} UTC"),
+            "current_moved": last.current_moved,
+            "current_moved_per_day": MetadataValue.json({r.score_date.isoformat(): r.current_moved for r in published}),
+            "content_sha256": MetadataValue.json({r.score_date.isoformat(): r.content_sha256 for r in published}),
+            "served_model_versions": MetadataValue.json(last.model_versions),
+            "export_path": MetadataValue.path(exported[-1].uri),
+        }
+    )

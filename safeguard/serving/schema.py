@@ -1,0 +1,152 @@
+"""The serving database's tables as SQLAlchemy Core metadata: the one module that spells out their columns.
+
+Changing a table here needs a migration in ``safeguard/serving/migrations/versions`` too; the migrations, not
+``metadata.create_all``, build real databases.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+MODEL_STATUSES = ("candidate", "champion", "retired", "rejected")
+
+# One row per trained model version (design §3.3). JSON columns hold what the card and the gate need.
+model_versions = sa.Table(
+    "model_versions",
+    metadata,
+    sa.Column("version", sa.String(64), primary_key=True),
+    sa.Column("created_at", sa.DateTime(), nullable=False),  # naive UTC
+    sa.Column("train_start", sa.Date(), nullable=False),  # first as_of_date the model learned from
+    sa.Column(
+        "train_end", sa.Date(), nullable=False
+    ),  # last as_of_date the model learned from (incl. calibration)
+    sa.Column("validation_start", sa.Date(), nullable=False),
+    sa.Column("validation_end", sa.Date(), nullable=False),
+    sa.Column("label_horizon_days", sa.Integer(), nullable=False),
+    sa.Column("features", sa.JSON(), nullable=False),  # list of feature names, in model order
+    sa.Column("params", sa.JSON(), nullable=False),
+    sa.Column("metrics", sa.JSON(), nullable=False),
+    sa.Column("thresholds", sa.JSON(), nullable=False),  # TierThresholds.to_dict()
+    sa.Column("gate", sa.JSON(), nullable=True),  # GateResult.to_dict() of the quality gate, when it ran
+    sa.Column("artifact_uri", sa.String(1024), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("status_changed_at", sa.DateTime(), nullable=False),
+    sa.CheckConstraint(
+        "status IN ('candidate', 'champion', 'retired', 'rejected')", name="ck_model_versions_status"
+    ),
+    # At most one champion at any time, enforced by the database itself.
+    sa.Index(
+        "ux_model_versions_one_champion",
+        "status",
+        unique=True,
+        sqlite_where=sa.text("status = 'champion'"),
+        postgresql_where=sa.text("status = 'champion'"),
+    ),
+)
+
+# --- Risk tables for downstream teams (design §3.5; columns documented in docs/risk-tables.md) -----------------
+
+ROLLOUT_STATUSES = ("active", "paused", "completed", "rolled_back", "aborted")
+ROLLOUT_DECISIONS = ("start", "advance", "hold", "rollback", "promote", "pause", "resume", "abort")
+
+# One row per account: its row of the newest published day that holds it ("current moves forward only").
+account_risk_current = sa.Table(
+    "account_risk_current",
+    metadata,
+    sa.Column("account_id", sa.String(64), primary_key=True),
+    sa.Column("score_date", sa.Date(), nullable=False),
+    sa.Column("probability", sa.Float(), nullable=False),  # calibrated probability of the served model
+    sa.Column("tier", sa.String(16), nullable=False),
+    sa.Column("model_version", sa.String(64), nullable=False),
+    sa.Column("arm", sa.String(16), nullable=False),
+    sa.Column("reasons", sa.JSON(), nullable=False),  # [{feature, value, contribution, reason}], [] if unexplained
+    sa.Column("published_at", sa.DateTime(), nullable=False),  # naive UTC
+)
+
+# Every published day, one row per (account, day); a re-published day replaces its rows exactly.
+account_risk_history = sa.Table(
+    "account_risk_history",
+    metadata,
+    sa.Column("account_id", sa.String(64), primary_key=True),
+    sa.Column("score_date", sa.Date(), primary_key=True),
+    sa.Column("probability", sa.Float(), nullable=False),
+    sa.Column("tier", sa.String(16), nullable=False),
+    sa.Column("model_version", sa.String(64), nullable=False),
+    sa.Column("arm", sa.String(16), nullable=False),
+    sa.Column("reasons", sa.JSON(), nullable=False),
+    sa.Column("published_at", sa.DateTime(), nullable=False),
+    sa.Index("ix_account_risk_history_day_tier", "score_date", "tier"),
+)
+
+# The reasons of account_risk_history in long form: one row per (account, day, rank), rank 1 = largest push up.
+risk_reasons = sa.Table(
+    "risk_reasons",
+    metadata,
+    sa.Column("account_id", sa.String(64), primary_key=True),
+    sa.Column("score_date", sa.Date(), primary_key=True),
+    sa.Column("rank", sa.SmallInteger(), primary_key=True, autoincrement=False),
+    sa.Column("feature", sa.String(128), nullable=False),
+    sa.Column("feature_value", sa.Float(), nullable=True),  # null: the feature was missing for the account
+    sa.Column("contribution", sa.Float(), nullable=False),  # SHAP contribution, raw-margin (log-odds) units
+    sa.Column("reason_text", sa.Text(), nullable=False),
+    sa.Column("model_version", sa.String(64), nullable=False),
+)
+
+# The publish log: one row per published day; "current moves forward only" is decided from it.
+published_days = sa.Table(
+    "published_days",
+    metadata,
+    sa.Column("score_date", sa.Date(), primary_key=True),
+    sa.Column("published_at", sa.DateTime(), nullable=False),
+    sa.Column("rows", sa.Integer(), nullable=False),
+    sa.Column("content_sha256", sa.String(64), nullable=False),
+    sa.Column("model_versions", sa.JSON(), nullable=False),  # {model_version: accounts served by it}
+)
+
+# A staged rollout of a candidate against the champion (design §3.4), written by safeguard.rollout.state.
+rollouts = sa.Table(
+    "rollouts",
+    metadata,
+    sa.Column("rollout_id", sa.String(64), primary_key=True),
+    sa.Column("champion_version", sa.String(64), sa.ForeignKey("model_versions.version"), nullable=False),
+    sa.Column("candidate_version", sa.String(64), sa.ForeignKey("model_versions.version"), nullable=False),
+    sa.Column("plan", sa.JSON(), nullable=False),  # RolloutPlan.to_dict()
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("current_stage", sa.String(32), nullable=False),
+    sa.Column("stage_started_on", sa.Date(), nullable=True),
+    sa.Column("created_at", sa.DateTime(), nullable=False),
+    sa.Column("created_by", sa.String(128), nullable=False),
+    sa.Column("updated_at", sa.DateTime(), nullable=False),
+    sa.CheckConstraint(
+        "status IN ('active', 'paused', 'completed', 'rolled_back', 'aborted')", name="ck_rollouts_status"
+    ),
+)
+
+# The audit log of every rollout decision; the stage set by an event applies to score days after event_time.
+rollout_events = sa.Table(
+    "rollout_events",
+    metadata,
+    sa.Column("event_id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("rollout_id", sa.String(64), sa.ForeignKey("rollouts.rollout_id"), nullable=False),
+    sa.Column("event_time", sa.DateTime(), nullable=False),  # naive UTC
+    sa.Column("score_date", sa.Date(), nullable=True),  # the day an automatic evaluation looked at
+    sa.Column("from_stage", sa.String(32), nullable=True),
+    sa.Column("to_stage", sa.String(32), nullable=True),
+    sa.Column("decision", sa.String(16), nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False),  # a person, or 'policy' for automatic decisions
+    sa.Column("reason", sa.Text(), nullable=True),
+    sa.Column("metrics", sa.JSON(), nullable=True),
+    sa.CheckConstraint(
+        "decision IN ('start', 'advance', 'hold', 'rollback', 'promote', 'pause', 'resume', 'abort')",
+        name="ck_rollout_events_decision",
+    ),
+    sa.Index("ix_rollout_events_rollout_time", "rollout_id", "event_time"),
+)
+
+RISK_TABLES = (account_risk_current, account_risk_history, risk_reasons, published_days)
+# What the read-only role may SELECT: the risk tables, and the registry and rollout log that explain them (which
+# model a version is, its tier thresholds, why an account was in the candidate arm). Never alembic_version.
+READABLE_TABLES = (*RISK_TABLES, model_versions, rollouts, rollout_events)
