@@ -40,11 +40,8 @@ dagster-home:
 	@cp -n deploy/dagster.local.yaml $(DAGSTER_HOME)/dagster.yaml 2>/dev/null || true
 
 demo: dbt-manifest dagster-home
-	$(BIN)/safeguard generate --accounts $(DEMO_ACCOUNTS) --days $(DEMO_DAYS) --start $(DEMO_START) --seed $(DEMO_SEED)
-	$(BIN)/safeguard run --start $(DEMO_START) --days $(DEMO_DAYS)
-	@echo
-	@echo "Data:        $(SAFEGUARD_HOME)  (landing/, warehouse.duckdb, serving.db, models/, exports/)"
-	@echo "Dagster UI:  make ui   then open http://127.0.0.1:3000 (runs are recorded in $(DAGSTER_HOME))"
+	BIN=$(BIN) DEMO_ACCOUNTS=$(DEMO_ACCOUNTS) DEMO_DAYS=$(DEMO_DAYS) DEMO_START=$(DEMO_START) DEMO_SEED=$(DEMO_SEED) \
+		bash scripts/demo.sh
 
 # The tests need the machine's PostgreSQL (started here, idempotently) besides the embedded defaults.
 test: dbt-manifest

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from safeguard import cli as domain_cli
 from safeguard.cli import _iso_date, _positive_int
+from safeguard.dates import day_range
 
 
 def add_run(subparsers: argparse._SubParsersAction) -> None:
@@ -34,6 +35,11 @@ def add_run(subparsers: argparse._SubParsersAction) -> None:
     end.add_argument("--days", type=_positive_int, help="number of days from --start (instead of --end)")
     parser.add_argument("--retrain", action="store_true", help="train a new model even when a champion exists")
     parser.add_argument(
+        "--one-run-per-day",
+        action="store_true",
+        help="one run per day, oldest first, as the daily schedule runs them (a rollout decides once per run)",
+    )
+    parser.add_argument(
         "--groups",
         type=lambda v: [g.strip() for g in v.split(",") if g.strip()],
         help="only these asset groups, comma-separated (ingestion, features, modeling, scoring, rollout, "
@@ -54,20 +60,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         job = "full_graph" if args.retrain or not has_champion() else "daily_pipeline"
     scope = f" (groups {', '.join(args.groups)})" if args.groups else ""
-    print(f"safeguard run: job {job}{scope} for {args.start} .. {last}", flush=True)
-    started = time.monotonic()
-    try:
-        summary = run_job(job, args.start.isoformat(), last.isoformat(), groups=args.groups)
-    except ValueError as e:
-        print(f"safeguard run: error: {e}", file=sys.stderr)
-        return 2
-    for key, n in sorted(summary.materializations.items()):
-        print(f"  materialized {key}: {n} partition(s)")
-    for check in summary.failed_checks:
-        print(f"  FAILED check {check}")
-    state = "succeeded" if summary.success else "FAILED"
-    print(f"run {summary.run_id} {state} in {time.monotonic() - started:.0f}s")
-    return 0 if summary.success else 1
+    days = day_range(args.start, last)
+    windows = [(d, d) for d in days] if args.one_run_per_day else [(days[0], days[-1])]
+    for first, final in windows:
+        print(f"safeguard run: job {job}{scope} for {first} .. {final}", flush=True)
+        started = time.monotonic()
+        try:
+            summary = run_job(job, first, final, groups=args.groups)
+        except ValueError as e:
+            print(f"safeguard run: error: {e}", file=sys.stderr)
+            return 2
+        for key, n in sorted(summary.materializations.items()):
+            print(f"  materialized {key}: {n} partition(s)")
+        for check in summary.failed_checks:
+            print(f"  FAILED check {check}")
+        state = "succeeded" if summary.success else "FAILED"
+        print(f"run {summary.run_id} {state} in {time.monotonic() - started:.0f}s", flush=True)
+        if not summary.success:
+            return 1
+        if job == "full_graph" and not args.groups:
+            job = "daily_pipeline"  # trained once; later days score with the models the registry now holds
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,8 +10,10 @@ for one dbt invocation to the file of the Dagster ``warehouse`` resource, so bot
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from dagster import AssetKey
@@ -74,9 +76,18 @@ class SafeguardDbtTranslator(DagsterDbtTranslator):
         return dbt_resource_props.get("description") or dbt_resource_props["name"]
 
 
+def dbt_executable() -> str:
+    """The dbt installed beside this Python (the project's venv), so runs work without an activated venv;
+    else whatever ``dbt`` is on PATH."""
+    beside = Path(sys.executable).with_name("dbt")
+    return str(beside) if beside.exists() else "dbt"
+
+
 def dbt_resource() -> DbtCliResource:
     """The ``dbt`` resource: runs the dbt CLI on this project (profile inside dbt_project/)."""
-    return DbtCliResource(project_dir=dbt_project, global_config_flags=["--no-use-colors"])
+    return DbtCliResource(
+        project_dir=dbt_project, dbt_executable=dbt_executable(), global_config_flags=["--no-use-colors"]
+    )
 
 
 with warehouse_path_env(_configured_warehouse_path()):

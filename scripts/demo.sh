@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# `make demo`: a synthetic world, the whole graph, a retrained model rolled out in stages, the risk tables.
+# Runs the same commands an operator would; every run is recorded in the Dagster instance under DAGSTER_HOME.
+set -euo pipefail
+ACCOUNTS="${DEMO_ACCOUNTS:-5000}" DAYS="${DEMO_DAYS:-60}" START="${DEMO_START:-2026-09-01}" SEED="${DEMO_SEED:-7}"
+BIN="${BIN:-.venv/bin}"
+day() { date -u -d "$START + $1 days" +%F; }  # day N of the world, 0-based
+FIRST_SERVE=$((DAYS - 10)) RETRAIN_END=$((DAYS - 6))
+step() { printf '\n== %s\n' "$*"; }
+
+# The demo owns its data folder: it starts from nothing, and never touches a folder it did not make.
+HOME_DIR="${SAFEGUARD_HOME:?SAFEGUARD_HOME must be set (make demo sets it)}"
+if [ -d "$HOME_DIR" ] && [ -n "$(ls -A "$HOME_DIR" 2>/dev/null | grep -v '^dagster_home$')" ] && [ ! -f "$HOME_DIR/.made-by-demo" ]; then
+  echo "make demo: $HOME_DIR holds data that make demo did not write; point SAFEGUARD_HOME at an empty folder" >&2
+  exit 2
+fi
+rm -rf "${HOME_DIR:?}"/{landing,ground_truth,models,exports,warehouse.duckdb,serving.db}
+mkdir -p "$HOME_DIR" && touch "$HOME_DIR/.made-by-demo"
+
+step "1/6 generate a world of $ACCOUNTS accounts over $DAYS days into the landing zone"
+"$BIN/safeguard" generate --accounts "$ACCOUNTS" --days "$DAYS" --start "$START" --seed "$SEED"
+
+step "2/6 days $(day 0) .. $(day $((FIRST_SERVE - 1))): ingest, build features, train the first model (champion), score, publish"
+"$BIN/safeguard" run --start "$START" --end "$(day $((FIRST_SERVE - 1)))"
+
+step "3/6 days $(day $FIRST_SERVE) .. $(day $RETRAIN_END) land; retrain on the longer history: the new model is a candidate"
+"$BIN/safeguard" run --start "$(day $FIRST_SERVE)" --end "$(day $RETRAIN_END)" --retrain
+
+step "4/6 start a staged rollout of the candidate (shadow first)"
+"$BIN/safeguard" rollout start --actor demo --min-days 1 --min-arm-accounts 40
+
+step "5/6 the remaining days one run each, as the daily schedule runs them: the rollout advances by itself up to 25%"
+"$BIN/safeguard" run --start "$(day $((RETRAIN_END + 1)))" --end "$(day $((DAYS - 1)))" --one-run-per-day
+
+step "6/6 what operators and downstream teams see"
+"$BIN/safeguard" rollout status
+"$BIN/safeguard" risk top --limit 5
+top_account=$("$BIN/python" -c "
+from safeguard.config import settings
+from safeguard.serving.db import engine_for
+from safeguard.serving.reader import RiskReader
+print(RiskReader(engine_for(settings().serving_db_url)).top(limit=1)[0].account_id)")
+"$BIN/safeguard" risk show "$top_account"
+
+cat <<TXT
+
+Where to look:
+  data:        ${SAFEGUARD_HOME}  (landing/, warehouse.duckdb, serving.db, models/, exports/, ground_truth/)
+  risk tables: sqlite:///${SAFEGUARD_HOME}/serving.db  (account_risk_current, account_risk_history, risk_reasons)
+  Dagster UI:  make ui, then http://127.0.0.1:3000  (runs, asset metadata, model card, plots; DAGSTER_HOME=${DAGSTER_HOME})
+TXT
