@@ -22,9 +22,10 @@ from dagster_duckdb import DuckDBResource
 
 from orchestration.partitions import DUCKDB_POOL
 from orchestration.resources import ModelStoreResource, ServingDatabaseResource
-from safeguard import explain, model_card
+from safeguard import explain, model_card, quality
 from safeguard.baseline import baseline_metrics
 from safeguard.catalog import load_catalog
+from safeguard.config import settings
 from safeguard.registry import ModelRegistry
 from safeguard.serving.db import upgrade
 from safeguard.training import (
@@ -36,6 +37,9 @@ from safeguard.training import (
 )
 
 SHAP_SAMPLE_ROWS = 2000
+OWNERS = ["team:safeguards-ml"]
+# Bump when training, the gate or the registry record change, so Dagster shows the model as built by older code.
+MODEL_CODE_VERSION = "1"
 
 
 class RiskModelConfig(Config):
@@ -88,6 +92,8 @@ def _importance_table(importance) -> MetadataValue:
     pool=DUCKDB_POOL,
     deps=[AssetKey("fct_training_examples")],
     kinds={"lightgbm", "python"},
+    owners=OWNERS,
+    code_version=MODEL_CODE_VERSION,
     check_specs=[
         AssetCheckSpec(
             "quality_gate",
@@ -154,6 +160,7 @@ def risk_model(
     if champion_metrics is not None:
         comparisons[f"champion {current.version}"] = champion_metrics
     card = model_card.model_card_markdown(trained, gate=gate, comparisons=comparisons)
+    card += "\n" + quality.card_section(trained, baseline[0] if baseline else None, settings().truth_path)
 
     sample = trained.validation_examples.sample(
         n=min(SHAP_SAMPLE_ROWS, len(trained.validation_examples)), random_state=config.seed

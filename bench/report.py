@@ -146,12 +146,14 @@ def model() -> list[str]:
 
 
 def quality() -> list[str]:
-    name, r = _load("quality.json")
-    if not r:
+    """The per-archetype detection tables bench/bench_quality.py wrote (demo world, and a larger one if run)."""
+    tables = [(p.stem, p.read_text()) for p in sorted(RESULTS.glob("quality*.md"))]
+    if not tables:
         return []
-    md = r.get("markdown")
-    return ["## Detection quality on held-out days of the demo world (issue 4)", "", md or "```\n" +
-            json.dumps(r, indent=1)[:3000] + "\n```", ""]
+    lines = ["## Detection quality on held-out days, per archetype, model vs rules (issue 4)", ""]
+    for stem, md in tables:
+        lines += [f"From `bench/results/{stem}.md` (`bench/bench_quality.py`):", "", md.strip(), ""]
+    return lines
 
 
 def bucketing() -> list[str]:
