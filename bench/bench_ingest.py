@@ -43,9 +43,12 @@ def run_phase(phase: str, landing: str, warehouse: str) -> dict:
     from safeguard.ingest import ingest_days
     from safeguard.landing import LandingZone
 
+    from safeguard.warehouse import connect
+
     zone = LandingZone(landing)
     per_source = {}
-    with duckdb.connect(warehouse) as con:
+    # Both phases under the warehouse memory limit the pipeline runs with (WAREHOUSE_MEMORY_LIMIT).
+    with connect(warehouse) as con:
         # DuckDB's first scan of a Python object imports pandas (seconds on a busy machine): a one-off per
         # process, paid here in both phases so that the rates are steady-state ones.
         started = time.perf_counter()

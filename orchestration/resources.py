@@ -72,7 +72,10 @@ def build_resources() -> dict:
     s = settings()
     s3 = env_or_default("S3_ENDPOINT_URL", None)
     return {
-        "warehouse": DuckDBResource(database=env_or_default("WAREHOUSE_PATH", s.warehouse_path)),
+        "warehouse": DuckDBResource(
+            database=env_or_default("WAREHOUSE_PATH", s.warehouse_path),
+            connection_config={"memory_limit": s.warehouse_memory_limit},
+        ),
         "landing": LandingZoneResource(uri=env_or_default("LANDING_URI", s.landing_uri), s3_endpoint_url=s3),
         "serving": ServingDatabaseResource(url=env_or_default("SERVING_DB_URL", s.serving_db_url)),
         "model_store": ModelStoreResource(

@@ -25,10 +25,16 @@ ENV_VARS = (
     "SAFEGUARD_MAX_QUARANTINE_SHARE",
     "SERVING_READONLY_ROLE",
     "SERVING_READONLY_PASSWORD",
+    "WAREHOUSE_MEMORY_LIMIT",
 )
 
 # Largest share of a day's rows that ingestion may quarantine before its asset check fails.
 DEFAULT_MAX_QUARANTINE_SHARE = 0.01
+
+# DuckDB's memory limit for every warehouse connection (Dagster resource, domain code, dbt). Past it DuckDB spills
+# to disk; without it DuckDB takes up to 80% of the machine, which a single-run backfill of a month of a 1M-account
+# world does (it stages the whole range before one transaction).
+DEFAULT_WAREHOUSE_MEMORY_LIMIT = "3GB"
 
 # The PostgreSQL role that may only read the serving DB's risk tables (docs/risk-tables.md). Without a password it
 # is created NOLOGIN: a group role to grant to people (``GRANT safeguard_reader TO alice``).
@@ -46,6 +52,7 @@ class Settings:
     s3_endpoint_url: str | None
     start_date: date
     max_quarantine_share: float = DEFAULT_MAX_QUARANTINE_SHARE
+    warehouse_memory_limit: str = DEFAULT_WAREHOUSE_MEMORY_LIMIT
     serving_readonly_role: str = DEFAULT_SERVING_READONLY_ROLE
     serving_readonly_password: str | None = field(default=None, repr=False)  # never printed
 
@@ -69,6 +76,7 @@ def settings(env: dict[str, str] | None = None) -> Settings:
         s3_endpoint_url=env.get("S3_ENDPOINT_URL") or None,
         start_date=date.fromisoformat(env.get("SAFEGUARD_START_DATE") or DEFAULT_START_DATE),
         max_quarantine_share=_share(env, "SAFEGUARD_MAX_QUARANTINE_SHARE", DEFAULT_MAX_QUARANTINE_SHARE),
+        warehouse_memory_limit=env.get("WAREHOUSE_MEMORY_LIMIT") or DEFAULT_WAREHOUSE_MEMORY_LIMIT,
         serving_readonly_role=env.get("SERVING_READONLY_ROLE") or DEFAULT_SERVING_READONLY_ROLE,
         serving_readonly_password=env.get("SERVING_READONLY_PASSWORD") or None,
     )

@@ -9,15 +9,22 @@ from pathlib import Path
 
 import duckdb
 
+from safeguard.config import settings
 from safeguard.contract import warehouse_ddl
 
 
-def connect(path: str | Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse file (``:memory:`` for a throwaway one), creating its folder when writing."""
+def connect(
+    path: str | Path, *, read_only: bool = False, memory_limit: str | None = None
+) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse file (``:memory:`` for a throwaway one), creating its folder when writing.
+
+    ``memory_limit`` defaults to the configured WAREHOUSE_MEMORY_LIMIT: past it DuckDB spills to disk.
+    """
     path = str(path)
     if path != ":memory:" and not read_only:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    return duckdb.connect(path, read_only=read_only)
+    limit = memory_limit or settings().warehouse_memory_limit
+    return duckdb.connect(path, read_only=read_only, config={"memory_limit": limit})
 
 
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
