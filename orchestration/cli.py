@@ -34,6 +34,7 @@ def add_run(subparsers: argparse._SubParsersAction) -> None:
     end.add_argument("--end", type=_iso_date, help="last day (UTC), inclusive")
     end.add_argument("--days", type=_positive_int, help="number of days from --start (instead of --end)")
     parser.add_argument("--retrain", action="store_true", help="train a new model even when a champion exists")
+    parser.add_argument("--verbose", action="store_true", help="print every Dagster event, not only step logs")
     parser.add_argument(
         "--one-run-per-day",
         action="store_true",
@@ -66,7 +67,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"safeguard run: job {job}{scope} for {first} .. {final}", flush=True)
         started = time.monotonic()
         try:
-            summary = run_job(job, first, final, groups=args.groups)
+            summary = run_job(job, first, final, groups=args.groups, log_level="DEBUG" if args.verbose else "INFO")
         except ValueError as e:
             print(f"safeguard run: error: {e}", file=sys.stderr)
             return 2

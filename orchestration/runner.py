@@ -72,12 +72,17 @@ def run_job(
     instance: DagsterInstance | None = None,
     *,
     groups: list[str] | None = None,
+    log_level: str = "INFO",
 ) -> RunSummary:
-    """Execute ``job_name`` for the days ``first_day`` .. ``last_day`` in one run (optionally only ``groups``)."""
+    """Execute ``job_name`` for the days ``first_day`` .. ``last_day`` in one run (optionally only ``groups``).
+
+    The console shows the run's events at ``log_level`` (INFO: what each step did; DEBUG: every event).
+    """
     from orchestration.definitions import defs
 
     job = defs.resolve_job_def(job_name)
     result = job.execute_in_process(
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         instance=instance or _instance(),
         tags=range_tags(first_day, last_day),
         asset_selection=group_asset_keys(groups) if groups else None,
