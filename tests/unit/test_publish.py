@@ -13,7 +13,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 import sqlalchemy as sa
-from moto.server import ThreadedMotoServer
 
 from safeguard.landing import ObjectStore
 from safeguard.serving.db import current_revision, engine_for, upgrade
@@ -246,22 +245,6 @@ def test_sqlite_readers_see_one_whole_day_at_a_time_during_a_publish(engine):
 
 
 # --- exports ----------------------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    """A moto S3 server on 127.0.0.1 (free port) with dummy credentials in the environment."""
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("AWS_ACCESS_KEY_ID", "testing")
-        env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        env.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        env.delenv("AWS_PROFILE", raising=False)
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        host, port = server.get_host_and_port()
-        try:
-            yield f"http://{host}:{port}"
-        finally:
-            server.stop()
 
 
 @pytest.fixture(params=["local", "s3"])

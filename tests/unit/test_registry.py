@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
-from moto.server import ThreadedMotoServer
 
 from safeguard.landing import ObjectStore
 from safeguard.registry import (
@@ -139,23 +138,6 @@ def test_promotion_retires_the_old_champion_and_the_database_allows_one(registry
         registry.set_status("m-old", "best")
     with pytest.raises(RegistryError, match="not registered"):
         registry.load("nope")
-
-
-@pytest.fixture
-def s3_endpoint():
-    """A moto S3 server on 127.0.0.1 (free port) with dummy credentials in the environment."""
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("AWS_ACCESS_KEY_ID", "testing")
-        env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        env.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        env.delenv("AWS_PROFILE", raising=False)
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        host, port = server.get_host_and_port()
-        try:
-            yield f"http://{host}:{port}"
-        finally:
-            server.stop()
 
 
 def test_registry_on_s3(engine, s3_endpoint):

@@ -6,6 +6,8 @@ ground-truth file, the way the pipeline and an evaluation would see it.
 
 from __future__ import annotations
 
+import uuid
+
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -16,7 +18,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from moto.server import ThreadedMotoServer
 from sklearn.metrics import roc_auc_score
 
 from safeguard import contract
@@ -317,34 +318,23 @@ def test_event_times_follow_a_day_and_night_rhythm(world):
     assert sum(by_hour.get(h, 0) for h in range(15, 23)) > 4 * sum(by_hour.get(h, 0) for h in range(7, 11))
 
 
-@pytest.fixture()
-def s3_endpoint(monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 def test_writing_to_s3_gives_the_same_objects_as_a_local_folder(tmp_path, s3_endpoint):
     s3 = boto3.client("s3", endpoint_url=s3_endpoint)
-    s3.create_bucket(Bucket="landing")
+    bucket = f"landing-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=bucket)
     args = {"accounts": 300, "days": 3, "start": START, "seed": 4, "progress": False}
     generate_world(**args, out_uri=str(tmp_path / "local"), truth_path=tmp_path / "truth-local.parquet")
-    generate_world(**args, out_uri="s3://landing/zone", truth_path="s3://landing/truth/accounts.parquet",
+    generate_world(**args, out_uri=f"s3://{bucket}/zone", truth_path=f"s3://{bucket}/truth/accounts.parquet",
                    s3_endpoint_url=s3_endpoint)
     local = _files(tmp_path / "local")
     remote = {}
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket="landing", Prefix="zone/"):
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="zone/"):
         for obj in page["Contents"]:
-            remote[obj["Key"].removeprefix("zone/")] = s3.get_object(Bucket="landing", Key=obj["Key"])["Body"].read()
+            remote[obj["Key"].removeprefix("zone/")] = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
     assert remote == local
-    truth = s3.get_object(Bucket="landing", Key="truth/accounts.parquet")["Body"].read()
+    truth = s3.get_object(Bucket=bucket, Key="truth/accounts.parquet")["Body"].read()
     assert truth == (tmp_path / "truth-local.parquet").read_bytes()
-    zone = LandingZone("s3://landing/zone", s3_endpoint_url=s3_endpoint)
+    zone = LandingZone(f"s3://{bucket}/zone", s3_endpoint_url=s3_endpoint)
     assert zone.is_complete("usage_events", "2026-09-03")
 
 
