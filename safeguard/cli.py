@@ -237,19 +237,26 @@ def cmd_rollout(args: argparse.Namespace) -> int:
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_generate, add_risk, add_rollout]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(
+    extra_subcommands: Sequence[Callable[[argparse._SubParsersAction], None]] = (),
+) -> argparse.ArgumentParser:
+    """The parser of :data:`SUBCOMMANDS`, plus ``extra_subcommands`` (the Dagster ones, from orchestration.cli)."""
     parser = argparse.ArgumentParser(
         prog="safeguard",
         description="Account-risk pipeline for an AI API platform: synthetic data, pipeline runs, rollouts, risk.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in SUBCOMMANDS:
+    for add in [*SUBCOMMANDS, *extra_subcommands]:
         add(subparsers)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    extra_subcommands: Sequence[Callable[[argparse._SubParsersAction], None]] = (),
+) -> int:
+    args = build_parser(extra_subcommands).parse_args(argv)
     return args.func(args)
 
 

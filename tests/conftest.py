@@ -23,7 +23,7 @@ os.environ.setdefault("SAFEGUARD_START_DATE", "2026-09-01")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 
-import pytest  # noqa: E402
+import pytest
 
 
 @pytest.fixture(scope="session")

@@ -39,7 +39,43 @@ query Backfill($id: String!) {
   }
 }"""
 
+SCHEDULE_DRY_RUN = """
+mutation DryRun($selector: ScheduleSelector!, $timestamp: Float) {
+  scheduleDryRun(selectorData: $selector, timestamp: $timestamp) {
+    __typename
+    ... on DryRunInstigationTick {
+      evaluationResult {
+        runRequests { runKey jobName runConfigYaml tags { key value } }
+        skipReason
+        error { message stack }
+      }
+    }
+    ... on PythonError { message stack }
+  }
+}"""
+
+LAUNCH_RUN = """
+mutation LaunchRun($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message stack }
+    ... on Error { message }
+  }
+}"""
+
+RUN_STATUS = """
+query Run($id: ID!) {
+  runOrError(runId: $id) {
+    __typename
+    ... on Run { runId status jobName tags { key value } }
+    ... on Error { message }
+  }
+}"""
+
 TERMINAL_BACKFILL = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
+TERMINAL_RUN = {"SUCCESS", "FAILURE", "CANCELED"}
+REPOSITORY = "__repository__"  # the name Dagster gives the repository of a Definitions object
 
 
 def free_port() -> int:
@@ -113,6 +149,56 @@ class DagsterDev:
                 return data
             time.sleep(2)
         raise TimeoutError(f"backfill {backfill_id} not finished after {timeout}s; see {self.log_path}")
+
+    def dry_run_schedule(self, location: str, schedule: str, timestamp: float) -> list[dict]:
+        """Evaluate ``schedule`` as of ``timestamp`` in the code server, as the daemon does on a tick (and the
+        UI's "Test schedule" does); returns its run requests, or raises with the skip reason or error."""
+        selector = {"repositoryLocationName": location, "repositoryName": REPOSITORY, "scheduleName": schedule}
+        data = self.graphql(SCHEDULE_DRY_RUN, {"selector": selector, "timestamp": timestamp})["scheduleDryRun"]
+        if data["__typename"] != "DryRunInstigationTick":
+            raise RuntimeError(f"schedule {schedule} not evaluated: {data}")
+        result = data["evaluationResult"]
+        if result["error"] or not result["runRequests"]:
+            raise RuntimeError(f"schedule {schedule} requested no run: {result}")
+        return result["runRequests"]
+
+    def launch_run(self, location: str, run_request: dict) -> str:
+        """Submit a run request (job, config, tags) to the instance's run coordinator, as the daemon does."""
+        params = {
+            "selector": {
+                "repositoryLocationName": location,
+                "repositoryName": REPOSITORY,
+                "jobName": run_request["jobName"],
+            },
+            "runConfigData": run_request["runConfigYaml"],
+            "executionMetadata": {"tags": run_request["tags"]},
+        }
+        result = self.graphql(LAUNCH_RUN, {"params": params})["launchRun"]
+        if result["__typename"] != "LaunchRunSuccess":
+            raise RuntimeError(f"run not launched: {result}")
+        return result["run"]["runId"]
+
+    def wait_run(self, run_id: str, timeout: float) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            run = self.graphql(RUN_STATUS, {"id": run_id})["runOrError"]
+            if run.get("status") in TERMINAL_RUN:
+                return run
+            time.sleep(2)
+        raise TimeoutError(f"run {run_id} not finished after {timeout}s; see {self.log_path}")
+
+    def processes_left(self) -> list[int]:
+        """Processes still in the group this harness started (empty once :meth:`stop` has done its work)."""
+        left = []
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                if os.getpgid(int(proc.name)) == self.proc.pid:
+                    left.append(int(proc.name))
+            except (ProcessLookupError, PermissionError):
+                continue
+        return left
 
     def stop(self) -> None:
         if self.proc.poll() is None:

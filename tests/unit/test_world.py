@@ -7,7 +7,6 @@ ground-truth file, the way the pipeline and an evaluation would see it.
 from __future__ import annotations
 
 import uuid
-
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
