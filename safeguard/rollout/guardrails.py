@@ -10,8 +10,12 @@ Every metric ends in one status:
 The metrics:
 - ``alert_rate_ratio``: the share of accounts at or above the alert tier (default ``elevated``), candidate over
   champion. Each model's own tier thresholds decide its tiers, so a tier means the same under both.
-- ``score_psi``: population stability index of the candidate's scores against the champion's, on 10 bins at the
-  champion's deciles. PSI = sum((a - e) * ln(a / e)); shares are floored at ``PSI_EPSILON`` so empty bins stay finite.
+- ``score_psi``: population stability index of the candidate's calibrated scores against the champion's, on fixed
+  risk bands (``SCORE_BANDS``: everything under 1% is one band, then 1-2%, 2-5%, ... 50%+). Not on the champion's
+  deciles: most accounts sit in a low tail where two well-calibrated models legitimately differ (an isotonic map
+  gives every quiet account ~0.1%, a Platt map ~0.01%) and no decision depends on the difference; deciles there
+  made a sound retrain look like a broken one (PSI 5.5 on the demo world). PSI = sum((a - e) * ln(a / e)); shares
+  are floored at ``PSI_EPSILON`` so empty bins stay finite.
 - ``precision_drop`` / ``recall_drop``: each model's alerts scored against the labels matured since the stage began;
   the value is candidate minus champion.
 - ``feature_drift``: the largest PSI of a feature on the arm against the training-window reference sample
@@ -28,8 +32,10 @@ from typing import Any, Literal
 import numpy as np
 
 TIERS = ("low", "elevated", "high", "critical")  # ascending risk; the scoring step assigns them
-PSI_BINS = 10
+PSI_BINS = 10  # feature drift: deciles of the training-window reference
 PSI_EPSILON = 1e-4
+# Interior edges of the score-PSI bands on calibrated probability (see the module docstring).
+SCORE_BANDS = np.array([0.01, 0.02, 0.05, 0.1, 0.2, 0.5])
 
 Status = Literal["pass", "breach", "warn", "insufficient_data"]
 STATUSES: tuple[Status, ...] = ("pass", "breach", "warn", "insufficient_data")
@@ -42,7 +48,9 @@ class GuardrailConfig:
     alert_tier: str = "elevated"
     alert_ratio_min: float = 0.5
     alert_ratio_max: float = 2.0
-    min_alerts: int = 10  # below this many alerts from both models the ratio is noise
+    # Below this many alerts from both models the ratio is noise: 19 against 9 alerts is a ratio of 0.49 whose
+    # Poisson interval spans 1.
+    min_alerts: int = 30
     score_psi_max: float = 0.25
     max_precision_drop: float = 0.1
     max_recall_drop: float = 0.1
@@ -205,9 +213,9 @@ def _score_psi(champion: np.ndarray, candidate: np.ndarray, cfg: GuardrailConfig
     if len(champion) == 0:
         note = {"note": "no accounts in the arm"}
         return GuardrailMetric("score_psi", "insufficient_data", None, cfg.score_psi_max, note)
-    value = psi(champion, candidate, quantile_edges(champion))
+    value = psi(champion, candidate, SCORE_BANDS)
     status: Status = "pass" if value <= cfg.score_psi_max else "breach"
-    return GuardrailMetric("score_psi", status, value, cfg.score_psi_max, {"bins": PSI_BINS})
+    return GuardrailMetric("score_psi", status, value, cfg.score_psi_max, {"bands": SCORE_BANDS.tolist()})
 
 
 def _label_metrics(
