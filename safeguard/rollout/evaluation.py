@@ -58,27 +58,34 @@ class EvaluationError(ValueError):
 
 @dataclass(frozen=True)
 class TrainingFacts:
-    """What the evaluation needs of a registered model: its features and training window."""
+    """What the evaluation needs of a registered model: its features, the days feature drift is measured
+    against, and its label horizon."""
 
     version: str
     features: list[str]
-    train_start: date
-    train_end: date
+    reference_start: date
+    reference_end: date
     label_horizon_days: int
 
 
 def training_facts(engine: Engine, version: str) -> TrainingFacts:
+    """The model's facts; drift is measured against its validation window: the newest days it was judged on
+    (its thresholds were chosen there), and days late enough for every 28-day window to be full. The oldest
+    training days of a young history have half-empty 28-day windows, which read as drift (PSI 1.4 on the demo
+    world's events_28d) where there is none."""
     query = sa.select(
         model_versions.c.features,
-        model_versions.c.train_start,
-        model_versions.c.train_end,
+        model_versions.c.validation_start,
+        model_versions.c.validation_end,
         model_versions.c.label_horizon_days,
     ).where(model_versions.c.version == version)
     with engine.connect() as conn:
         row = conn.execute(query).first()
     if row is None:
         raise EvaluationError(f"model {version} is not in the registry (model_versions)")
-    return TrainingFacts(version, list(row.features), row.train_start, row.train_end, row.label_horizon_days)
+    return TrainingFacts(
+        version, list(row.features), row.validation_start, row.validation_end, row.label_horizon_days
+    )
 
 
 @dataclass
@@ -162,8 +169,8 @@ def _quoted(names: list[str]) -> str:
 def feature_samples(
     con, day: str, arm_account_ids: pa.Array, facts: TrainingFacts
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The arm's features on ``day`` and a reference sample of the model's training window (deterministic samples:
-    the rows with the smallest hash)."""
+    """The arm's features on ``day`` and a reference sample of the model's reference window (deterministic
+    samples: the rows with the smallest hash)."""
     columns = _quoted(facts.features)
     con.register("_evaluated_arm", pa.table({"account_id": arm_account_ids}))
     try:
@@ -177,7 +184,7 @@ def feature_samples(
     reference = con.execute(
         f"""SELECT {columns} FROM {FEATURES_TABLE} WHERE as_of_date BETWEEN ?::DATE AND ?::DATE
             ORDER BY hash(account_id, as_of_date) LIMIT {REFERENCE_SAMPLE_ROWS}""",
-        [facts.train_start.isoformat(), facts.train_end.isoformat()],
+        [facts.reference_start.isoformat(), facts.reference_end.isoformat()],
     ).df()
     return arm, reference
 

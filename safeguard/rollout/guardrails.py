@@ -320,7 +320,7 @@ def _feature_drift(
     status: Status = "pass" if per_feature[worst] <= cfg.feature_psi_max else "warn"
     details: dict[str, Any] = {"feature": worst, "per_feature": per_feature}
     if status == "warn":
-        details["note"] = f"feature {worst} drifted from the training window"
+        details["note"] = f"feature {worst} drifted from the model's reference window"
     return GuardrailMetric("feature_drift", status, per_feature[worst], cfg.feature_psi_max, details)
 
 

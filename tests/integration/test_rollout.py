@@ -97,10 +97,10 @@ class World:
         )
 
     def _marts(self, con, rng, risk) -> None:
-        """Features for two days of the candidate's training window and every serving day; labels (drawn from each
-        account's risk) for the label days."""
+        """Features for two days of the candidate's validation window (the drift reference) and every serving day;
+        labels (drawn from each account's risk) for the label days."""
         row = self.registry.get(self.candidate)
-        feature_days = [row.train_start.isoformat(), row.train_end.isoformat()] + SERVE_DAYS
+        feature_days = [row.validation_start.isoformat(), row.validation_end.isoformat()] + SERVE_DAYS
         features = pd.DataFrame(
             {
                 "account_id": np.tile(self.ids, len(feature_days)),
