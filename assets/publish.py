@@ -6,7 +6,17 @@ and a re-run of an old day changes history only.
 """
 
 # No ``from __future__ import annotations``: Dagster validates the ``context`` annotation at definition time.
-from dagster import AssetExecutionContext, AssetKey, Failure, MaterializeResult, MetadataValue, asset
+from datetime import timedelta
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    Failure,
+    FreshnessPolicy,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 from dagster_duckdb import DuckDBResource
 
 from orchestration.partitions import DUCKDB_POOL, daily_partitions, partition_days, single_run
@@ -14,6 +24,13 @@ from orchestration.resources import ExportStoreResource, ServingDatabaseResource
 from safeguard.serving.db import upgrade
 from safeguard.serving.exports import export_day
 from safeguard.serving.publish import SERVED_TABLE, publish_day, read_served_day
+
+OWNERS = ["team:safeguards-data"]
+# Bump when the publish or the export changes, so Dagster marks days published by older code.
+PUBLISH_CODE_VERSION = "1"
+# Downstream teams read the tables every morning: the daily run starts at 02:00 UTC and must have published by
+# 06:00 UTC. A day without a publish between 02:00 and 06:00 turns the asset's freshness to FAIL until it publishes.
+PUBLISHED_BY_06_UTC = FreshnessPolicy.cron(deadline_cron="0 6 * * *", lower_bound_delta=timedelta(hours=4))
 
 
 @asset(
@@ -23,6 +40,9 @@ from safeguard.serving.publish import SERVED_TABLE, publish_day, read_served_day
     pool=DUCKDB_POOL,  # reads the warehouse
     deps=[AssetKey("served_risk_scores")],
     kinds={"sqlalchemy", "parquet"},
+    owners=OWNERS,
+    code_version=PUBLISH_CODE_VERSION,
+    freshness_policy=PUBLISHED_BY_06_UTC,
 )
 def risk_tables(
     context: AssetExecutionContext,

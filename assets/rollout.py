@@ -38,6 +38,9 @@ from safeguard.rollout.state import RolloutStore
 from safeguard.serving.db import upgrade
 
 GROUP = "rollout"
+OWNERS = ["team:safeguards-ml"]
+# Bump when serving or the guardrails change, so Dagster marks days served or evaluated by older code.
+ROLLOUT_CODE_VERSION = "1"
 
 _GUARDRAIL_TABLE = TableSchema(
     columns=[
@@ -110,6 +113,8 @@ def timeline_markdown(store: RolloutStore, rollout_id: str, through: str) -> str
     pool=DUCKDB_POOL,
     deps=[AssetKey("account_risk_scores")],
     kinds={"duckdb"},
+    owners=OWNERS,
+    code_version=ROLLOUT_CODE_VERSION,
 )
 def served_risk_scores(
     context: AssetExecutionContext, warehouse: DuckDBResource, serving: ServingDatabaseResource
@@ -160,6 +165,8 @@ def _decision_summary(evaluation: DayEvaluation) -> dict[str, Any]:
     pool=DUCKDB_POOL,
     deps=[AssetKey("served_risk_scores")],
     kinds={"duckdb", "python"},
+    owners=OWNERS,
+    code_version=ROLLOUT_CODE_VERSION,
 )
 def rollout_evaluation(
     context: AssetExecutionContext,

@@ -36,6 +36,10 @@ from safeguard.scoring import (
 )
 from safeguard.serving.db import upgrade
 
+OWNERS = ["team:safeguards-ml"]
+# Bump when scoring, tiers or reasons change, so Dagster marks days scored by older code.
+SCORING_CODE_VERSION = "1"
+
 
 class ScoringConfig(Config):
     monitoring_sample_rate: float = DEFAULT_SAMPLE_RATE  # share of accounts explained whatever their tier
@@ -48,6 +52,8 @@ class ScoringConfig(Config):
     pool=DUCKDB_POOL,
     deps=[AssetKey("fct_account_features"), AssetKey("risk_model")],
     kinds={"lightgbm", "duckdb"},
+    owners=OWNERS,
+    code_version=SCORING_CODE_VERSION,
     check_specs=[
         AssetCheckSpec(
             "shap_additivity",

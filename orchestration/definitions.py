@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dagster import Definitions, load_asset_checks_from_modules, load_assets_from_modules
+from dagster import Definitions, in_process_executor, load_asset_checks_from_modules, load_assets_from_modules
 
 from assets import features, ingest, model, publish, rollout, scoring
 from assets.rollout import rollout_jobs
-from orchestration.automation import jobs, schedules
+from orchestration.automation import jobs, schedules, sensors, with_catch_up
 from orchestration.dbt import dbt_resource
 from orchestration.resources import build_resources
 from orchestration.sensors import landing_zone_sensor
@@ -14,10 +14,14 @@ from orchestration.sensors import landing_zone_sensor
 _ASSET_MODULES = [ingest, features, model, scoring, rollout, publish]
 
 defs = Definitions(
-    assets=load_assets_from_modules(_ASSET_MODULES),
+    assets=with_catch_up(load_assets_from_modules(_ASSET_MODULES)),
     asset_checks=load_asset_checks_from_modules(_ASSET_MODULES),
     jobs=[*jobs, *rollout_jobs],
     schedules=schedules,
-    sensors=[landing_zone_sensor],
+    sensors=[landing_zone_sensor, *sensors],
     resources={**build_resources(), "dbt": dbt_resource()},
+    # Every step holds the one-slot duckdb pool, so a run's steps never overlap anyway: one process per run (as
+    # `safeguard run` does) instead of one per step saves a code-location import per step. The price: a step that
+    # crashes the process ends its run (run monitoring marks it failed; re-execute from failure).
+    executor=in_process_executor,
 )

@@ -187,18 +187,30 @@ class DagsterDev:
             time.sleep(2)
         raise TimeoutError(f"run {run_id} not finished after {timeout}s; see {self.log_path}")
 
-    def processes_left(self) -> list[int]:
-        """Processes still in the group this harness started (empty once :meth:`stop` has done its work)."""
-        left = []
+    def processes_left(self, timeout: float = 60) -> list[int]:
+        """Live processes of the group this harness started, waiting up to ``timeout`` s for the ones :meth:`stop`
+        signalled to exit (a killed process lingers a moment as a zombie, which no longer counts)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = self._group_members()
+            if not left or time.monotonic() >= deadline:
+                return left
+            time.sleep(0.5)
+
+    def _group_members(self) -> list[int]:
+        members = []
         for proc in Path("/proc").iterdir():
             if not proc.name.isdigit():
                 continue
             try:
-                if os.getpgid(int(proc.name)) == self.proc.pid:
-                    left.append(int(proc.name))
-            except (ProcessLookupError, PermissionError):
+                stat = (proc / "stat").read_text()
+            except OSError:  # exited meanwhile
                 continue
-        return left
+            # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses, so split after the last ')'
+            state, _ppid, pgrp = stat.rsplit(")", 1)[1].split()[:3]
+            if int(pgrp) == self.proc.pid and state != "Z":
+                members.append(int(proc.name))
+        return members
 
     def stop(self) -> None:
         if self.proc.poll() is None:
