@@ -9,6 +9,8 @@ export SAFEGUARD_HOME ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(SAFEGUARD_HOME)/dagster_home
 VENV := $(CURDIR)/.venv
 BIN := $(VENV)/bin
+# Every target runs the project's own tools (dbt, dagster, safeguard) first, activated venv or not.
+export PATH := $(BIN):$(PATH)
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 
 # The demo world: small enough for a laptop, long enough to train (label horizon 14 days) and roll out.
