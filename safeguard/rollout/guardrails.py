@@ -3,7 +3,7 @@
 Every metric ends in one status:
 - ``pass``: within its threshold;
 - ``breach``: the candidate is worse than allowed; the policy rolls back;
-- ``warn``: something moved that a person should look at (feature drift); the policy holds;
+- ``warn``: something moved that a person should look at (feature drift); the policy records it without holding;
 - ``insufficient_data``: too few accounts, alerts or matured labels to judge; never a breach, and it does not hold
   the rollout by itself (labels take the label horizon to mature, so early stages would never advance otherwise).
 
@@ -55,7 +55,7 @@ class GuardrailConfig:
     max_precision_drop: float = 0.1
     max_recall_drop: float = 0.1
     min_labelled_positives: int = 20  # per model comparison, among accounts with matured labels
-    feature_psi_max: float = 0.25  # above it: warn (hold), since drift concerns both models alike
+    feature_psi_max: float = 0.25  # above it: warn (recorded, not holding), since drift concerns both models alike
     # Below this many arm (or reference) rows feature drift is not judged: a PSI over 10 bins of n rows reads about
     # 9/n with no drift at all (0.2 at 45 rows), so a 1% arm of a small world would warn by chance.
     min_drift_rows: int = 200

@@ -11,9 +11,12 @@ Order of the automatic decision:
 1. fewer arm accounts than ``plan.min_arm_accounts``: hold, the guardrails are not trusted (a breach is reported
    among the reasons, but it does not roll back on too little data);
 2. any guardrail breach: roll back, even when paused (pause freezes progress, not the safety net);
-3. otherwise hold when paused, when a guardrail warns, when the stage is younger than ``plan.min_days_per_stage``,
-   when the next stage is beyond ``plan.max_auto_stage`` (a named person promotes) or at the last stage;
-4. otherwise advance to the next stage. ``insufficient_data`` metrics (e.g. labels not matured yet) do not hold.
+3. otherwise hold when paused, when the stage is younger than ``plan.min_days_per_stage``, when the next stage
+   is beyond ``plan.max_auto_stage`` (a named person promotes) or at the last stage;
+4. otherwise advance to the next stage. Warnings (feature drift) and ``insufficient_data`` metrics (e.g. labels
+   not matured yet) are recorded in the decision's reasons but do not hold: drift is a property of the traffic,
+   shared by both models, and some features drift by construction (an account's age grows with the calendar);
+   the guardrails that compare the candidate with the champion on the same accounts judge the candidate.
 """
 
 from __future__ import annotations
@@ -94,9 +97,7 @@ def decide(
     if breaches:
         return Decision("rollback", stage.name, ROLLED_BACK.name, breaches)
 
-    holds = [f"guardrail warning: {m.describe()}" for m in report.with_status("warn")]
-    if paused:
-        holds.insert(0, "paused by an operator")
+    holds = ["paused by an operator"] if paused else []
     if days_in_stage < plan.min_days_per_stage:
         holds.append(
             f"{days_in_stage} day(s) in stage, fewer than min_days_per_stage={plan.min_days_per_stage}"
@@ -106,7 +107,8 @@ def decide(
         holds.append("at the last stage; a named person promotes to complete the rollout")
     elif target.percent > plan.max_auto_stage:
         holds.append(f"awaiting manual promotion beyond {plan.max_auto_stage}%")
-    notes = [f"not judged: {m.describe()}" for m in report.with_status("insufficient_data")]
+    notes = [f"guardrail warning (noted, not holding): {m.describe()}" for m in report.with_status("warn")]
+    notes += [f"not judged: {m.describe()}" for m in report.with_status("insufficient_data")]
     if holds:
         return Decision("hold", stage.name, stage.name, holds + notes)
     passed = [
