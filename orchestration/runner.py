@@ -31,7 +31,12 @@ def range_tags(first_day: str, last_day: str) -> dict[str, str]:
 
 
 def _instance() -> DagsterInstance:
-    return DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
+    """The instance under DAGSTER_HOME (created when missing), so runs show in the UI; else an ephemeral one."""
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        return DagsterInstance.ephemeral()
+    os.makedirs(home, exist_ok=True)
+    return DagsterInstance.get()
 
 
 def has_champion() -> bool:

@@ -17,7 +17,9 @@ if str(ROOT) not in sys.path:
 _SESSION_HOME = tempfile.mkdtemp(prefix="safeguard-test-home-")
 atexit.register(shutil.rmtree, _SESSION_HOME, ignore_errors=True)
 os.environ["SAFEGUARD_HOME"] = _SESSION_HOME
-for _name in ("LANDING_URI", "WAREHOUSE_PATH", "SERVING_DB_URL", "MODEL_STORE_URI", "EXPORT_URI"):
+# Nor the developer's Dagster instance (the Makefile exports DAGSTER_HOME for demo and ui): in-process runs use
+# ephemeral instances, and the end-to-end test gives dagster dev a DAGSTER_HOME of its own.
+for _name in ("LANDING_URI", "WAREHOUSE_PATH", "SERVING_DB_URL", "MODEL_STORE_URI", "EXPORT_URI", "DAGSTER_HOME"):
     os.environ.pop(_name, None)
 os.environ.setdefault("SAFEGUARD_START_DATE", "2026-09-01")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
