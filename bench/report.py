@@ -66,7 +66,7 @@ def generation() -> list[str]:
 
 
 def ingestion() -> list[str]:
-    name, r = _load("ingest_1m.json", "ingest.json")
+    name, r = _load("ingest.json")
     if not r:
         return []
     i, b = r["ingest"], r["baseline"]
@@ -94,7 +94,7 @@ def ingestion() -> list[str]:
 
 
 def features() -> list[str]:
-    name, r = _load("features_1m.json", "features.json")
+    name, r = _load("features.json")
     if not r:
         return []
     p = r["phases"]

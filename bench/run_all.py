@@ -1,0 +1,61 @@
+"""Run every benchmark at the scale the issues name, then write bench/REPORT.md (``make bench``).
+
+One world of ``--accounts`` x ``--days`` is generated under ``--work`` and reused: ingestion keeps its warehouse for
+the feature benchmark. Each benchmark writes its JSON to bench/results/; ``bench/report.py`` turns them into the
+report. At 1,000,000 accounts x 30 days this takes well over an hour on 2 cores; ``--accounts 20000 --days 30``
+is a quick end-to-end check of the scripts. Detection quality needs a materialized world: pass ``--quality-home``
+(e.g. the folder ``make demo`` wrote) to include it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+DRY_RUN = False
+
+
+def step(name: str, args: list[str]) -> None:
+    print(f"\n== {name}: {' '.join(args)}", flush=True)
+    if DRY_RUN:
+        return
+    started = time.monotonic()
+    subprocess.run([sys.executable, *args], check=True, cwd=HERE.parent)
+    print(f"== {name} done in {time.monotonic() - started:.0f}s", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--accounts", type=int, default=1_000_000, help="accounts in the benchmark world")
+    parser.add_argument("--days", type=int, default=30, help="days in the benchmark world")
+    parser.add_argument("--work", default=str(HERE / "work"), help="scratch folder for the world and warehouse")
+    parser.add_argument("--postgres-url", help="PostgreSQL for the publish benchmark (scripts/postgres-up.sh prints one)")
+    parser.add_argument("--quality-home", help="a materialized SAFEGUARD_HOME for the detection-quality benchmark")
+    parser.add_argument("--dry-run", action="store_true", help="print the steps without running them")
+    args = parser.parse_args()
+    global DRY_RUN
+    DRY_RUN = args.dry_run
+
+    work = Path(args.work)
+    landing, warehouse = work / "landing", work / "warehouse.duckdb"
+    step("generate", ["bench/bench_generate.py", "--accounts", str(args.accounts), "--days", str(args.days),
+                      "--out", str(work), "--keep"])
+    step("ingest", ["bench/bench_ingest.py", str(landing), "--keep-warehouse", str(warehouse)])
+    step("features", ["bench/bench_features.py", str(warehouse)])
+    step("model", ["bench/bench_model.py", "--accounts", str(args.accounts)])
+    step("bucketing", ["bench/bench_bucketing.py", "--n", str(args.accounts)])
+    if args.postgres_url:
+        step("publish", ["bench/bench_publish.py", "--rows", str(args.accounts), "--postgres-url", args.postgres_url])
+    if args.quality_home:
+        step("quality", ["bench/bench_quality.py", "--home", args.quality_home])
+    step("report", ["bench/report.py"])
+
+
+if __name__ == "__main__":
+    main()
