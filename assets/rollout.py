@@ -274,72 +274,33 @@ def start_rollout(
     )
 
 
-@op(pool=DUCKDB_POOL)
-def promote_rollout(
-    context: OpExecutionContext,
-    config: RolloutActionConfig,
-    warehouse: DuckDBResource,
-    serving: ServingDatabaseResource,
-    model_store: ModelStoreResource,
-) -> str:
-    return _act(
-        context,
-        warehouse,
-        serving,
-        model_store,
-        lambda store, registry, last: controls.promote(store, registry, config.actor, last_served=last),
-    )
+def _action_job(
+    name: str,
+    op_name: str,
+    config_type: type[RolloutActionConfig],
+    action: Callable[[Any, RolloutStore, ModelRegistry, Any], Any],
+    description: str,
+):
+    """A one-op job for a manual rollout action: ``action(config, store, registry, last_served)``, then the
+    status in the run's log. Run config: ``ops.<op_name>.config`` (the actor, and a reason where asked)."""
 
+    @op(name=op_name, pool=DUCKDB_POOL)
+    def action_op(
+        context: OpExecutionContext,
+        config: config_type,
+        warehouse: DuckDBResource,
+        serving: ServingDatabaseResource,
+        model_store: ModelStoreResource,
+    ) -> str:
+        return _act(
+            context, warehouse, serving, model_store, lambda store, registry, last: action(config, store, registry, last)
+        )
 
-@op(pool=DUCKDB_POOL)
-def pause_rollout(
-    context: OpExecutionContext,
-    config: PauseRolloutConfig,
-    warehouse: DuckDBResource,
-    serving: ServingDatabaseResource,
-    model_store: ModelStoreResource,
-) -> str:
-    return _act(
-        context,
-        warehouse,
-        serving,
-        model_store,
-        lambda store, registry, last: controls.pause(store, config.actor, config.reason, last_served=last),
-    )
+    @job(name=name, description=description)
+    def action_job():
+        action_op()
 
-
-@op(pool=DUCKDB_POOL)
-def resume_rollout(
-    context: OpExecutionContext,
-    config: RolloutActionConfig,
-    warehouse: DuckDBResource,
-    serving: ServingDatabaseResource,
-    model_store: ModelStoreResource,
-) -> str:
-    return _act(
-        context,
-        warehouse,
-        serving,
-        model_store,
-        lambda store, registry, last: controls.resume(store, config.actor, last_served=last),
-    )
-
-
-@op(pool=DUCKDB_POOL)
-def abort_rollout(
-    context: OpExecutionContext,
-    config: AbortRolloutConfig,
-    warehouse: DuckDBResource,
-    serving: ServingDatabaseResource,
-    model_store: ModelStoreResource,
-) -> str:
-    return _act(
-        context,
-        warehouse,
-        serving,
-        model_store,
-        lambda store, registry, last: controls.abort(store, config.actor, config.reason, last_served=last),
-    )
+    return action_job
 
 
 @op(pool=DUCKDB_POOL)
@@ -357,24 +318,34 @@ def rollout_start():
     start_rollout()
 
 
-@job(description="Move the running rollout one stage on; at the last stage the candidate becomes champion.")
-def rollout_promote():
-    promote_rollout()
-
-
-@job(description="Freeze automatic advancing of the running rollout (guardrail rollbacks still apply).")
-def rollout_pause():
-    pause_rollout()
-
-
-@job(description="Let the daily evaluation advance the running rollout again.")
-def rollout_resume():
-    resume_rollout()
-
-
-@job(description="Take the candidate out of traffic from the next served day on (run config: actor, reason).")
-def rollout_abort():
-    abort_rollout()
+rollout_promote = _action_job(
+    "rollout_promote",
+    "promote_rollout",
+    RolloutActionConfig,
+    lambda c, store, registry, last: controls.promote(store, registry, c.actor, last_served=last),
+    "Move the running rollout one stage on; at the last stage the candidate becomes champion.",
+)
+rollout_pause = _action_job(
+    "rollout_pause",
+    "pause_rollout",
+    PauseRolloutConfig,
+    lambda c, store, registry, last: controls.pause(store, c.actor, c.reason, last_served=last),
+    "Freeze automatic advancing of the running rollout (guardrail rollbacks still apply).",
+)
+rollout_resume = _action_job(
+    "rollout_resume",
+    "resume_rollout",
+    RolloutActionConfig,
+    lambda c, store, registry, last: controls.resume(store, c.actor, last_served=last),
+    "Let the daily evaluation advance the running rollout again.",
+)
+rollout_abort = _action_job(
+    "rollout_abort",
+    "abort_rollout",
+    AbortRolloutConfig,
+    lambda c, store, registry, last: controls.abort(store, c.actor, c.reason, last_served=last),
+    "Take the candidate out of traffic from the next served day on (run config: actor, reason).",
+)
 
 
 @job(description="Log the rollout's stage, days in stage, latest guardrails and last decisions.")
