@@ -6,6 +6,8 @@ The defaults come from :mod:`safeguard.config`, the one place that names the var
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
+
 from dagster import ConfigurableResource, EnvVar
 from dagster_duckdb import DuckDBResource
 
@@ -64,6 +66,23 @@ class ExportStoreResource(ConfigurableResource):
         return ObjectStore(self.uri, s3_endpoint_url=self.s3_endpoint_url)
 
 
+class WarehouseResource(DuckDBResource):
+    """The DuckDB warehouse; its connection is closed when the step fails too.
+
+    dagster-duckdb closes the connection only after a successful step; a connection left open by a failed step
+    makes the next connection to the file with other settings fail in the same process.
+    """
+
+    @contextmanager
+    def get_connection(self):
+        opened = super().get_connection()
+        connection = opened.__enter__()
+        try:
+            yield connection
+        finally:
+            opened.__exit__(None, None, None)  # dagster-duckdb's own close
+
+
 def build_resources() -> dict:
     """The resources of the code location, keyed as the assets ask for them.
 
@@ -72,7 +91,7 @@ def build_resources() -> dict:
     s = settings()
     s3 = env_or_default("S3_ENDPOINT_URL", None)
     return {
-        "warehouse": DuckDBResource(
+        "warehouse": WarehouseResource(
             database=env_or_default("WAREHOUSE_PATH", s.warehouse_path),
             connection_config={"memory_limit": s.warehouse_memory_limit},
         ),

@@ -32,15 +32,20 @@ class UnreadableFileError(LandingError):
     """A file of the day is not valid Parquet."""
 
 
+class UnavailableFileError(LandingError):
+    """The object store did not deliver a file of the day, after the client's retries (S3 errors, throttling)."""
+
+
 def s3_client(endpoint_url: str | None = None):
-    """A boto3 S3 client with standard retries and backoff (throttling and 5xx are retried)."""
+    """A boto3 S3 client with standard retries and backoff (throttling and 5xx are retried): a request is sent at
+    most 6 times in all (botocore reads ``max_attempts`` as retries, hence ``total_max_attempts``)."""
     import boto3
     from botocore.config import Config
 
     return boto3.client(
         "s3",
         endpoint_url=endpoint_url or None,
-        config=Config(retries={"max_attempts": 6, "mode": "standard"}, connect_timeout=5, read_timeout=60),
+        config=Config(retries={"total_max_attempts": 6, "mode": "standard"}, connect_timeout=5, read_timeout=60),
     )
 
 
@@ -151,18 +156,31 @@ class LandingZone:
 
     def day_files(self, source: str, day: str) -> DayFiles:
         """The day's Parquet files; refuses a day without ``_SUCCESS``."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
         rel = day_path(source, day)
-        if not self.is_complete(source, day):
+        try:
+            complete = self.is_complete(source, day)
+            names = self.store.list(rel) if complete else []
+        except (BotoCoreError, ClientError) as e:  # botocore's message names the operation, not the folder
+            raise UnavailableFileError(f"{source} {day}: cannot list {self.store.full_uri(rel)}: {e}") from e
+        if not complete:
             raise IncompleteDayError(
                 f"{source} {day}: no {SUCCESS_MARKER} at {self.store.full_uri(rel)}; "
                 "the day is not complete and was not loaded"
             )
-        files = [f"{rel}/{n}" for n in self.store.list(rel) if _is_data_file(n)]
+        files = [f"{rel}/{n}" for n in names if _is_data_file(n)]
         return DayFiles(source, day, files)
 
     def read_file(self, rel: str) -> pa.Table:
+        from botocore.exceptions import BotoCoreError, ClientError
+
         try:
-            return pq.read_table(io.BytesIO(self.store.read_bytes(rel)))
+            data = self.store.read_bytes(rel)
+        except (BotoCoreError, ClientError) as e:  # botocore's message names the operation, not the object
+            raise UnavailableFileError(f"cannot fetch {self.store.full_uri(rel)}: {e}") from e
+        try:
+            return pq.read_table(io.BytesIO(data))
         except (pa.ArrowException, OSError) as e:
             raise UnreadableFileError(f"cannot read Parquet file {self.store.full_uri(rel)}: {e}") from e
 
