@@ -1,8 +1,8 @@
 {{ config(window_column='activity_date') }}
-{#- Per account, UTC day and attribute value (IP, country, prompt template): the events that used it. Distinct
-    counts and the top template's share over 7 or 28 days are exact from this grain (one row per value and day),
-    not from daily distinct counts, which cannot be added up. -#}
-{%- set attributes = {'ip': 'ip_hash', 'country': 'country', 'template': 'prompt_template_hash'} -%}
+{#- Per account, UTC day and attribute value (IP, country): the events that used it. Distinct counts over 7 or
+    28 days are exact from this grain (one row per value and day), not from daily distinct counts, which cannot
+    be added up. -#}
+{%- set attributes = {'ip': 'ip_hash', 'country': 'country'} -%}
 
 with events as (
     select *, cast(event_ts as date) as activity_date

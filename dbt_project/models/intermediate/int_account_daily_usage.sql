@@ -1,6 +1,7 @@
 {{ config(window_column='activity_date') }}
-{#- Per account and UTC day of activity: volumes and counts that add up over days. Distinct counts do not add
-    up over days, so the windowed ones come from int_account_daily_attributes. -#}
+{#- Per account and UTC day of activity: volumes and counts that add up over days, and the busiest clock hour.
+    Distinct counts do not add up over days: they come from int_account_daily_attributes. Template reuse does:
+    a request repeats a template when an earlier request of the same account and day used it. -#}
 {%- set threshold = var('flag_threshold') -%}
 
 with events as (
@@ -15,10 +16,16 @@ hourly as (
     group by account_id, activity_date, {{ dbt.date_trunc('hour', 'event_ts') }}
 ),
 
-templates as (
-    select account_id, activity_date, count(*) as events
+template_uses as (
+    select account_id, activity_date, count(*) - 1 as repeated_events
     from events
     group by account_id, activity_date, prompt_template_hash
+),
+
+template_repeats as (
+    select account_id, activity_date, sum(repeated_events) as repeated_template_events
+    from template_uses
+    group by account_id, activity_date
 ),
 
 peaks as (
@@ -28,12 +35,6 @@ peaks as (
         max(hourly.events) as max_events_in_hour
     from hourly
     group by hourly.account_id, hourly.activity_date
-),
-
-top_templates as (
-    select account_id, activity_date, max(events) as top_template_events
-    from templates
-    group by account_id, activity_date
 ),
 
 daily as (
@@ -52,11 +53,7 @@ daily as (
         {%- endfor %}
         sum(case when stop_reason = 'refusal' then 1 else 0 end) as refusal_events,
         sum(case when stop_reason = 'max_tokens' then 1 else 0 end) as max_tokens_events,
-        sum(case when extract(hour from event_ts) < 6 then 1 else 0 end) as night_events,
-        count(distinct ip_hash) as distinct_ips,
-        count(distinct country) as distinct_countries,
-        count(distinct client) as distinct_clients,
-        count(distinct prompt_template_hash) as distinct_templates
+        sum(case when extract(hour from event_ts) < 6 then 1 else 0 end) as night_events
     from events
     group by account_id, activity_date
 )
@@ -74,14 +71,10 @@ select
     cast(daily.refusal_events as {{ dbt.type_bigint() }}) as refusal_events,
     cast(daily.max_tokens_events as {{ dbt.type_bigint() }}) as max_tokens_events,
     cast(daily.night_events as {{ dbt.type_bigint() }}) as night_events,
-    cast(daily.distinct_ips as {{ dbt.type_bigint() }}) as distinct_ips,
-    cast(daily.distinct_countries as {{ dbt.type_bigint() }}) as distinct_countries,
-    cast(daily.distinct_clients as {{ dbt.type_bigint() }}) as distinct_clients,
-    cast(daily.distinct_templates as {{ dbt.type_bigint() }}) as distinct_templates,
-    cast(peaks.max_events_in_hour as {{ dbt.type_bigint() }}) as max_events_in_hour,
-    cast(top_templates.top_template_events as {{ type_double() }}) / daily.events as top_template_share
+    cast(template_repeats.repeated_template_events as {{ dbt.type_bigint() }}) as repeated_template_events,
+    cast(peaks.max_events_in_hour as {{ dbt.type_bigint() }}) as max_events_in_hour
 from daily
 inner join peaks
     on peaks.account_id = daily.account_id and peaks.activity_date = daily.activity_date
-inner join top_templates
-    on top_templates.account_id = daily.account_id and top_templates.activity_date = daily.activity_date
+inner join template_repeats
+    on template_repeats.account_id = daily.account_id and template_repeats.activity_date = daily.activity_date

@@ -5,7 +5,7 @@
 {#- columns of int_account_daily_usage that add up over the days of a window -#}
 {%- set additive = ['events', 'input_tokens', 'output_tokens', 'flagged_any_events'] -%}
 {%- for category in var('flag_categories') %}{% do additive.append('flagged_' ~ category ~ '_events') %}{% endfor -%}
-{%- do additive.extend(['refusal_events', 'max_tokens_events', 'night_events']) -%}
+{%- do additive.extend(['refusal_events', 'max_tokens_events', 'night_events', 'repeated_template_events']) -%}
 {%- set count_type = dbt.type_bigint() -%}
 {%- set indicator_type = dbt.type_int() -%}
 
@@ -65,8 +65,7 @@ attribute_windows as (
         account_id
         {%- for w in windows %},
         sum(case when attribute = 'ip' and events_{{ w }}d > 0 then 1 else 0 end) as distinct_ips_{{ w }}d,
-        sum(case when attribute = 'country' and events_{{ w }}d > 0 then 1 else 0 end) as distinct_countries_{{ w }}d,
-        max(case when attribute = 'template' then events_{{ w }}d else 0 end) as top_template_events_{{ w }}d
+        sum(case when attribute = 'country' and events_{{ w }}d > 0 then 1 else 0 end) as distinct_countries_{{ w }}d
         {%- endfor %}
     from attribute_values
     group by as_of_date, account_id
@@ -93,7 +92,7 @@ select
     {{ safe_ratio('usage_windows.night_events_' ~ w ~ 'd', events) }} as night_share_{{ w }}d,
     cast(coalesce(usage_windows.max_events_in_hour_{{ w }}d, 0) as {{ count_type }})
         as max_events_in_hour_{{ w }}d,
-    {{ safe_ratio('attribute_windows.top_template_events_' ~ w ~ 'd', events) }} as top_template_share_{{ w }}d,
+    {{ safe_ratio('usage_windows.repeated_template_events_' ~ w ~ 'd', events) }} as template_reuse_share_{{ w }}d,
     {%- endfor %}
     {#- velocity: the last day against the 7-day daily mean, the last 7 days against the 28-day weekly mean -#}
     {{ safe_ratio('7 * coalesce(usage_windows.events_1d, 0)', 'usage_windows.events_7d') }} as velocity_1d_vs_7d,

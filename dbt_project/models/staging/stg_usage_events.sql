@@ -1,5 +1,9 @@
 -- Typed usage events, one row per event_id. Ingestion replaces whole days, so a duplicate id can only come
 -- from the same event landed under two days; the most recently ingested copy wins.
+-- Copies are ranked within (event_id, event_ts): both copies of one event carry its timestamp, and with the
+-- timestamp a partition key a model's filter on event_ts is pushed below the ranking, so a daily build reads
+-- one day of raw events instead of ranking all of them (67 s -> 1.4 s for one day of the 1M-account world).
+-- Two copies with different timestamps would both stay and fail this model's unique test on event_id.
 with ranked as (
     select
         event_id,
@@ -19,7 +23,7 @@ with ranked as (
         prompt_template_hash,
         _partition_date as loaded_date,
         row_number() over (
-            partition by event_id order by _ingested_at desc, _partition_date desc, _source_file desc
+            partition by event_id, event_ts order by _ingested_at desc, _partition_date desc, _source_file desc
         ) as copy_rank
     from {{ source('raw', 'usage_events') }}
 )
