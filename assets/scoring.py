@@ -1,7 +1,8 @@
 """The ``account_risk_scores`` asset: every account of each day scored by the champion and any candidates.
 
-Thin: scoring, explanations and the table schema live in :mod:`safeguard.scoring`. Days are written one at a
-time (each replaced whole), so a long backfill never holds more than one day in memory.
+Thin: scoring, explanations, the table schema and which models score a day (``versions_for_day``: the rollout's
+models on its days, the same models again on a re-run, else the registry's) live in :mod:`safeguard.scoring`.
+Days are written one at a time (each replaced whole), so a long backfill never holds more than one day in memory.
 """
 
 import numpy as np
@@ -25,13 +26,15 @@ from orchestration.resources import ModelStoreResource, ServingDatabaseResource
 from safeguard import model_card
 from safeguard.explain import ADDITIVITY_TOLERANCE, DEFAULT_SAMPLE_RATE
 from safeguard.registry import ModelRegistry
+from safeguard.rollout.state import RolloutStore
 from safeguard.scoring import (
-    CANDIDATE,
     CHAMPION,
     SCORES_SCHEMA,
     SCORES_TABLE,
     read_day_features,
     score_accounts,
+    scored_versions,
+    versions_for_day,
     write_scores,
 )
 from safeguard.serving.db import upgrade
@@ -73,55 +76,71 @@ def account_risk_scores(
     """Probability, tier and top reasons per account, day and model, in ``scoring.account_risk_scores``."""
     days = partition_days(*context.partition_time_window)
     engine = serving.engine()
-    try:
-        upgrade(engine)
-        registry = ModelRegistry(engine, model_store.store())
-        champion = registry.champion()
-        if champion is None:
-            raise Failure(
-                "no champion model in the registry: materialize risk_model (and pass its gate) first"
-            )
-        models = [(CHAMPION, registry.load(champion.version))]
-        models += [(CANDIDATE, registry.load(c.version)) for c in registry.candidates()]
-    finally:
+    upgrade(engine)
+    registry = ModelRegistry(engine, model_store.store())
+    champion = registry.champion()
+    if champion is None:
         engine.dispose()
+        raise Failure("no champion model in the registry: materialize risk_model (and pass its gate) first")
+    candidates = [c.version for c in registry.candidates()]
+    rollouts = RolloutStore(engine)
+    loaded = {}  # version -> TrainedModel, each artifact read and checked once
 
     rows_per_day: dict[str, int] = {}
     tiers_per_day: dict[str, dict] = {}
+    versions_used: dict[str, str] = {}
     worst_error, explained = 0.0, 0
-    last_probabilities = np.array([])
-    with warehouse.get_connection() as con:
-        for day in days:
-            features = read_day_features(con, day)
-            if features.empty:
-                context.log.warning(
-                    f"{day}: no rows in marts.fct_account_features; the day's scores are emptied"
+    last_probabilities, last_thresholds = np.array([]), None
+    try:
+        with warehouse.get_connection() as con:
+            for day in days:
+                features = read_day_features(con, day)
+                if features.empty:
+                    context.log.warning(
+                        f"{day}: no rows in marts.fct_account_features; the day's scores are emptied"
+                    )
+                    write_scores(con, SCORES_SCHEMA.empty_table(), [day])
+                    rows_per_day[day] = 0
+                    continue
+                state = rollouts.state_for_day(day)
+                scored_before = scored_versions(con, day)
+                versions = versions_for_day(
+                    rollout_versions=(state.champion_version, state.candidate_version) if state else None,
+                    scored_before=scored_before,
+                    champion=champion.version,
+                    candidates=candidates,
                 )
-                write_scores(con, SCORES_SCHEMA.empty_table(), [day])
-                rows_per_day[day] = 0
-                continue
-            scored = score_accounts(features, models, day, sample_rate=config.monitoring_sample_rate)
-            rows_per_day[day] = write_scores(con, scored.table, [day])
-            tiers_per_day[day] = scored.tier_counts()
-            worst_error = max(worst_error, scored.additivity_error)
-            explained += scored.explained_rows
-            champion_rows = scored.table.filter(pc.equal(scored.table.column("model_role"), CHAMPION))
-            last_probabilities = champion_rows.column("probability").to_numpy()
+                replay = state is not None or bool(scored_before)  # models this day already had
+                for _, version in versions:
+                    if version not in loaded:
+                        loaded[version] = registry.load(version, replay=replay)
+                models = [(role, loaded[version]) for role, version in versions]
+                versions_used.update({version: role for role, version in versions})
+                scored = score_accounts(features, models, day, sample_rate=config.monitoring_sample_rate)
+                rows_per_day[day] = write_scores(con, scored.table, [day])
+                tiers_per_day[day] = scored.tier_counts()
+                worst_error = max(worst_error, scored.additivity_error)
+                explained += scored.explained_rows
+                champion_rows = scored.table.filter(pc.equal(scored.table.column("model_role"), CHAMPION))
+                last_probabilities = champion_rows.column("probability").to_numpy()
+                last_thresholds = models[0][1].thresholds
+    finally:
+        engine.dispose()
     context.log.info(
-        f"scored {sum(rows_per_day.values())} rows over {len(days)} day(s) with {len(models)} model(s)"
+        f"scored {sum(rows_per_day.values())} rows over {len(days)} day(s) with {len(versions_used)} model(s)"
     )
 
     metadata = {
         "rows": sum(rows_per_day.values()),
         "rows_per_day": MetadataValue.json(rows_per_day),
         "tier_counts": MetadataValue.json(tiers_per_day),
-        "models": MetadataValue.json({m.version: role for role, m in models}),
+        "models": MetadataValue.json(versions_used),
         "explained_rows": explained,
         "table": SCORES_TABLE,
     }
     if last_probabilities.size:
         png = model_card.score_histogram_png(
-            last_probabilities, models[0][1].thresholds, title=f"Champion scores on {days[-1]}"
+            last_probabilities, last_thresholds, title=f"Champion scores on {days[-1]}"
         )
         metadata["score_histogram"] = MetadataValue.md(model_card.png_markdown(png, "score histogram"))
     return MaterializeResult(

@@ -224,12 +224,17 @@ class ModelRegistry:
         """The versions waiting for (or in) a staged rollout, oldest first."""
         return self._rows(model_versions.c.status == CANDIDATE)
 
-    def load(self, version: str) -> TrainedModel:
-        """The model of ``version``, after checking its artifact's sha256 against the registry."""
+    def load(self, version: str, *, replay: bool = False) -> TrainedModel:
+        """The model of ``version``, after checking its artifact's sha256 against the registry.
+
+        A rejected model is never loaded, except with ``replay`` to re-score the days it already scored (a
+        candidate rolled back after serving canary days: re-running those days needs its scores again).
+        """
         row = self.get(version)
-        if row.status == REJECTED:
+        if row.status == REJECTED and not replay:
             raise RejectedModelError(
-                f"model {version} was rejected by the quality gate and is never loaded for scoring"
+                f"model {version} was rejected (by the quality gate or a rollback) and is never loaded to score "
+                "a new day"
             )
         rel = artifact_path(version)
         try:

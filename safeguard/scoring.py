@@ -209,3 +209,38 @@ def read_day_features(con, day: str) -> pd.DataFrame:
     return con.execute(
         f"SELECT * FROM {FEATURES_TABLE} WHERE as_of_date = ?::DATE ORDER BY account_id", [day]
     ).df()
+
+
+def scored_versions(con, day: str) -> list[tuple[str, str]]:
+    """(role, version) of the models whose scores ``scoring.account_risk_scores`` holds for ``day``, champion first."""
+    if not con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'scoring' "
+        "AND table_name = 'account_risk_scores'"
+    ).fetchone()[0]:
+        return []
+    rows = con.execute(
+        f"SELECT DISTINCT model_role, model_version FROM {SCORES_TABLE} WHERE score_date = ?::DATE", [day]
+    ).fetchall()
+    return sorted(rows, key=lambda row: (MODEL_ROLES.index(row[0]), row[1]))
+
+
+def versions_for_day(
+    *,
+    rollout_versions: tuple[str, str] | None,
+    scored_before: Sequence[tuple[str, str]],
+    champion: str,
+    candidates: Sequence[str],
+) -> list[tuple[str, str]]:
+    """(role, version) of the models that score a day, champion first, so that re-running a day replaces it exactly.
+
+    1. A rollout serves the day (``rollout_versions`` = its champion and candidate): those two, whatever the
+       registry says now (after a rollback or a promotion the day still needs the models its stage served).
+    2. The day was scored before: the same versions again (a re-run never changes a day's models).
+    3. A new day: the registry's champion and its candidates.
+    """
+    if rollout_versions is not None:
+        champion_version, candidate_version = rollout_versions
+        return [(CHAMPION, champion_version), (CANDIDATE, candidate_version)]
+    if scored_before:
+        return list(scored_before)
+    return [(CHAMPION, champion)] + [(CANDIDATE, version) for version in candidates]

@@ -150,3 +150,39 @@ def test_read_day_features_returns_one_day(features):
     day = read_day_features(con, DAY)
     assert len(day) == len(features) and day["account_id"].is_monotonic_increasing
     assert score_accounts(day, [("champion", trained_model())], DAY).table.num_rows == len(features)
+
+
+def test_a_day_is_scored_by_its_rollouts_models_then_by_the_models_that_scored_it_then_by_the_registry():
+    from safeguard.scoring import CANDIDATE, CHAMPION, versions_for_day
+
+    registry_now = {"champion": "v3", "candidates": ["v4"]}
+    # a rollout served the day: its two models, even after a promotion or a rollback changed the registry
+    assert versions_for_day(rollout_versions=("v1", "v2"), scored_before=[(CHAMPION, "v1")], **registry_now) == [
+        (CHAMPION, "v1"),
+        (CANDIDATE, "v2"),
+    ]
+    # a re-run of a day scored before: the same models again
+    before = [(CHAMPION, "v1"), (CANDIDATE, "v2")]
+    assert versions_for_day(rollout_versions=None, scored_before=before, **registry_now) == before
+    # a new day: the registry's champion and candidates
+    assert versions_for_day(rollout_versions=None, scored_before=[], **registry_now) == [
+        (CHAMPION, "v3"),
+        (CANDIDATE, "v4"),
+    ]
+
+
+def test_scored_versions_reads_the_days_models_champion_first(tmp_path):
+    from safeguard.scoring import CANDIDATE, CHAMPION, SCORES_TABLE, scored_versions
+
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        assert scored_versions(con, "2026-09-01") == []  # no scores table yet
+        con.execute("CREATE SCHEMA scoring")
+        con.execute(f"CREATE TABLE {SCORES_TABLE} (score_date DATE, account_id VARCHAR, model_role VARCHAR, "
+                    "model_version VARCHAR)")
+        con.execute(
+            f"INSERT INTO {SCORES_TABLE} VALUES ('2026-09-01', 'a', ?, 'v2'), ('2026-09-01', 'b', ?, 'v2'), "
+            "('2026-09-01', 'a', ?, 'v1'), ('2026-09-02', 'a', ?, 'v9')",
+            [CANDIDATE, CANDIDATE, CHAMPION, CHAMPION],
+        )
+        assert scored_versions(con, "2026-09-01") == [(CHAMPION, "v1"), (CANDIDATE, "v2")]
+        assert scored_versions(con, "2026-09-03") == []
