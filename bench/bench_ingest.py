@@ -34,8 +34,9 @@ def complete_days(zone, source: str) -> list[str]:
     return [d for d in zone.list_days(source) if zone.is_complete(source, d)]
 
 
-def run_phase(phase: str, landing: str, warehouse: str) -> dict:
-    """Load every complete day of every source with ``phase``; rows and seconds per source, and peak RSS."""
+def run_phase(phase: str, landing: str, warehouse: str, only_days: list[str] | None = None) -> dict:
+    """Load every complete day (or those of ``only_days``) of every source with ``phase``; rows and seconds per
+    source, and peak RSS."""
     import duckdb
     import pyarrow as pa
 
@@ -55,7 +56,7 @@ def run_phase(phase: str, landing: str, warehouse: str) -> dict:
         con.from_arrow(pa.table({"warm_up": [0]})).fetchall()
         warm_up = time.perf_counter() - started
         for source in SOURCES:
-            days = complete_days(zone, source)
+            days = [d for d in complete_days(zone, source) if only_days is None or d in only_days]
             started = time.perf_counter()
             if phase == "ingest":
                 result = ingest_days(con, zone, source, days)

@@ -110,17 +110,19 @@ def bench_training(train_accounts: int, train_days: int, n_features: int, seed: 
     }, model
 
 
+def predict_floor(model, features, explained):
+    """The scoring floor: LightGBM's raw ``predict`` on every row plus ``pred_contrib`` on the explained rows."""
+    X = model.matrix(features)
+    model.booster.predict(X, raw_score=True)
+    return model.booster.predict(X[explained], pred_contrib=True)
+
+
 def bench_scoring(model, accounts: int, n_features: int) -> dict:
     features = synthetic_frame(accounts, [SCORE_DAY], n_features=n_features, seed=99, with_label=False)
     scored, seconds = timed(lambda: score_accounts(features, {"champion": model}, SCORE_DAY))
     explained = scored.table.column("explained").to_numpy(zero_copy_only=False)
 
-    def floor():
-        X = model.matrix(features)
-        model.booster.predict(X, raw_score=True)
-        return model.booster.predict(X[explained], pred_contrib=True)
-
-    _, floor_seconds = timed(floor)
+    _, floor_seconds = timed(lambda: predict_floor(model, features, explained))
     _, contrib_seconds = timed(
         lambda: model.booster.predict(model.matrix(features)[explained], pred_contrib=True)
     )

@@ -195,8 +195,90 @@ def publishing() -> list[str]:
     return lines
 
 
+def _mib(x) -> str:
+    return f"{x:,.0f} MiB" if x is not None else ""
+
+
+def pipeline() -> list[str]:
+    """The whole pipeline through the code location's jobs: the backfill stage by stage, the daily run, the targets."""
+    _, r = _load("pipeline.json")
+    if not r:
+        return []
+    w, b, d = r["world"], r["backfill"], r["daily"]
+    load = r["machine"]
+    accounts = f"{w.get('accounts') or w['accounts_in_raw']:,} accounts, "
+    lines = [
+        "## Pipeline at scale (issue 8)",
+        (f"`bench/bench_pipeline.py`: {accounts}{w['days']} days ({w['landing_parquet_mib']:,} MiB of Parquet); "
+        f"backfill {w['backfill'][0]} .. {w['backfill'][1]} ({b['days']} days) one asset group per `safeguard run --groups` process, then the daily "
+        f"run of {w['daily_day']}; serving DB {r['serving_db']}. Load average {load['load_average_start']} at the "
+        f"start, {load['load_average_end']} at the end ({load['cpus']} cores). CPU is user+sys of the process and "
+        "every descendant (dbt included); peak RSS is the largest single process (`ru_maxrss`), the tree column the "
+        "sampled sum of every process alive at once. Each floor ran in its own process right after its stage."),
+        *([f"World: {w['generated_with']}."] if w.get("generated_with") else []),
+        *([r["notes"]] if r.get("notes") else []),
+        "",
+        "### Backfill",
+        "",
+        _row("stage", "wall s", "in steps s", "CPU s", "peak RSS", "tree RSS", "rows", "rows/s", "floor s", "ratio"),
+        _row(*["---"] * 10),
+    ]
+    for s in b["stages"]:
+        floor = s.get("floor")
+        lines.append(_row(s["stage"], s["wall_s"], s.get("step_seconds", ""), s["cpu_s"], _mib(s["peak_rss_mib"]),
+                          _mib(s["tree_peak_rss_mib_sampled"]), f"{s['rows']:,}", f"{s['rows_per_s']:,}",
+                          floor["seconds"] if floor else "", f"{s['ratio_to_floor']}x" if floor else ""))
+    lines += [
+        _row("**backfill**", b["wall_s"], "", b["cpu_s"], _mib(b["peak_rss_mib"]), _mib(b["tree_peak_rss_mib_sampled"]),
+             "", "", "", ""),
+        "",
+        ("Wall is the whole `safeguard run` process (start, imports, Dagster run set-up: about 20-30 s each on this "
+         "loaded machine); *in steps* is the time inside the run's steps from the event log. The ratio is wall over "
+         "the floor's wall, as the issue asks."),
+        "",
+        "Rows: " + "; ".join(f"{s['stage']}: {s['what']}" for s in b["stages"]) + ".",
+        "",
+        "Floors: " + "; ".join(f"{s['stage']}: {s['floor']['what']}" for s in b["stages"] if s.get("floor")) + ".",
+        "",
+        "### Daily run",
+        "",
+        (f"`safeguard {d['command']}`: {d['wall_s']} s wall, {d['cpu_s']} s CPU, peak RSS {_mib(d['peak_rss_mib'])} "
+         f"(tree {_mib(d['tree_peak_rss_mib_sampled'])}). Per group, the summed step times from the Dagster event "
+         f"log; {d['outside_steps_s']} s of the wall time is outside any step (process start, imports, run set-up)."),
+        "",
+        _row("stage", "step s", "rows", "rows/s", "floor s", "ratio"),
+        _row(*["---"] * 6),
+        *[_row(s["stage"], s["step_seconds"], f"{s['rows']:,}", f"{s['rows_per_s']:,}" if s["rows_per_s"] else "",
+               s["floor_seconds"] if s["floor_seconds"] is not None else "",
+               f"{s['ratio_to_floor']}x" if s["ratio_to_floor"] is not None else "") for s in d["stages"]],
+        "",
+        "### Targets",
+        "",
+        _row("target", "measured", "result"),
+        _row("---", "---", "---"),
+    ]
+    t = r["targets"]
+    lines += [
+        _row(t["daily_run"]["target"], f"{t['daily_run']['wall_s']} s, {_mib(t['daily_run']['peak_rss_mib'])}",
+             "met" if t["daily_run"]["met"] else "**missed**"),
+        _row(t["backfill"]["target"], f"{t['backfill']['wall_s']} s; {t['backfill']['note']}",
+             "met" if t["backfill"]["met"] else "**missed**"),
+        "",
+    ]
+    for key, label in (("daily_run", "daily run"), ("backfill", "backfill")):
+        slow = t[key].get("where_time_goes")
+        if slow:
+            lines.append(f"Where the {label}'s time goes (slowest steps from the event log): " + "; ".join(
+                f"{x.get('stage', x['group'])} `{x['step']}` {x['seconds']} s"
+                + (" (dbt: " + ", ".join(f"{m['model']} {m['seconds']} s" for m in x["slowest_dbt_models"][:3]) + ")"
+                   if x.get("slowest_dbt_models") else "")
+                for x in slow) + ".")
+            lines.append("")
+    return lines
+
+
 def main() -> None:
-    sections = [generation(), ingestion(), features(), model(), quality(), bucketing(), publishing()]
+    sections = [generation(), ingestion(), features(), model(), quality(), bucketing(), publishing(), pipeline()]
     notes = (HERE / "NOTES.md").read_text() if (HERE / "NOTES.md").exists() else ""
     text = "\n".join(
         [

@@ -54,6 +54,10 @@ def main() -> None:
         step("publish", ["bench/bench_publish.py", "--rows", str(args.accounts), "--postgres-url", args.postgres_url])
     if args.quality_home:
         step("quality", ["bench/bench_quality.py", "--home", args.quality_home])
+    # The pipeline benchmark needs 35 days (a first model trains on 20 days of closed 14-day label windows).
+    world = ["--landing", str(landing)] if args.days >= 35 else ["--generate-accounts", str(args.accounts), "--days", "34"]
+    step("pipeline", ["bench/bench_pipeline.py", *world, "--work", str(work / "pipeline"),
+                      *(["--postgres-url", args.postgres_url] if args.postgres_url else [])])
     step("report", ["bench/report.py"])
 
 
