@@ -21,7 +21,7 @@ does not have is an error, so a list of exclusions cannot go stale silently.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import duckdb
@@ -54,26 +54,25 @@ class TableDigest:
     sha256: str
 
 
+# Each value kind's one-letter tag (see the module doc), by the Arrow type test that recognizes it.
+_KINDS: tuple[tuple[Callable[[pa.DataType], bool], str], ...] = (
+    (pa.types.is_integer, "i"),
+    (pa.types.is_floating, "f"),
+    (pa.types.is_decimal, "d"),
+    (pa.types.is_boolean, "b"),
+    (lambda t: pa.types.is_string(t) or pa.types.is_large_string(t), "s"),
+    (pa.types.is_date, "D"),
+    (pa.types.is_timestamp, "T"),
+    (pa.types.is_time, "t"),
+    (pa.types.is_null, "0"),  # a column with no value at all: every cell is NULL
+)
+
+
 def _kind(type_: pa.DataType) -> str:
     """The one-letter tag of a column's value kind (see the module doc)."""
-    if pa.types.is_integer(type_):
-        return "i"
-    if pa.types.is_floating(type_):
-        return "f"
-    if pa.types.is_decimal(type_):
-        return "d"
-    if pa.types.is_boolean(type_):
-        return "b"
-    if pa.types.is_string(type_) or pa.types.is_large_string(type_):
-        return "s"
-    if pa.types.is_date(type_):
-        return "D"
-    if pa.types.is_timestamp(type_):
-        return "T"
-    if pa.types.is_time(type_):
-        return "t"
-    if pa.types.is_null(type_):
-        return "0"  # a column with no value at all: every cell is NULL
+    for is_kind, tag in _KINDS:
+        if is_kind(type_):
+            return tag
     raise ContentHashError(f"no canonical text for Arrow type {type_}; read the column as text first")
 
 
