@@ -44,7 +44,10 @@ def dbt_build_args(
     dbt unit tests check the SQL, not the data, so a scheduled run leaves them out (``unit_tests=False``);
     the test suite runs them.
     """
-    args = ["build", "--vars", json.dumps(dbt_vars(start, end, label_horizon_days=label_horizon_days))]
+    window = dbt_vars(start, end, label_horizon_days=label_horizon_days)
+    # microbatch models (fct_account_features) build this window one day per statement
+    args = ["build", "--vars", json.dumps(window),
+            "--event-time-start", window["min_date"], "--event-time-end", window["max_date"]]
     if select:
         args += ["--select", select]
     if not unit_tests:

@@ -6,6 +6,13 @@
 {% macro window_day(name, offset_days=0) -%}
     {#- The window bound `name` shifted by `offset_days`, as a Python date. Checked only when executing: a
         parse needs no window. -#}
+    {%- set batch = model.get('batch') if model is mapping else none -%}
+    {%- if batch and batch.get('event_time_start') -%}
+        {#- a microbatch model builds its window one batch (one day) at a time: the batch is its window -#}
+        {%- set bound = batch.get('event_time_start') if name == 'min_date' else batch.get('event_time_end') -%}
+        {%- set day = modules.datetime.datetime.fromisoformat(bound | string).date() -%}
+        {{ return(day + modules.datetime.timedelta(days=offset_days)) }}
+    {%- endif -%}
     {%- set raw = var(name, none) -%}
     {%- if raw is none or not modules.re.match('^\d{4}-\d{2}-\d{2}$', raw | string) -%}
         {%- if execute -%}

@@ -29,6 +29,9 @@ def test_a_range_across_a_month_boundary_with_selection_and_horizon():
     args = dbt_build_args(utc(2026, 9, 28), utc(2026, 10, 3), select="fct_account_features+", label_horizon_days=7)
     assert window_vars(args) == {"min_date": "2026-09-28", "max_date": "2026-10-03", "label_horizon_days": 7}
     assert args[args.index("--select") + 1] == "fct_account_features+"
+    # the same window for the microbatch mart, which builds it one day per statement
+    assert args[args.index("--event-time-start") + 1] == "2026-09-28"
+    assert args[args.index("--event-time-end") + 1] == "2026-10-03"
 
 
 def test_unit_tests_on_request():
