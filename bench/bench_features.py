@@ -128,9 +128,8 @@ def run_phase(phase: str, warehouse: str, start: str, end: str) -> dict:
     if phase in ("dbt_full", "dbt_day"):
         first = start if phase == "dbt_full" else end
         args = dbt_build_args(datetime.fromisoformat(first), datetime.fromisoformat(end) + timedelta(days=1))
-        with warehouse_path_env(warehouse):
-            # its own target folder: the project's target/ holds the manifest the code location loads
-            target = tempfile.mkdtemp(prefix="bench-features-dbt-")
+        # its own target folder, removed after: the project's target/ holds the manifest the code location loads
+        with warehouse_path_env(warehouse), tempfile.TemporaryDirectory(prefix="bench-features-dbt-") as target:
             subprocess.run([str(Path(sys.executable).parent / "dbt"), *args, "--quiet", "--target-path", target],
                            cwd=ROOT / "dbt_project", env={**os.environ, "DBT_PROFILES_DIR": str(ROOT / "dbt_project")},
                            check=True)
