@@ -2,7 +2,8 @@
 
 On a warehouse whose raw.* tables hold the landing data, for the days [start, end] found in raw.usage_events:
 
-- ``dbt_full``: ``dbt build`` (models and data tests, as the Dagster asset runs it) of the whole range, one run;
+- ``dbt_full``: ``dbt build`` (models and data tests, as the Dagster asset runs it) of the whole range, one run,
+  from nothing: the dbt schemas (``DBT_SCHEMAS``) are dropped from the warehouse first;
 - ``dbt_day``: the incremental re-build of the last day alone (a daily partition);
 - ``floor``: one hand-written DuckDB query computing per account and as_of date the usage features of the three
   windows (events, tokens, flagged / refused / night requests, distinct IPs and countries, busiest hour) straight
@@ -37,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results" / "features.json"
 WINDOWS = (1, 7, 28)
 PHASES = ("dbt_full", "dbt_day", "floor", "polars")
+DBT_SCHEMAS = ("staging", "intermediate", "marts")  # what the dbt project writes (dbt_project.yml)
 
 
 def _window_aggregates(w: int) -> str:
@@ -124,6 +126,10 @@ def run_phase(phase: str, warehouse: str, start: str, end: str) -> dict:
     from orchestration.dbt import warehouse_path_env
     from safeguard.dbt_vars import dbt_build_args
 
+    if phase == "dbt_full":
+        with duckdb.connect(warehouse) as con:
+            for schema in DBT_SCHEMAS:
+                con.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
     began = time.perf_counter()
     if phase in ("dbt_full", "dbt_day"):
         first = start if phase == "dbt_full" else end

@@ -1,8 +1,11 @@
--- Typed usage events, one row per event_id. Ingestion replaces whole days, so a duplicate id can only come
--- from the same event landed under two days; the most recently ingested copy wins.
--- Copies are ranked within (event_id, event_ts): both copies of one event carry its timestamp, and with the
--- timestamp a partition key a model's filter on event_ts is pushed below the ranking, so a daily build reads
--- one day of raw events instead of ranking all of them (67 s -> 1.4 s for one day of the 1M-account world).
+{{ config(materialized='incremental', incremental_strategy='replace_window', window_column='event_ts',
+          on_schema_change='fail') }}
+-- Typed usage events of the window's days, one row per event_id, stored: ranking copies is the costly part of
+-- reading raw events, so it is done once per day here instead of in every model that reads the events (at 1M
+-- accounts each reader of a ranking view spent 5 to 11 minutes of a 30-day build ranking all 43.5M events again).
+-- Ingestion replaces whole days, so a duplicate id can only come from the same event landed under two days; the
+-- most recently ingested copy wins. Copies are ranked within (event_id, event_ts): both copies of one event carry
+-- its timestamp, so both fall in the same window and the window's filter is applied before ranking.
 -- Two copies with different timestamps would both stay and fail this model's unique test on event_id.
 with ranked as (
     select
@@ -26,6 +29,7 @@ with ranked as (
             partition by event_id, event_ts order by _ingested_at desc, _partition_date desc, _source_file desc
         ) as copy_rank
     from {{ source('raw', 'usage_events') }}
+    where {{ in_window('cast(event_ts as ' ~ dbt.type_timestamp() ~ ')') }}
 )
 
 select
