@@ -5,6 +5,7 @@ On a warehouse whose raw.* tables hold the landing data, for the days [start, en
 - ``dbt_full``: ``dbt build`` (models and data tests, as the Dagster asset runs it) of the whole range, one run,
   from nothing: the dbt schemas (``DBT_SCHEMAS``) are dropped from the warehouse first;
 - ``dbt_day``: the incremental re-build of the last day alone (a daily partition);
+- ``floor_day``: the same floor query for the last as_of day alone, the floor of ``dbt_day``;
 - ``floor``: one hand-written DuckDB query computing per account and as_of date the usage features of the three
   windows (events, tokens, flagged / refused / night requests, distinct IPs and countries, busiest hour) straight
   from raw.usage_events, for accounts with activity: a lower bound that skips dedupe, account snapshots, links,
@@ -13,7 +14,7 @@ On a warehouse whose raw.* tables hold the landing data, for the days [start, en
   and window).
 
 Each phase runs in its own child process (its peak RSS is its own); floor and polars are checked against the
-dbt table on events_7d and distinct_ips_28d. Usage::
+dbt table on events_7d and distinct_ips_28d (floor_day against the dbt table's last day). Usage::
 
     python bench/bench_features.py WAREHOUSE.duckdb [--out bench/results/features.json]
     python bench/bench_features.py --generate-accounts 2000 --days 10   # synthetic world, ingested, in a temp dir
@@ -37,7 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results" / "features.json"
 WINDOWS = (1, 7, 28)
-PHASES = ("dbt_full", "dbt_day", "floor", "polars")
+PHASES = ("dbt_full", "dbt_day", "floor_day", "floor", "polars")
 DBT_SCHEMAS = ("staging", "intermediate", "marts")  # what the dbt project writes (dbt_project.yml)
 
 
@@ -145,10 +146,12 @@ def run_phase(phase: str, warehouse: str, start: str, end: str) -> dict:
                             f"WHERE as_of_date BETWEEN DATE '{start}' AND DATE '{end}'").fetchone()
             check = con.sql("SELECT sum(events_7d), sum(distinct_ips_28d) FROM marts.fct_account_features "
                             f"WHERE as_of_date BETWEEN DATE '{start}' AND DATE '{end}'").fetchone()
-        return {"seconds": round(seconds, 3), "rows": rows, "check": list(check)}
-    if phase == "floor":
+            check_day = con.sql("SELECT sum(events_7d), sum(distinct_ips_28d) FROM marts.fct_account_features "
+                                f"WHERE as_of_date = DATE '{end}'").fetchone()
+        return {"seconds": round(seconds, 3), "rows": rows, "check": list(check), "check_day": list(check_day)}
+    if phase in ("floor", "floor_day"):
         with duckdb.connect(warehouse, read_only=True) as con:
-            table = con.sql(floor_sql(start, end)).to_arrow_table()
+            table = con.sql(floor_sql(start if phase == "floor" else end, end)).to_arrow_table()
         seconds = time.perf_counter() - began
         import pyarrow.compute as pc
 
@@ -233,6 +236,9 @@ def main() -> None:
             print(f"{phase}: {phases[phase]['seconds']} s", file=sys.stderr, flush=True)
 
     checks = {name: p.pop("check") for name, p in phases.items()}
+    day_checks = {name: p.pop("check_day") for name, p in phases.items() if "check_day" in p}
+    if "floor_day" in checks:
+        day_checks["floor_day"] = checks.pop("floor_day")
     checks.pop("dbt_day", None)  # the same table as dbt_full after re-building its last day
     report = {
         "what": "feature build over the as_of days [start, end]; floor and polars compute a subset (see docstring)",
@@ -241,6 +247,8 @@ def main() -> None:
         "phases": phases,
         "events_7d_and_distinct_ips_28d_agree": len({tuple(c) for c in checks.values()}) == 1,
         "checks": checks,
+        "last_day_agrees": len({tuple(c) for c in day_checks.values()}) == 1,
+        "last_day_checks": day_checks,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
