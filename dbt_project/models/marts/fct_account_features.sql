@@ -23,10 +23,12 @@ accounts as (
     where {{ in_window('as_of_date') }}
 ),
 
+{#- The daily models are microbatch too, so a plain ref would be cut to this batch's day: .render() reads them
+    whole, and the joins below take the 28 days behind each as_of day. -#}
 daily_usage as (
     select as_of_dates.as_of_date, usage.*
     from as_of_dates
-    inner join {{ ref('int_account_daily_usage') }} as usage
+    inner join {{ ref('int_account_daily_usage').render() }} as usage
         on usage.activity_date <= as_of_dates.as_of_date
        and usage.activity_date > {{ add_days('as_of_dates.as_of_date', -(windows | max)) }}
 ),
@@ -57,7 +59,7 @@ attribute_values as (
                  then attributes.events else 0 end) as events_{{ w }}d
         {%- endfor %}
     from as_of_dates
-    inner join {{ ref('int_account_daily_attributes') }} as attributes
+    inner join {{ ref('int_account_daily_attributes').render() }} as attributes
         on attributes.activity_date <= as_of_dates.as_of_date
        and attributes.activity_date > {{ add_days('as_of_dates.as_of_date', -(windows | max)) }}
     group by as_of_dates.as_of_date, attributes.account_id, attributes.attribute, attributes.attribute_value

@@ -1,8 +1,9 @@
-{{ config(materialized='incremental', incremental_strategy='replace_window', window_column='event_ts',
-          on_schema_change='fail') }}
--- Typed usage events of the window's days, one row per event_id, stored: ranking copies is the costly part of
--- reading raw events, so it is done once per day here instead of in every model that reads the events (at 1M
--- accounts each reader of a ranking view spent 5 to 11 minutes of a 30-day build ranking all 43.5M events again).
+{{ config(materialized='incremental', incremental_strategy='microbatch', event_time='event_ts', batch_size='day',
+          begin='2000-01-01', concurrent_batches=false, on_schema_change='fail') }}
+-- Typed usage events, one row per event_id, stored one day of event_ts per statement (dbt microbatch). Ranking the
+-- copies is the costly part of reading raw events, so it is done once here instead of in every model that reads
+-- the events (at 1M accounts each reader of a ranking view spent 5 to 11 minutes of a 30-day build ranking all
+-- 43.5M events again), and one day at a time: 30 days of 1M accounts in 162 s instead of about 390 s in one.
 -- Ingestion replaces whole days, so a duplicate id can only come from the same event landed under two days; the
 -- most recently ingested copy wins. Copies are ranked within (event_id, event_ts): both copies of one event carry
 -- its timestamp, so both fall in the same window and the window's filter is applied before ranking.
