@@ -37,6 +37,7 @@ from safeguard.landing import ObjectStore
 from safeguard.registry import REJECTED, ModelRegistry
 from safeguard.rollout import RolloutPlan, controls
 from safeguard.rollout.state import POLICY_ACTOR, RolloutStore
+from safeguard.serving import schema as serving_schema
 from safeguard.serving.db import engine_for
 from safeguard.serving.exports import EXPORT_DATASET, read_export
 from safeguard.world import generate_world
@@ -62,16 +63,8 @@ RUN_TIME_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 EXPORT_RUN_TIME_COLUMNS = ("published_at",)
 WAREHOUSE_SCHEMAS = {"raw", "staging", "intermediate", "marts", "scoring"}
-SERVING_TABLES = {
-    "account_risk_current",
-    "account_risk_history",
-    "risk_reasons",
-    "published_days",
-    "model_versions",
-    "rollouts",
-    "rollout_events",
-    "alembic_version",
-}
+# every table safeguard.serving.schema owns, and Alembic's version table
+SERVING_TABLES = set(serving_schema.metadata.tables) | {"alembic_version"}
 
 
 def _add_bad_row(landing: Path, day: str) -> None:
