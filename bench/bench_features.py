@@ -142,13 +142,13 @@ def run_phase(phase: str, warehouse: str, start: str, end: str) -> dict:
                            check=True)
         seconds = time.perf_counter() - began
         with duckdb.connect(warehouse, read_only=True) as con:
-            rows, = con.sql("SELECT count(*) FROM marts.fct_account_features "
-                            f"WHERE as_of_date BETWEEN DATE '{start}' AND DATE '{end}'").fetchone()
-            check = con.sql("SELECT sum(events_7d), sum(distinct_ips_28d) FROM marts.fct_account_features "
-                            f"WHERE as_of_date BETWEEN DATE '{start}' AND DATE '{end}'").fetchone()
-            check_day = con.sql("SELECT sum(events_7d), sum(distinct_ips_28d) FROM marts.fct_account_features "
-                                f"WHERE as_of_date = DATE '{end}'").fetchone()
-        return {"seconds": round(seconds, 3), "rows": rows, "check": list(check), "check_day": list(check_day)}
+            rows, *sums = con.sql(
+                "SELECT count(*), sum(events_7d), sum(distinct_ips_28d), "
+                f"sum(events_7d) FILTER (WHERE as_of_date = DATE '{end}'), "
+                f"sum(distinct_ips_28d) FILTER (WHERE as_of_date = DATE '{end}') FROM marts.fct_account_features "
+                f"WHERE as_of_date BETWEEN DATE '{start}' AND DATE '{end}'").fetchone()
+        check, check_day = sums[:2], sums[2:]
+        return {"seconds": round(seconds, 3), "rows": rows, "check": check, "check_day": check_day}
     if phase in ("floor", "floor_day"):
         with duckdb.connect(warehouse, read_only=True) as con:
             table = con.sql(floor_sql(start if phase == "floor" else end, end)).to_arrow_table()
