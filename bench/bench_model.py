@@ -32,12 +32,8 @@ from safeguard.baseline import RulesBaseline
 from safeguard.explain import ADDITIVITY_TOLERANCE
 from safeguard.metrics import evaluate
 from safeguard.scoring import score_accounts
-from safeguard.training import (
-    DEFAULT_EARLY_STOPPING_ROUNDS,
-    DEFAULT_NUM_BOOST_ROUND,
-    time_split,
-    train_risk_model,
-)
+from safeguard.time_split import time_split
+from safeguard.training import DEFAULT_EARLY_STOPPING_ROUNDS, DEFAULT_NUM_BOOST_ROUND, train_risk_model
 from tests.model_factory import day_strings, feature_specs, synthetic_frame
 
 SCORE_DAY = "2026-09-01"

@@ -37,11 +37,12 @@ sys.path.insert(0, str(ROOT))
 from safeguard.baseline import DEFAULT_SIGNALS, RulesBaseline
 from safeguard.config import settings
 from safeguard.dates import day_range
+from safeguard.examples import EXAMPLES_TABLE, WEIGHT_COLUMN
 from safeguard.landing import ObjectStore
 from safeguard.quality import DetectionReport, evaluate_detection, read_truth
 from safeguard.registry import ModelRegistry
+from safeguard.risk_model import TrainedModel
 from safeguard.serving.db import engine_for
-from safeguard.training import EXAMPLES_TABLE, WEIGHT_COLUMN, TrainedModel
 
 
 def load_model(serving_db_url: str, store: ObjectStore, version: str | None) -> TrainedModel:

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from safeguard.examples import LABEL_COLUMN, example_weights, feature_matrix
 from safeguard.metrics import DEFAULT_REVIEW_CAPACITY, evaluate
-from safeguard.training import LABEL_COLUMN, example_weights, feature_matrix
 
 DEFAULT_SIGNALS = (
     "flag_rate_any_7d",

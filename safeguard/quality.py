@@ -43,6 +43,7 @@ import pandas as pd
 
 from safeguard.baseline import RulesBaseline
 from safeguard.dates import day_range
+from safeguard.examples import KEY_COLUMNS, LABEL_COLUMN, example_weights
 from safeguard.metrics import (
     DEFAULT_FPR,
     DEFAULT_REVIEW_CAPACITY,
@@ -53,7 +54,7 @@ from safeguard.metrics import (
     threshold_curve,
 )
 from safeguard.model_card import markdown_table
-from safeguard.training import KEY_COLUMNS, LABEL_COLUMN, TrainedModel, example_weights
+from safeguard.risk_model import TrainedModel
 
 TRUTH_COLUMNS = ("account_id", "archetype", "is_abuser", "abuse_start")
 OVERALL = "overall"

@@ -20,8 +20,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from safeguard import explain
+from safeguard.risk_model import TrainedModel
 from safeguard.tiers import TIERS, tier_index
-from safeguard.training import TrainedModel
 
 FEATURES_TABLE = "marts.fct_account_features"
 SCORES_TABLE = "scoring.account_risk_scores"

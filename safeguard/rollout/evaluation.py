@@ -37,6 +37,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from safeguard.dates import as_date
+from safeguard.examples import EXAMPLES_TABLE
 from safeguard.registry import REJECTED, ModelRegistry
 from safeguard.rollout.bucketing import buckets, in_candidate_arm
 from safeguard.rollout.guardrails import GuardrailReport, evaluate_guardrails
@@ -45,7 +46,6 @@ from safeguard.rollout.served import last_served_day
 from safeguard.rollout.state import EventRecord, RolloutState, RolloutStore, end_of_day, utcnow
 from safeguard.scoring import FEATURES_TABLE, SCORES_TABLE
 from safeguard.serving.schema import model_versions
-from safeguard.training import EXAMPLES_TABLE
 
 # Feature drift compares samples: a PSI over 10 bins is stable far below these sizes, and memory stays bounded.
 REFERENCE_SAMPLE_ROWS = 20_000

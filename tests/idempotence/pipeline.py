@@ -25,8 +25,8 @@ from orchestration.runner import range_tags
 from safeguard.catalog import load_catalog
 from safeguard.landing import ObjectStore
 from safeguard.registry import ModelRegistry
+from safeguard.risk_model import TrainedModel
 from safeguard.serving.db import engine_for, upgrade
-from safeguard.training import TrainedModel
 from tests import model_factory as mf
 
 

@@ -18,6 +18,7 @@ import pytest
 from sklearn.metrics import average_precision_score
 
 from safeguard.baseline import Rule, RulesBaseline
+from safeguard.calibration import Calibrator
 from safeguard.catalog import FeatureSpec
 from safeguard.quality import (
     MODEL,
@@ -29,8 +30,8 @@ from safeguard.quality import (
     evaluate_detection,
     read_truth,
 )
+from safeguard.risk_model import TrainedModel
 from safeguard.tiers import TierThresholds
-from safeguard.training import Calibrator, TrainedModel
 
 HELD_OUT = ["2026-10-01", "2026-10-02", "2026-10-03"]
 EARLIER_DAY = "2026-09-30"

@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 
+from safeguard.gate import GateResult
 from safeguard.landing import ObjectStore
 from safeguard.registry import (
     ModelIntegrityError,
@@ -20,7 +21,6 @@ from safeguard.registry import (
     artifact_path,
 )
 from safeguard.serving.db import alembic_config, current_revision, engine_for, upgrade
-from safeguard.training import GateResult
 from tests.model_factory import trained_model
 
 PASSED = GateResult(True, [])

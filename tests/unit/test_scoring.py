@@ -11,6 +11,7 @@ import pyarrow as pa
 import pytest
 
 from safeguard import explain
+from safeguard.examples import TrainingDataError
 from safeguard.scoring import (
     SCORES_SCHEMA,
     SCORES_TABLE,
@@ -20,7 +21,6 @@ from safeguard.scoring import (
     write_scores,
 )
 from safeguard.tiers import assign_tiers
-from safeguard.training import TrainingDataError
 from tests.model_factory import synthetic_frame, trained_model
 
 DAY = "2026-09-01"

@@ -9,17 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from safeguard.training import (
-    Calibrator,
-    GateConfig,
-    TrainedModel,
-    TrainingDataError,
-    champion_metrics_on,
-    quality_gate,
-    read_training_examples,
-    time_split,
-    train_risk_model,
-)
+from safeguard.calibration import Calibrator
+from safeguard.examples import TrainingDataError, read_training_examples
+from safeguard.gate import GateConfig, champion_metrics_on, quality_gate
+from safeguard.risk_model import TrainedModel
+from safeguard.time_split import time_split
+from safeguard.training import train_risk_model
 from tests.model_factory import day_strings, feature_specs, trained_model, training_examples
 
 H = 14
@@ -36,7 +31,20 @@ def test_split_is_time_ordered_with_a_label_horizon_gap_before_validation():
     assert (val[0] - stop[1]).days >= H
     seen = pd.to_datetime(model.validation_examples["as_of_date"]).dt.date
     assert seen.min() == val[0] and seen.max() == val[1]
+    # The served model is refitted on every matured day before validation, and on no validation day.
+    refit = _days(model.windows["refit"])
+    assert refit[0] == fit[0] and refit[1] < val[0] and (val[0] - refit[1]).days == 1
+    assert model.training_window == model.windows["refit"]
+    assert model.metrics["refit_rows"] > model.metrics["fit_rows"] + model.metrics["early_stopping_rows"]
+
+
+def test_without_refit_the_held_out_twin_is_served():
+    model = train_risk_model(training_examples(), feature_specs(), seed=7, refit=False)
+    assert "refit" not in model.windows
     assert model.training_window == (model.windows["fit"][0], model.windows["early_stopping"][1])
+    assert model.metrics["trees"] == model.metrics["twin_trees"]
+    # The gated metrics are the held-out twin's either way.
+    assert model.metrics["auc_pr"] == pytest.approx(trained_model().metrics["auc_pr"])
 
 
 def test_time_split_refuses_too_few_days():
@@ -192,6 +200,7 @@ def test_champion_is_rescored_on_the_candidates_validation_rows():
     candidate = trained_model()
     champion = TrainedModel.from_artifact(candidate.to_artifact())
     same = champion_metrics_on(champion, candidate, review_capacity=100)
-    for name in ("auc_roc", "auc_pr", "recall_at_1pct_fpr", "ece"):
-        assert same[name] == pytest.approx(candidate.metrics[name])
+    # The served (refitted) model on its own validation rows: the figures the champion comparison uses.
+    for name in ("auc_roc", "auc_pr", "recall_at_1pct_fpr", "precision_at_k"):
+        assert same[name] == pytest.approx(candidate.metrics["served"][name])
     assert quality_gate(candidate.metrics, GateConfig(), same).passed

@@ -1,0 +1,82 @@
+"""The training examples: their columns, how they are read from the warehouse, and their weights.
+
+``marts.fct_training_examples`` holds one row per account and as_of_date D: the features as of D and the label
+"suspend or ban (not reinstated) in (D, D+H]" (design §3.2). Millions of accounts × many days do not fit in
+memory, so :func:`read_training_examples` samples inside DuckDB (negatives first) and gives each kept row
+``sample_weight`` = 1/rate, which keeps every estimate about the full population.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+KEY_COLUMNS = ("account_id", "as_of_date")
+LABEL_COLUMN = "label"
+WEIGHT_COLUMN = "sample_weight"  # optional: set by read_training_examples when it samples rows
+EXAMPLES_TABLE = "marts.fct_training_examples"
+DEFAULT_MAX_READ_ROWS = 3_000_000
+
+
+class TrainingDataError(ValueError):
+    """The training examples cannot train a model; the message says what is missing and where."""
+
+
+def feature_matrix(frame: pd.DataFrame, names: Sequence[str], *, where: str = "features") -> np.ndarray:
+    """The feature columns of ``frame`` in the model's order as float64 (nulls -> NaN, booleans -> 0/1)."""
+    missing = [n for n in names if n not in frame.columns]
+    if missing:
+        raise TrainingDataError(f"{where}: missing feature column(s) {missing}")
+    bad = [
+        f"{n} ({frame[n].dtype})"
+        for n in names
+        if not (pd.api.types.is_numeric_dtype(frame[n]) or pd.api.types.is_bool_dtype(frame[n]))
+    ]
+    if bad:
+        raise TrainingDataError(f"{where}: feature column(s) must be numeric, got {bad}")
+    return frame[list(names)].to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def sampling_rates(n_pos: int, n_neg: int, max_rows: int) -> tuple[float, float]:
+    """Keep rates (positives, negatives) so about ``max_rows`` rows remain: negatives go first; positives are
+    thinned only when they alone would take more than half of the budget."""
+    if n_pos + n_neg <= max_rows:
+        return 1.0, 1.0
+    pos_rate = min(1.0, (max_rows / 2) / max(n_pos, 1))
+    neg_rate = min(1.0, (max_rows - pos_rate * n_pos) / max(n_neg, 1))
+    return pos_rate, max(neg_rate, 1e-6)
+
+
+def read_training_examples(
+    con, *, max_rows: int = DEFAULT_MAX_READ_ROWS, table: str = EXAMPLES_TABLE
+) -> pd.DataFrame:
+    """The training examples from the warehouse, sampled inside DuckDB to at most about ``max_rows`` rows.
+
+    Millions of accounts × many days do not fit in memory; each class is kept at a rate (see
+    :func:`sampling_rates`) by a deterministic hash of (account_id, as_of_date), and ``sample_weight`` = 1/rate
+    lets training, calibration and every metric estimate the full population.
+    """
+    n_pos, n_all = con.execute(f"SELECT coalesce(sum(label), 0), count(*) FROM {table}").fetchone()
+    pos_rate, neg_rate = sampling_rates(int(n_pos), int(n_all - n_pos), max_rows)
+    return con.execute(
+        f"""
+        WITH rated AS (
+            SELECT *, CASE WHEN label = 1 THEN ?::DOUBLE ELSE ?::DOUBLE END AS _rate
+            FROM {table}
+        )
+        SELECT * EXCLUDE (_rate), 1.0 / _rate AS {WEIGHT_COLUMN}
+        FROM rated
+        WHERE _rate >= 1.0
+           OR (hash(account_id || '|' || CAST(as_of_date AS VARCHAR)) % 1000000) < _rate * 1000000
+        ORDER BY as_of_date, account_id
+        """,
+        [pos_rate, neg_rate],
+    ).df()
+
+
+def example_weights(examples: pd.DataFrame) -> np.ndarray:
+    if WEIGHT_COLUMN not in examples.columns:
+        return np.ones(len(examples))
+    return examples[WEIGHT_COLUMN].to_numpy(dtype=np.float64)

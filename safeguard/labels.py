@@ -1,0 +1,89 @@
+"""Which examples teach the model what, given late and noisy enforcement labels (issue 14, design §3.2).
+
+``label`` in ``marts.fct_training_examples`` is "a suspend or ban starts in (D, D+H] and is not reinstated within
+it". Two kinds of example are ambiguous under that label, and the model learns differently depending on how they
+are treated:
+
+- a **warning** in (D, D+H] without a suspend or ban (``label_warned`` = 1, ``label`` = 0): an analyst saw
+  something, but not enough to act; often an abuser caught early, sometimes a benign account near the line;
+- a suspend or ban in (D, D+H] that was **reinstated** within it (``label_reinstated`` = 1, ``label`` = 0): a
+  mistaken block, or an abuser who appealed successfully (a taken-over account returned to its owner).
+
+A :class:`LabelPolicy` turns the examples into training targets and weights. Evaluation (validation metrics, the
+gate, the card) always uses the plain ``label``, so policies are compared on the same footing; which policy
+catches more *true* abuse is measured on synthetic worlds' truth in ``bench/bench_robustness.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from safeguard.examples import LABEL_COLUMN, TrainingDataError
+
+WARNED_COLUMN = "label_warned"
+REINSTATED_COLUMN = "label_reinstated"
+
+
+@dataclass(frozen=True)
+class LabelPolicy:
+    """How the ambiguous examples enter training: as negatives (weight 1), left out (weight 0), or as
+    positives with a reduced weight."""
+
+    name: str
+    description: str
+    warned: str  # "negative" | "exclude" | "soft_positive"
+    reinstated: str  # "negative" | "exclude"
+    soft_weight: float = 0.5
+
+    def targets(self, examples: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """(target 0/1, weight multiplier) per example, for fitting and early stopping only."""
+        y = examples[LABEL_COLUMN].to_numpy(dtype=np.float64).copy()
+        weight = np.ones(len(examples))
+        warned = _flag(examples, WARNED_COLUMN) & (y == 0)
+        reinstated = _flag(examples, REINSTATED_COLUMN) & (y == 0)
+        if self.reinstated == "exclude":
+            weight[reinstated] = 0.0
+        if self.warned == "exclude":
+            weight[warned & ~reinstated] = 0.0
+        elif self.warned == "soft_positive":
+            soft = warned & ~reinstated
+            y[soft] = 1.0
+            weight[soft] = self.soft_weight
+        return y, weight
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "description": self.description, "warned": self.warned,
+                "reinstated": self.reinstated, "soft_weight": self.soft_weight}
+
+
+def _flag(examples: pd.DataFrame, column: str) -> np.ndarray:
+    """The 0/1 column as booleans; all False when the examples do not carry it (older warehouses)."""
+    if column not in examples.columns:
+        return np.zeros(len(examples), dtype=bool)
+    return examples[column].fillna(0).to_numpy(dtype=np.float64) > 0
+
+
+LABEL_POLICIES = {
+    p.name: p
+    for p in (
+        LabelPolicy("enforced", "suspend/ban not reinstated = positive; everything else negative", "negative",
+                    "negative"),
+        LabelPolicy("exclude_ambiguous", "as 'enforced', but warned-only and reinstated examples are left out "
+                    "of fitting (neither positive nor negative)", "exclude", "exclude"),
+        LabelPolicy("warned_soft_positive", "as 'enforced', but a warning counts as a positive at half weight; "
+                    "reinstated examples are left out", "soft_positive", "exclude"),
+    )
+}
+DEFAULT_LABEL_POLICY = "exclude_ambiguous"
+
+
+def label_policy(name: str) -> LabelPolicy:
+    try:
+        return LABEL_POLICIES[name]
+    except KeyError:
+        raise TrainingDataError(
+            f"unknown label policy {name!r}; known: {', '.join(LABEL_POLICIES)}"
+        ) from None

@@ -1,0 +1,64 @@
+"""Label policies: what fitting learns from warnings and reinstated blocks (safeguard.labels)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from safeguard.examples import TrainingDataError
+from safeguard.labels import LABEL_POLICIES, label_policy
+from safeguard.training import train_risk_model
+from tests.model_factory import feature_specs, training_examples
+
+# label, warned, reinstated for: a clean positive, a clean negative, a warned-only, a reinstated, both flags.
+FRAME = pd.DataFrame(
+    {
+        "label": [1, 0, 0, 0, 0],
+        "label_warned": [1, 0, 1, 0, 1],
+        "label_reinstated": [0, 0, 0, 1, 1],
+    }
+)
+
+
+def test_enforced_policy_is_the_plain_label():
+    y, w = label_policy("enforced").targets(FRAME)
+    assert y.tolist() == [1, 0, 0, 0, 0] and w.tolist() == [1, 1, 1, 1, 1]
+
+
+def test_exclude_ambiguous_leaves_warned_only_and_reinstated_examples_out():
+    y, w = label_policy("exclude_ambiguous").targets(FRAME)
+    assert y.tolist() == [1, 0, 0, 0, 0]
+    assert w.tolist() == [1, 1, 0, 0, 0]  # a positive that was also warned stays a positive
+
+
+def test_warned_soft_positive_counts_a_warning_at_half_weight_and_drops_reinstated():
+    y, w = label_policy("warned_soft_positive").targets(FRAME)
+    assert y.tolist() == [1, 0, 1, 0, 0]
+    assert w.tolist() == [1, 1, 0.5, 0, 0]
+
+
+def test_examples_without_the_flag_columns_fall_back_to_the_plain_label():
+    y, w = label_policy("warned_soft_positive").targets(FRAME[["label"]])
+    assert y.tolist() == [1, 0, 0, 0, 0] and w.tolist() == [1, 1, 1, 1, 1]
+
+
+def test_unknown_policy_names_the_known_ones():
+    with pytest.raises(TrainingDataError, match="enforced, exclude_ambiguous, warned_soft_positive"):
+        label_policy("everything")
+
+
+def test_policy_changes_what_is_fitted_but_never_what_is_measured():
+    examples = training_examples().copy()
+    rng = np.random.default_rng(1)
+    negatives = examples["label"] == 0
+    examples["label_warned"] = (negatives & (rng.random(len(examples)) < 0.05)).astype(int)
+    examples["label_reinstated"] = 0
+    plain = train_risk_model(examples, feature_specs(), seed=7, label_policy="enforced")
+    excluded = train_risk_model(examples, feature_specs(), seed=7, label_policy="exclude_ambiguous")
+    assert excluded.metrics["fit_rows"] < plain.metrics["fit_rows"]  # warned-only rows left out of fitting
+    assert excluded.params["label_policy"]["name"] == "exclude_ambiguous"
+    # Validation is measured on the plain label, all rows: same rows, same positives.
+    assert excluded.metrics["rows"] == plain.metrics["rows"]
+    assert excluded.metrics["positives"] == plain.metrics["positives"]
+    assert set(LABEL_POLICIES) >= {"enforced", "exclude_ambiguous", "warned_soft_positive"}
