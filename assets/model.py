@@ -1,11 +1,15 @@
 """The ``risk_model`` asset: train on the closed label windows, gate, register, publish the model card.
 
-Thin: training, the gate, the registry and the card live in ``safeguard``. The blocking ``quality_gate`` check
-stops everything downstream in the run when the new model fails; the failed model is registered as rejected.
+Thin: the train → judge → register decision (and the cold-start rules champion) is
+:func:`safeguard.model_release.release`; the card lives in ``safeguard.model_card``. The ``quality_gate`` check
+fails when the new model is refused or rejected. It blocks everything downstream (severity ERROR) only when no
+champion serves; when one does (the previous champion, or the rules score of a cold start) the failure is a
+WARN, the day is scored by that champion, and the refused model scores nobody.
 """
 
 from dagster import (
     AssetCheckResult,
+    Failure,
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
@@ -23,23 +27,21 @@ from dagster_duckdb import DuckDBResource
 from orchestration.partitions import DUCKDB_POOL
 from orchestration.resources import ModelStoreResource, ServingDatabaseResource
 from safeguard import explain, model_card, quality
-from safeguard.baseline import baseline_metrics
+from safeguard.baseline import DEFAULT_SIGNALS
 from safeguard.catalog import load_catalog
 from safeguard.config import settings
+from safeguard.examples import read_training_examples
+from safeguard.gate import GateConfig
+from safeguard.labels import DEFAULT_LABEL_POLICY
+from safeguard.model_release import Release, release
 from safeguard.registry import ModelRegistry
 from safeguard.serving.db import upgrade
-from safeguard.training import (
-    GateConfig,
-    champion_metrics_on,
-    quality_gate,
-    read_training_examples,
-    train_risk_model,
-)
 
 SHAP_SAMPLE_ROWS = 2000
 OWNERS = ["team:safeguards-ml"]
 # Bump when training, the gate or the registry record change, so Dagster shows the model as built by older code.
-MODEL_CODE_VERSION = "1"
+MODEL_CODE_VERSION = "2"
+RULES_REFERENCE_DAYS = 7  # the cold-start rules' thresholds: 95th percentiles over the latest days' accounts
 
 
 class RiskModelConfig(Config):
@@ -57,6 +59,10 @@ class RiskModelConfig(Config):
     min_recall_at_1pct_fpr: float = GateConfig.min_recall_at_1pct_fpr
     max_ece: float = GateConfig.max_ece
     champion_tolerance: float = GateConfig.champion_tolerance
+    min_lift_over_rules: float = GateConfig.min_lift_over_rules
+    min_recall_gain_over_rules: float = GateConfig.min_recall_gain_over_rules
+    label_policy: str = DEFAULT_LABEL_POLICY  # safeguard.labels.LABEL_POLICIES
+    refit: bool = True  # serve a model refitted on every matured day before validation
 
 
 def feature_catalog(manifest_path: str | None):
@@ -87,6 +93,41 @@ def _importance_table(importance) -> MetadataValue:
     return MetadataValue.table(records, schema=schema)
 
 
+def _recent_features(con, columns: list[str]):
+    """The latest days' feature rows (key columns and ``columns``), for the cold-start rules' thresholds."""
+    cols = ", ".join(["account_id", "as_of_date", *columns])
+    return con.execute(
+        f"""SELECT {cols} FROM marts.fct_account_features
+            WHERE as_of_date > (SELECT max(as_of_date) FROM marts.fct_account_features) - INTERVAL {RULES_REFERENCE_DAYS} DAY
+            ORDER BY as_of_date, account_id"""
+    ).df()
+
+
+def _gate_check(outcome: Release) -> AssetCheckResult:
+    passed = outcome.gate is not None and outcome.gate.passed
+    severity = AssetCheckSeverity.WARN if outcome.champion_serving else AssetCheckSeverity.ERROR
+    metadata = {
+        "summary": outcome.headline,
+        "checks": MetadataValue.json(outcome.gate.checks if outcome.gate else []),
+        "failures": MetadataValue.json(outcome.gate.failures if outcome.gate else [outcome.refusal]),
+        "notes": MetadataValue.json(list(outcome.gate.notes) if outcome.gate else []),
+    }
+    if outcome.registered is not None:
+        metadata |= {"model_version": outcome.registered.version, "status": outcome.registered.status}
+    return AssetCheckResult(check_name="quality_gate", passed=passed, severity=severity, metadata=metadata)
+
+
+def _card(outcome: Release, config: RiskModelConfig) -> str:
+    trained = outcome.trained
+    comparisons = {}
+    if outcome.rules_metrics is not None:
+        comparisons["rules baseline"] = outcome.rules_metrics
+    if outcome.champion_metrics is not None:
+        comparisons[f"champion {outcome.champion_before.version}"] = outcome.champion_metrics
+    card = model_card.model_card_markdown(trained, gate=outcome.gate, comparisons=comparisons)
+    return card + "\n" + quality.card_section(trained, outcome.rules, settings().truth_path)
+
+
 @asset(
     group_name="modeling",
     pool=DUCKDB_POOL,
@@ -99,7 +140,8 @@ def _importance_table(importance) -> MetadataValue:
             "quality_gate",
             asset="risk_model",
             blocking=True,
-            description="Validation metrics above the floors and not worse than the champion on the same rows.",
+            description="Validation metrics above the floors, clearly above the rules score and not worse than the "
+            "champion on the same rows. Blocks downstream only when no champion serves.",
         )
     ],
 )
@@ -112,100 +154,89 @@ def risk_model(
 ) -> MaterializeResult:
     """LightGBM account-risk model with calibrated probabilities, tier thresholds and exact SHAP reasons,
     registered in ``model_versions``: champion if it is the first to pass the gate, else candidate; rejected
-    if it fails."""
+    if it fails. With no champion at all, the transparent rules score serves as champion (cold start)."""
     features = feature_catalog(config.manifest_path)
-    with warehouse.get_connection() as con:
-        examples = read_training_examples(con, max_rows=config.max_read_rows)
-    context.log.info(f"training on {len(examples)} examples, {len(features)} features")
-    trained = train_risk_model(
-        examples,
-        features,
-        label_horizon_days=config.label_horizon_days,
-        review_capacity=config.review_capacity,
-        target_precisions={
-            "elevated": config.target_precision_elevated,
-            "high": config.target_precision_high,
-            "critical": config.target_precision_critical,
-        },
-        seed=config.seed,
-    )
-
     engine = serving.engine()
     try:
         upgrade(engine)
         registry = ModelRegistry(engine, model_store.store())
-        current = registry.champion()
-        champion_metrics = (
-            champion_metrics_on(
-                registry.load(current.version), trained, review_capacity=config.review_capacity
+        with warehouse.get_connection() as con:
+            examples = read_training_examples(con, max_rows=config.max_read_rows)
+            context.log.info(f"training on {len(examples)} examples, {len(features)} features")
+            outcome = release(
+                examples,
+                features,
+                registry,
+                recent_features=lambda: _recent_features(con, list(DEFAULT_SIGNALS)),
+                gate_config=GateConfig(
+                    config.min_auc_pr,
+                    config.min_recall_at_1pct_fpr,
+                    config.max_ece,
+                    config.champion_tolerance,
+                    config.min_lift_over_rules,
+                    config.min_recall_gain_over_rules,
+                ),
+                review_capacity=config.review_capacity,
+                train_options={
+                    "label_horizon_days": config.label_horizon_days,
+                    "label_policy": config.label_policy,
+                    "refit": config.refit,
+                    "target_precisions": {
+                        "elevated": config.target_precision_elevated,
+                        "high": config.target_precision_high,
+                        "critical": config.target_precision_critical,
+                    },
+                    "seed": config.seed,
+                },
             )
-            if current
-            else None
-        )
-        gate = quality_gate(
-            trained.metrics,
-            GateConfig(
-                config.min_auc_pr, config.min_recall_at_1pct_fpr, config.max_ece, config.champion_tolerance
-            ),
-            champion_metrics,
-        )
-        row = registry.register_gated(trained, gate)
+        champion = registry.champion()
     finally:
         engine.dispose()
+    for message in outcome.messages:
+        context.log.warning(message)
+    context.log.info(outcome.headline)
+    if champion is None:
+        raise Failure(f"no champion serves: {outcome.headline}")
 
-    comparisons = {}
-    baseline = baseline_metrics(examples, trained.validation_examples, review_capacity=config.review_capacity)
-    if baseline is not None:
-        comparisons["rules baseline"] = baseline[1]
-    if champion_metrics is not None:
-        comparisons[f"champion {current.version}"] = champion_metrics
-    card = model_card.model_card_markdown(trained, gate=gate, comparisons=comparisons)
-    card += "\n" + quality.card_section(trained, baseline[0] if baseline else None, settings().truth_path)
-
-    sample = trained.validation_examples.sample(
-        n=min(SHAP_SAMPLE_ROWS, len(trained.validation_examples)), random_state=config.seed
-    )
-    X = trained.matrix(sample)
-    shap_png = model_card.shap_summary_png(
-        explain.contributions(trained.booster, X), X, trained.feature_names
-    )
-    hist_png = model_card.score_histogram_png(
-        trained.probability(trained.matrix(trained.validation_examples)),
-        trained.thresholds,
-        title="Validation scores (calibrated probability)",
-    )
-    context.log.info(
-        f"registered {row.version} as {row.status}; gate {'passed' if gate.passed else 'FAILED'}"
-    )
-    return MaterializeResult(
-        metadata={
+    metadata = {
+        "summary": outcome.headline,
+        "champion": champion.version,
+        "champion_kind": champion.kind,
+    }
+    if outcome.rules_champion is not None:
+        rules = outcome.rules_champion
+        metadata["model_card"] = MetadataValue.md(model_card.rules_card_markdown(rules))
+        metadata["baseline_rules"] = MetadataValue.json(rules.params["rules"])
+    trained = outcome.trained
+    if trained is not None:
+        row = outcome.registered
+        sample = trained.validation_examples.sample(
+            n=min(SHAP_SAMPLE_ROWS, len(trained.validation_examples)), random_state=config.seed
+        )
+        X = trained.matrix(sample)
+        shap_png = model_card.shap_summary_png(explain.contributions(trained.booster, X), X, trained.feature_names)
+        hist_png = model_card.score_histogram_png(
+            trained.probability(trained.matrix(trained.validation_examples)),
+            trained.thresholds,
+            title="Validation scores (calibrated probability)",
+        )
+        metadata |= {
             "model_version": row.version,
             "status": row.status,
             "artifact_uri": row.artifact_uri,
             "sha256": row.sha256,
             "training_window": f"{row.train_start} .. {row.train_end}",
             "validation_window": f"{row.validation_start} .. {row.validation_end}",
-            "model_card": MetadataValue.md(card),
+            "model_card": MetadataValue.md(_card(outcome, config)),
             "metrics": MetadataValue.json(row.metrics),
             "thresholds": MetadataValue.json(row.thresholds),
-            "baseline_rules": MetadataValue.json(baseline[0].describe() if baseline else []),
+            "baseline_rules": MetadataValue.json(outcome.rules.describe() if outcome.rules else []),
             "shap_summary": MetadataValue.md(model_card.png_markdown(shap_png, "SHAP summary")),
             "score_histogram": MetadataValue.md(model_card.png_markdown(hist_png, "score histogram")),
             "feature_importance": _importance_table(trained.feature_importance()),
             "auc_pr": float(trained.metrics["auc_pr"]),
             "recall_at_1pct_fpr": float(trained.metrics["recall_at_1pct_fpr"]),
-        },
-        check_results=[
-            AssetCheckResult(
-                check_name="quality_gate",
-                passed=gate.passed,
-                severity=AssetCheckSeverity.ERROR,
-                metadata={
-                    "model_version": row.version,
-                    "status": row.status,
-                    "checks": MetadataValue.json(gate.checks),
-                    "failures": MetadataValue.json(gate.failures),
-                },
-            )
-        ],
-    )
+        }
+        if outcome.rules_metrics is not None:
+            metadata["rules_auc_pr"] = float(outcome.rules_metrics["auc_pr"])
+    return MaterializeResult(metadata=metadata, check_results=[_gate_check(outcome)])

@@ -15,8 +15,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from safeguard.gate import GateResult
+from safeguard.risk_model import TrainedModel
 from safeguard.tiers import ALERT_TIERS, TierThresholds
-from safeguard.training import GateResult, TrainedModel
 
 METRIC_LABELS = {
     "auc_roc": "AUC-ROC",
@@ -138,19 +139,31 @@ def model_card_markdown(
         f"Created {model.created_at.isoformat()} · {m.get('trees')} trees · calibration: {m.get('calibration')} · "
         f"label horizon {model.label_horizon_days} days · k = {int(m.get('review_capacity_k', 0))} reviews/day"
     )
-    data = "\n".join(
-        [
-            f"- fit: {w['fit'][0]} .. {w['fit'][1]} ({m.get('fit_rows')} rows after sampling)",
-            (
-                f"- early stopping + calibration: {w['early_stopping'][0]} .. {w['early_stopping'][1]} "
-                f"({m.get('early_stopping_rows')} rows)"
-            ),
-            (
-                f"- validation (out of time; metrics and thresholds): {w['validation'][0]} .. {w['validation'][1]} "
-                f"({int(m.get('rows', 0))} rows, {int(m.get('positives', 0))} positives)"
-            ),
-        ]
+    policy = (model.params.get("label_policy") or {})
+    label = (
+        f"- label: suspend or ban, not reinstated, within {model.label_horizon_days} days after D "
+        f"(enforcement known later than D is the label, never a feature); label policy for fitting: "
+        f"**{policy.get('name', 'enforced')}** ({policy.get('description', 'plain label')})"
     )
+    lines = [
+        label,
+        f"- held-out twin, fit: {w['fit'][0]} .. {w['fit'][1]} ({m.get('fit_rows')} rows after sampling)",
+        (
+            f"- held-out twin, early stopping + calibration: {w['early_stopping'][0]} .. {w['early_stopping'][1]} "
+            f"({m.get('early_stopping_rows')} rows, {m.get('twin_trees', m.get('trees'))} trees)"
+        ),
+        (
+            f"- validation (out of time, after a {model.label_horizon_days}-day gap; the twin's metrics below, "
+            f"the served model's calibration and thresholds): {w['validation'][0]} .. {w['validation'][1]} "
+            f"({int(m.get('rows', 0))} rows, {int(m.get('positives', 0))} positives)"
+        ),
+    ]
+    if "refit" in w:
+        lines.append(
+            f"- served model: refitted on every matured day before validation, {w['refit'][0]} .. {w['refit'][1]} "
+            f"({m.get('refit_rows')} rows, {m.get('trees')} trees)"
+        )
+    data = "\n".join(lines)
     parts = [
         f"# Risk model {model.version}",
         header,
@@ -166,5 +179,40 @@ def model_card_markdown(
             "## Quality gate: " + ("passed" if gate.passed else "FAILED"),
             markdown_table(pd.DataFrame(gate.checks)),
         ]
+        parts += [f"- {note}" for note in gate.notes]
     parts += ["## Top features by gain", markdown_table(importance)]
     return "\n\n".join(parts) + "\n"
+
+
+def rules_card_markdown(model: TrainedModel) -> str:
+    """The card of the rules score serving as cold-start champion (:mod:`safeguard.rules_model`)."""
+    m, t = model.metrics, model.thresholds
+    reason = {f.name: f.reason for f in model.features}
+    rules = pd.DataFrame(
+        {"rule": model.params.get("rules", []), "reason shown to analysts": [reason[n] for n in model.feature_names]}
+    )
+    tiers = pd.DataFrame(
+        {
+            "tier": list(ALERT_TIERS),
+            "rules broken (at least)": [t.support.get(f"{x}_rules") for x in ALERT_TIERS],
+            "score threshold": [t.thresholds[x] for x in ALERT_TIERS],
+        }
+    )
+    score = (
+        "Platt-calibrated probability of the label on the labelled examples"
+        if m.get("calibration") == "platt"
+        else "the share of rules broken: NOT a probability (no labelled examples to calibrate on)"
+    )
+    return "\n\n".join(
+        [
+            f"# Rules score {model.version} (cold-start champion)",
+            f"Serves because: {m.get('served_because')}.",
+            f"One rule per signal, at the 95th percentile of the {m.get('reference_rows')} account-days of "
+            f"{model.windows['fit'][0]} .. {model.windows['fit'][1]}; the score is the number of rules broken, "
+            f"and the broken rules are the reasons. Score column: {score}. It is replaced by the first trained "
+            "model that passes the quality gate, through a staged rollout.",
+            markdown_table(rules),
+            "## Tiers",
+            markdown_table(tiers),
+        ]
+    ) + "\n"

@@ -21,9 +21,11 @@ import sqlalchemy as sa
 from botocore.exceptions import ClientError
 from sqlalchemy.engine import Engine
 
+from safeguard.gate import GateResult
 from safeguard.landing import ObjectStore
+from safeguard.rules_model import is_rules_model
+from safeguard.risk_model import TrainedModel
 from safeguard.serving.schema import MODEL_STATUSES, model_versions
-from safeguard.training import GateResult, TrainedModel
 
 CANDIDATE, CHAMPION, RETIRED, REJECTED = MODEL_STATUSES
 
@@ -60,6 +62,11 @@ class ModelVersion:
     sha256: str
     status: str
     status_changed_at: datetime
+    kind: str = "lightgbm"  # MODEL_KINDS: a trained model, or the rules score serving as cold-start champion
+
+    @property
+    def is_rules(self) -> bool:
+        return self.kind == "rules"
 
 
 def artifact_path(version: str) -> str:
@@ -153,6 +160,7 @@ class ModelRegistry:
                 sha256=hashlib.sha256(data).hexdigest(),
                 status=status,
                 status_changed_at=now,
+                kind="rules" if is_rules_model(trained) else "lightgbm",
             )
         )
 

@@ -11,6 +11,8 @@ import sqlalchemy as sa
 metadata = sa.MetaData()
 
 MODEL_STATUSES = ("candidate", "champion", "retired", "rejected")
+# A trained LightGBM model, or the transparent rules score serving as cold-start champion (safeguard.rules_model).
+MODEL_KINDS = ("lightgbm", "rules")
 
 # One row per trained model version (design §3.3). JSON columns hold what the card and the gate need.
 model_versions = sa.Table(
@@ -34,6 +36,8 @@ model_versions = sa.Table(
     sa.Column("sha256", sa.String(64), nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("status_changed_at", sa.DateTime(), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False, server_default="lightgbm"),  # MODEL_KINDS
+    sa.CheckConstraint("kind IN ('lightgbm', 'rules')", name="ck_model_versions_kind"),
     sa.CheckConstraint(
         "status IN ('candidate', 'champion', 'retired', 'rejected')", name="ck_model_versions_status"
     ),

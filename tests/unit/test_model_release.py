@@ -1,0 +1,96 @@
+"""One training run's decision (safeguard.model_release): the gate against the rules score, refusals that keep
+the champion, and the cold start that serves the rules score when no trained model passes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from safeguard.gate import GateConfig, quality_gate
+from safeguard.landing import ObjectStore
+from safeguard.model_release import release
+from safeguard.registry import ModelRegistry
+from safeguard.serving.db import engine_for, upgrade
+from tests.model_factory import day_strings, synthetic_frame, training_examples
+from tests.signal_factory import catalog, with_signals
+
+METRICS = {"auc_pr": 0.30, "recall_at_1pct_fpr": 0.40, "ece": 0.01}
+
+
+def test_gate_refuses_a_model_not_clearly_better_than_the_rules_on_the_same_rows():
+    rules = {"auc_pr": 0.25, "recall_at_1pct_fpr": 0.30}
+    result = quality_gate(METRICS, GateConfig(), rules_metrics=rules)
+    assert not result.passed
+    assert [c["name"] for c in result.checks if not c["passed"]] == ["auc_pr_vs_rules"]
+    check = next(c for c in result.checks if c["name"] == "auc_pr_vs_rules")
+    assert check["threshold"] == pytest.approx(0.25 * GateConfig().min_lift_over_rules)
+    weaker_recall = quality_gate(METRICS, GateConfig(), rules_metrics={"auc_pr": 0.1, "recall_at_1pct_fpr": 0.5})
+    assert [c["name"] for c in weaker_recall.checks if not c["passed"]] == ["recall_at_1pct_fpr_vs_rules"]
+    assert quality_gate(METRICS, GateConfig(), rules_metrics={"auc_pr": 0.1, "recall_at_1pct_fpr": 0.2}).passed
+
+
+def test_gate_says_when_the_rules_comparison_could_not_be_made():
+    result = quality_gate(METRICS, GateConfig(), rules_note="the examples lack its signal(s) ['events_7d']")
+    assert result.passed and result.notes == ("the examples lack its signal(s) ['events_7d']",)
+    assert "events_7d" in result.to_dict()["notes"][0]
+
+
+@pytest.fixture
+def registry(tmp_path):
+    engine = engine_for(f"sqlite:///{tmp_path / 'serving.db'}")
+    upgrade(engine)
+    yield ModelRegistry(engine, ObjectStore(str(tmp_path / "models")))
+    engine.dispose()
+
+
+def _recent():
+    return with_signals(synthetic_frame(1500, day_strings("2026-08-01", 7), with_label=False, seed=5))
+
+
+def _examples(days: int = 60):
+    examples = training_examples()
+    keep = pd.to_datetime(examples["as_of_date"]) < pd.Timestamp("2026-06-01") + pd.Timedelta(days=days)
+    return with_signals(examples[keep].reset_index(drop=True))
+
+
+def test_a_young_world_is_refused_and_the_rules_score_serves_as_champion(registry):
+    young = _examples(days=12)  # fewer days than fit + early stopping + a 14-day gap + validation
+    outcome = release(young, catalog(), registry, recent_features=_recent)
+    assert outcome.trained is None and "too few for a time split" in outcome.refusal
+    champion = registry.champion()
+    assert champion.kind == "rules" and champion.version == outcome.rules_champion.version
+    assert "cold start" in outcome.headline and outcome.champion_serving
+    assert outcome.rules_champion.metrics["served_because"] == outcome.refusal
+
+
+def test_no_positive_label_at_all_refuses_training_and_keeps_the_current_champion(registry):
+    first = release(_examples(), catalog(), registry, recent_features=_recent)
+    assert first.registered.status == "champion" and first.gate.passed
+    assert {c["name"] for c in first.gate.checks} >= {"auc_pr_vs_rules", "recall_at_1pct_fpr_vs_rules"}
+    for spoiled in (_examples().assign(label=0), _examples().assign(label=1)):  # no labels; one kind only
+        outcome = release(spoiled, catalog(), registry, recent_features=_recent)
+        assert outcome.trained is None and outcome.rules_champion is None
+        assert "label" in outcome.refusal or "class" in outcome.refusal
+        assert registry.champion().version == first.registered.version
+    assert [v.status for v in registry.versions()] == ["champion"]  # a refused model registers nothing
+
+
+def test_a_model_that_passes_later_becomes_a_candidate_beside_the_rules_champion(registry):
+    release(_examples(days=12), catalog(), registry, recent_features=_recent)
+    rules_version = registry.champion().version
+    outcome = release(_examples(), catalog(), registry, recent_features=_recent)
+    assert outcome.gate.passed and outcome.registered.status == "candidate"
+    assert outcome.rules_champion is None and registry.champion().version == rules_version
+    # Against a rules champion the champion comparison uses the rules model's own scores on the same rows.
+    assert outcome.champion_metrics["auc_pr"] < outcome.trained.metrics["served"]["auc_pr"]
+
+
+def test_a_first_model_that_fails_the_gate_is_rejected_and_the_rules_score_serves(registry):
+    outcome = release(
+        _examples(), catalog(), registry, recent_features=_recent, gate_config=GateConfig(min_auc_pr=0.99)
+    )
+    assert outcome.registered.status == "rejected"
+    assert registry.champion().kind == "rules"
+    assert "failed the quality gate" in outcome.rules_champion.metrics["served_because"]
+    assert np.isfinite(outcome.rules_metrics["auc_pr"])
