@@ -98,8 +98,9 @@ def _recent_features(con, columns: list[str]):
     cols = ", ".join(["account_id", "as_of_date", *columns])
     return con.execute(
         f"""SELECT {cols} FROM marts.fct_account_features
-            WHERE as_of_date > (SELECT max(as_of_date) FROM marts.fct_account_features) - INTERVAL {RULES_REFERENCE_DAYS} DAY
-            ORDER BY as_of_date, account_id"""
+            WHERE as_of_date > (SELECT max(as_of_date) FROM marts.fct_account_features) - to_days(?)
+            ORDER BY as_of_date, account_id""",
+        [RULES_REFERENCE_DAYS],
     ).df()
 
 

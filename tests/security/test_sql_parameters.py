@@ -40,7 +40,8 @@ ALLOWED: dict[str, dict[str, str]] = {
     "safeguard/content_hash.py": {"_quoted(table)": QUOTED, "', '.join(selected)": QUOTED},
     "safeguard/contract.py": {"QUARANTINE_TABLE": TABLE, "source.raw_table": TABLE},
     "safeguard/scoring.py": {"SCORES_TABLE": TABLE, "FEATURES_TABLE": TABLE},
-    "safeguard/training.py": {"table": TABLE + " (EXAMPLES_TABLE by default)", "WEIGHT_COLUMN": FRAGMENT},
+    "safeguard/examples.py": {"table": TABLE + " (EXAMPLES_TABLE by default)", "WEIGHT_COLUMN": FRAGMENT},
+    "assets/model.py": {"cols": FRAGMENT + " (key columns and safeguard.baseline.DEFAULT_SIGNALS, constants)"},
     "safeguard/rollout/served.py": {
         "SCORES_TABLE": TABLE,
         "SERVED_TABLE": TABLE,
