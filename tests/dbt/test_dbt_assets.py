@@ -60,6 +60,9 @@ def test_the_catalog_comes_from_the_project_manifest(project_manifest):
 
     catalog = load_catalog(project_manifest)
     names = [spec.name for spec in catalog]
-    assert names[:3] == ["events_1d", "input_tokens_1d", "output_tokens_1d"] and len(names) == len(set(names)) == 78
+    assert names[:3] == ["events_1d", "input_tokens_1d", "output_tokens_1d"] and len(names) == len(set(names)) == 100
+    # 78 usage, profile and link features, then 16 ring / shared-infrastructure and 6 history features
+    assert names[-22:-6] == [spec.name for spec in catalog if "rings" in spec.description.lower()]
+    assert names[-6:] == [spec.name for spec in catalog if "repeat offenders" in spec.description.lower()]
     cyber = next(spec for spec in catalog if spec.name == "flag_rate_cyber_7d")
     assert cyber.direction == 1 and "cyber" in cyber.reason and "7 days" in cyber.reason

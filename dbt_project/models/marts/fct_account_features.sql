@@ -12,6 +12,17 @@
 {%- do additive.extend(['refusal_events', 'max_tokens_events', 'night_events', 'repeated_template_events']) -%}
 {%- set count_type = dbt.type_bigint() -%}
 {%- set indicator_type = dbt.type_int() -%}
+{%- set links_window_columns = [
+    'linked_template_accounts_max_28d', 'linked_template_accounts_sum_28d', 'shared_templates_28d',
+    'linked_template_enforced_share_28d', 'linked_ip_accounts_max_28d', 'linked_ip_accounts_sum_28d',
+    'shared_ips_28d', 'linked_ip_enforced_share_28d', 'linked_org_accounts', 'linked_org_enforced_share',
+    'linked_accounts_max', 'linked_accounts_sum', 'linked_enforced_share',
+    'created_together_signup_ip_accounts', 'created_together_payment_accounts', 'created_together_org_accounts',
+] -%}
+{%- set history_columns = [
+    'prior_warnings', 'prior_suspensions_bans', 'prior_reinstatements', 'ever_reinstated',
+    'has_prior_enforcement', 'days_since_last_enforcement',
+] -%}
 
 with as_of_dates as (
     {{ window_dates('as_of_date') }}
@@ -116,7 +127,14 @@ select
     {%- for link in ['payment', 'signup_ip', 'device'] %}
     links.linked_{{ link }}_accounts,
     {{ safe_ratio('links.linked_' ~ link ~ '_enforced_accounts', 'links.linked_' ~ link ~ '_accounts') }}
-        as linked_{{ link }}_enforced_share{{ ',' if not loop.last }}
+        as linked_{{ link }}_enforced_share,
+    {%- endfor %}
+    {#- rings and shared infrastructure (int_account_links_window), repeat offenders (int_account_enforcement_history) -#}
+    {%- for column in links_window_columns %}
+    links_window.{{ column }},
+    {%- endfor %}
+    {%- for column in history_columns %}
+    history.{{ column }}{{ ',' if not loop.last }}
     {%- endfor %}
 from accounts
 left join usage_windows
@@ -125,3 +143,7 @@ left join attribute_windows
     on attribute_windows.as_of_date = accounts.as_of_date and attribute_windows.account_id = accounts.account_id
 inner join {{ ref('int_account_links') }} as links
     on links.as_of_date = accounts.as_of_date and links.account_id = accounts.account_id
+inner join {{ ref('int_account_links_window') }} as links_window
+    on links_window.as_of_date = accounts.as_of_date and links_window.account_id = accounts.account_id
+inner join {{ ref('int_account_enforcement_history') }} as history
+    on history.as_of_date = accounts.as_of_date and history.account_id = accounts.account_id
