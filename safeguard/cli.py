@@ -66,15 +66,28 @@ def add_generate(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--truth", default=str(defaults.truth_path),
                         help="ground-truth Parquet file (local or s3://), outside the landing zone; "
                         "SAFEGUARD_HOME sets the default")
+    from safeguard.world.params import PRESETS
+
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--preset", choices=tuple(PRESETS), default="default",
+                      help="world parameters: the demo world (default) or a robustness world with another mix, "
+                      "catch rates, label delays, ring sizes, volumes and benign lookalikes (for evaluation only)")
+    mode.add_argument("--world-params", metavar="JSON",
+                      help="world parameters as a JSON object or a JSON file (fields of "
+                      "safeguard.world.params.WorldParams, e.g. '{\"abuser_share\": 0.03}'); others keep defaults")
     parser.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
     parser.set_defaults(func=cmd_generate)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from safeguard.world import WorldArgumentError, generate_world
+    from safeguard.world import WorldArgumentError, WorldParams, WorldParamsError, generate_world, preset
 
     try:
+        params = WorldParams.from_json(args.world_params) if args.world_params else preset(args.preset)
+        if args.world_params and params.name == "default" and not params.is_default:
+            params = WorldParams.from_dict({**params.to_dict(), "name": "custom"})
         summary = generate_world(
+            params=params,
             accounts=args.accounts,
             days=args.days,
             start=args.start,
@@ -84,7 +97,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             s3_endpoint_url=settings().s3_endpoint_url,
             progress=not args.no_progress,
         )
-    except WorldArgumentError as e:
+    except (WorldArgumentError, WorldParamsError) as e:
         print(f"safeguard generate: error: {e}", file=sys.stderr)
         return 2
     rows = ", ".join(f"{source} {n:,}" for source, n in summary.rows.items())
@@ -92,6 +105,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     print(f"{summary.accounts:,} accounts, {summary.abusers:,} abusers ({summary.abuser_share:.1%}), "
           f"{summary.abusers_enforced:,} of them suspended or banned in the window; "
           f"ground truth at {args.truth}; {summary.seconds:.1f}s")
+    if summary.params != "default":
+        looks = ", ".join(f"{k} {v:,}" for k, v in summary.lookalikes.items())
+        print(f"world parameters {summary.params}: {looks}")
     return 0
 
 

@@ -3,7 +3,15 @@
 One producer of the landing contract among possible others; its ground truth is written apart, for evaluation.
 """
 
-from safeguard.world.generate import TRUTH_SCHEMA, WorldArgumentError, WorldSummary, generate_world
-from safeguard.world.populations import ARCHETYPES
+from safeguard.world.generate import (
+    ROBUST_TRUTH_SCHEMA,
+    TRUTH_SCHEMA,
+    WorldArgumentError,
+    WorldSummary,
+    generate_world,
+)
+from safeguard.world.params import PRESETS, ROBUSTNESS_PRESETS, WorldParams, WorldParamsError, preset
+from safeguard.world.populations import ARCHETYPES, DEFAULT_ARCHETYPES
 
-__all__ = ["ARCHETYPES", "TRUTH_SCHEMA", "WorldArgumentError", "WorldSummary", "generate_world"]
+__all__ = ["ARCHETYPES", "DEFAULT_ARCHETYPES", "PRESETS", "ROBUSTNESS_PRESETS", "ROBUST_TRUTH_SCHEMA", "TRUTH_SCHEMA",
+           "WorldArgumentError", "WorldParams", "WorldParamsError", "WorldSummary", "generate_world", "preset"]

@@ -15,6 +15,8 @@ import numpy as np
 import pyarrow as pa
 
 from safeguard.contract import ACCOUNTS, EMAIL_DOMAIN_KINDS, PLANS
+from safeguard.world.params import DEFAULT, WorldParams
+from safeguard.world.robust import apply_robustness, mix_shares
 from safeguard.world.ids import decimal_strings, hex_strings, mix64, vocab_strings
 from safeguard.world.populations import (
     ABUSER_COUNTRY_WEIGHTS,
@@ -23,10 +25,10 @@ from safeguard.world.populations import (
     HOBBYIST,
     IS_ABUSER,
     RING,
-    SHARES,
     STARTUP,
     TAKEOVER,
     P,
+    archetype_cdf,
     categorical,
     log_uniform_int,
 )
@@ -90,6 +92,12 @@ class Population:
     abuse_templates: np.ndarray
     cover_pool: np.ndarray
     abuse_pool: np.ndarray
+    # Robustness worlds only (None in the demo world): evasive abusers, and travellers' trips.
+    evasive: np.ndarray | None = None  # abusive flagged content scores just under 0.5
+    trip_start: np.ndarray | None = None  # NEVER: no trip
+    trip_end: np.ndarray | None = None
+    trip_country: np.ndarray | None = None
+    trip_net: np.ndarray | None = None
 
     @property
     def size(self) -> int:
@@ -97,7 +105,8 @@ class Population:
 
     def reorder(self, order: np.ndarray) -> None:
         for f in fields(self):
-            setattr(self, f.name, getattr(self, f.name)[order])
+            if getattr(self, f.name) is not None:
+                setattr(self, f.name, getattr(self, f.name)[order])
 
 
 def _groups(rng: np.random.Generator, members: np.ndarray, size_lo: int, size_hi: int) -> np.ndarray:
@@ -110,10 +119,16 @@ def _choose(rng: np.random.Generator, p: np.ndarray | float, n: int) -> np.ndarr
     return rng.random(n) < p
 
 
-def build_population(n: int, start: int, days: int, rng: np.random.Generator) -> Population:
-    """Draw ``n`` accounts for a window of ``days`` days from epoch second ``start``."""
+def build_population(n: int, start: int, days: int, rng: np.random.Generator,
+                     params: WorldParams = DEFAULT, robust_rng: np.random.Generator | None = None) -> Population:
+    """Draw ``n`` accounts for a window of ``days`` days from epoch second ``start``.
+
+    Non-default ``params`` (a robustness world) change the mix and ring sizes here, and then add their own
+    mechanics (:func:`safeguard.world.robust.apply_robustness`) with draws from ``robust_rng`` only.
+    """
     end = start + days * DAY
-    arch = categorical(rng, np.broadcast_to(np.cumsum(SHARES)[:-1], (n, SHARES.size - 1)))
+    shares = mix_shares(params)
+    arch = categorical(rng, np.broadcast_to(archetype_cdf(shares), (n, shares.size - 1)))
     abuser = IS_ABUSER[arch]
     ring_member = arch == RING
     takeover = arch == TAKEOVER
@@ -136,7 +151,7 @@ def build_population(n: int, start: int, days: int, rng: np.random.Generator) ->
     # --- rings: created in bursts by one operator, sharing cards, signup IPs and devices ----------------------
     ring = np.full(n, -1, dtype=np.int64)
     ring_idx = np.flatnonzero(ring_member)
-    ring[ring_idx] = _groups(rng, ring_idx, 4, 25)
+    ring[ring_idx] = _groups(rng, ring_idx, *params.ring_size)
     n_rings = int(ring[ring_idx].max()) + 1 if ring_idx.size else 0
     burst = np.where(
         rng.random(n_rings) < 0.4,
@@ -264,7 +279,11 @@ def build_population(n: int, start: int, days: int, rng: np.random.Generator) ->
         cover_pool=log_uniform_int(rng, P.templates[cover]),
         abuse_pool=abuse_pool,
     )
-    pop.reorder(np.argsort(created, kind="stable"))  # account numbers grow with signup time, as real ids do
+    if not params.is_default:
+        if robust_rng is None:
+            raise ValueError("a robustness world needs its own random stream (robust_rng)")
+        apply_robustness(pop, params, start, days, robust_rng)
+    pop.reorder(np.argsort(pop.created_at, kind="stable"))  # account numbers grow with signup time, as real ids do
     return pop
 
 

@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from safeguard.contract import ENFORCEMENT, ENFORCEMENT_ACTIONS, ENFORCEMENT_SOURCES
 from safeguard.world.accounts import DAY, HOUR, NEVER, AccountIds, Population
+from safeguard.world.params import DEFAULT, WorldParams
 from safeguard.world.ids import hex_strings, mix64, vocab_strings
 from safeguard.world.populations import IS_ABUSER, PROFILES, RING, TAKEOVER, categorical
 
@@ -32,11 +33,13 @@ def _per_profile(default: float, **values: float) -> np.ndarray:
 
 # Chance that an abuser is ever caught (a ring member: that the ring is caught and the member with it).
 P_CAUGHT = _per_profile(0.0, templated_spam=0.75, jailbreak_probing=0.6, coordinated_ring=0.75,
-                        account_takeover=0.65, distillation_scraping=0.5)
+                        account_takeover=0.65, distillation_scraping=0.5, behaviour_change=0.5, evasive_abuse=0.4)
 P_BAN = _per_profile(0.4, templated_spam=0.75, jailbreak_probing=0.6, coordinated_ring=0.85,
-                     account_takeover=0.4, distillation_scraping=0.7)  # else suspend
+                     account_takeover=0.4, distillation_scraping=0.7, behaviour_change=0.5,
+                     evasive_abuse=0.6)  # else suspend
 P_APPEAL_WON = _per_profile(0.85, templated_spam=0.15, jailbreak_probing=0.15, coordinated_ring=0.1,
-                            account_takeover=0.6, distillation_scraping=0.15)  # a suspension is reinstated
+                            account_takeover=0.6, distillation_scraping=0.15, behaviour_change=0.3,
+                            evasive_abuse=0.15)  # a suspension is reinstated
 P_FALSE_BLOCK = _per_profile(0.0, hobbyist=0.002, startup=0.002, enterprise=0.001, security_researcher=0.04,
                              batch_api=0.004)
 P_WARN = _per_profile(0.3, hobbyist=0.01, startup=0.01, enterprise=0.01, security_researcher=0.1,
@@ -49,6 +52,8 @@ _CATEGORY_PMF = {
     "account_takeover": {"account_takeover": 1.0},
     "distillation_scraping": {"model_distillation": 1.0},
     "security_researcher": {"cyber": 0.9, "weapons": 0.1},
+    "behaviour_change": {"cyber": 0.3, "weapons": 0.25, "cbrn": 0.15, "violent_extremism": 0.15, "fraud_scams": 0.15},
+    "evasive_abuse": {"cyber": 0.35, "weapons": 0.2, "cbrn": 0.1, "fraud_scams": 0.25, "deception": 0.1},
 }
 _BENIGN_REASONS = {"fraud_scams": 0.3, "harassment": 0.2, "deception": 0.2, "sexual": 0.15, "cyber": 0.15}
 CATEGORY_CDF = np.cumsum(
@@ -78,25 +83,30 @@ def _log_uniform_seconds(rng: np.random.Generator, lo: float, hi: float, n: int)
     return np.exp(np.log(lo) + (np.log(hi) - np.log(lo)) * rng.random(n)).astype(np.int64)
 
 
-def plan_enforcement(pop: Population, start: int, days: int, rng: np.random.Generator) -> EnforcementPlan:
-    """Plan every enforcement action of the window; sets ``pop.abuse_end`` for takeovers whose owner recovers."""
+def plan_enforcement(pop: Population, start: int, days: int, rng: np.random.Generator,
+                     params: WorldParams = DEFAULT) -> EnforcementPlan:
+    """Plan every enforcement action of the window; sets ``pop.abuse_end`` for takeovers whose owner recovers.
+
+    ``params`` scale the chance of being caught and set the range of detection delays (robustness worlds)."""
     n, end = pop.size, start + days * DAY
     arch = pop.archetype.astype(np.int64)
     abuser = IS_ABUSER[arch]
     in_ring = arch == RING
+    p_caught = P_CAUGHT if params.is_default else np.minimum(P_CAUGHT * params.catch_rate_factor, 0.98)
+    delay_lo, delay_hi = (d * DAY for d in params.detection_delay_days)
 
     # Abusers: caught some days to weeks after abuse starts; those abusing since before the window are caught
     # in its first days at the earliest (nothing before the window is recorded).
-    caught = abuser & (rng.random(n) < P_CAUGHT[arch])
-    detect = pop.abuse_start + _log_uniform_seconds(rng, 3 * DAY, 30 * DAY, n)
+    caught = abuser & (rng.random(n) < p_caught[arch])
+    detect = pop.abuse_start + _log_uniform_seconds(rng, delay_lo, delay_hi, n)
     backlog = start + (rng.random(n) * 3 * DAY).astype(np.int64)
     detect = np.where(abuser & (detect < start), backlog, detect)
     if in_ring.any():  # a ring is caught as a whole, within hours, from its first member's abuse
         n_rings = int(pop.ring.max()) + 1
-        ring_caught = rng.random(n_rings) < P_CAUGHT[RING]
+        ring_caught = rng.random(n_rings) < p_caught[RING]
         first_abuse = np.full(n_rings, NEVER)
         np.minimum.at(first_abuse, pop.ring[in_ring], pop.abuse_start[in_ring])
-        ring_detect = np.maximum(first_abuse + _log_uniform_seconds(rng, 3 * DAY, 30 * DAY, n_rings), start)
+        ring_detect = np.maximum(first_abuse + _log_uniform_seconds(rng, delay_lo, delay_hi, n_rings), start)
         member = np.flatnonzero(in_ring)
         caught[member] = ring_caught[pop.ring[member]] & (rng.random(member.size) < 0.9)
         detect[member] = np.maximum(ring_detect[pop.ring[member]], pop.created_at[member] + DAY) + (

@@ -4,7 +4,8 @@ Per day: which accounts are live (signed up, not blocked), which of them use the
 makes (Poisson around a per-account rate, heavy-tailed across accounts), when (local daytime, night, or round the
 clock, by profile and home time zone), and what each request looks like. An abuser's requests follow its cover
 behaviour before ``abuse_start`` and its archetype after, mixed by its ``intensity``; a takeover also switches
-network, country, client and API key at ``abuse_start``.
+network, country, client and API key at ``abuse_start``. In robustness worlds, evasive abusers' flagged content
+scores just under 0.5 and travellers use another country and network during their trip.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pyarrow as pa
 from safeguard.contract import POLICY_CATEGORIES, STOP_REASONS, USAGE_EVENTS
 from safeguard.world.accounts import DAY, HOUR, AccountIds, Population
 from safeguard.world.enforcement import EnforcementPlan
+from safeguard.world.params import EVASIVE_HIGH, EVASIVE_LOW
 from safeguard.world.ids import hex_strings, mix64, vocab_strings
 from safeguard.world.populations import (
     CLIENTS,
@@ -106,6 +108,9 @@ def events_table(pop: Population, plan: EnforcementPlan, ids: AccountIds, day_in
     beta = np.where(edgy[:, None], EDGY_BETA, beta)
     flagged = category != NONE_CATEGORY
     score = np.where(flagged, rng.beta(beta[:, 0], beta[:, 1]), rng.beta(1.0, 25.0, size=n))
+    if pop.evasive is not None:  # robustness worlds: evasive abusive content scores just under the threshold
+        evading = abusive_content & flagged & pop.evasive[a]
+        score = np.where(evading, EVASIVE_LOW + (EVASIVE_HIGH - EVASIVE_LOW) * score, score)
     category = np.where(rng.random(n) < P_UNCLASSIFIED, -1, category)
     refusal = rng.random(n) < P.refusal_base[content] + P.refusal_per_score[content] * score * flagged
     stop = np.where(refusal, REFUSAL, categorical(rng, P.stop_cdf[content]))
@@ -120,8 +125,12 @@ def events_table(pop: Population, plan: EnforcementPlan, ids: AccountIds, day_in
     travel = rng.random(n) < np.minimum(P.p_travel[network_profile] * pop.roaming[a], 0.8)
     country = np.where(hijacked, pop.attacker_country[a], pop.home_country[a]).astype(np.int64)
     country = np.where(travel, np.searchsorted(_COUNTRY_CDF, rng.random(n), side="right"), country)
-    country = np.where(rng.random(n) < P_UNKNOWN_COUNTRY, -1, country)
     network = np.where(abusive, pop.abuse_net[a], pop.cover_net[a])
+    if pop.trip_start is not None:  # robustness worlds: a traveller's events come from the trip's country and network
+        on_trip = (seconds >= pop.trip_start[a]) & (seconds < pop.trip_end[a])
+        country = np.where(on_trip, pop.trip_country[a], country)
+        network = np.where(on_trip, pop.trip_net[a], network)
+    country = np.where(rng.random(n) < P_UNKNOWN_COUNTRY, -1, country)
     ip = _pool_pick(rng, np.where(abusive, pop.abuse_ips[a], pop.cover_ips[a]), 2.0)
     client = np.where(abusive, pop.abuse_client[a], pop.cover_client[a]).astype(np.int64)
     other_client = rng.random(n) < np.where(hijacked, P_OTHER_CLIENT / 3, P_OTHER_CLIENT)

@@ -31,16 +31,27 @@ from safeguard.world.accounts import DAY, NEVER, AccountIds, Population, account
 from safeguard.world.enforcement import enforcement_table, plan_enforcement
 from safeguard.world.events import events_table
 from safeguard.world.ids import vocab_strings
+from safeguard.world.params import DEFAULT, WorldParams
 from safeguard.world.populations import ARCHETYPES, IS_ABUSER
+from safeguard.world.robust import lookalike_kinds, mix_shares
 
 # SeedSequence spawn keys: one independent stream per purpose (and per day for events).
-_POPULATION_STREAM, _ENFORCEMENT_STREAM, _EVENTS_STREAM = 0, 1, 2
+_POPULATION_STREAM, _ENFORCEMENT_STREAM, _EVENTS_STREAM, _ROBUSTNESS_STREAM = 0, 1, 2, 3
 
 TRUTH_SCHEMA = pa.schema([
     pa.field("account_id", pa.string(), nullable=False),
     pa.field("archetype", pa.string(), nullable=False),
     pa.field("is_abuser", pa.bool_(), nullable=False),
     pa.field("abuse_start", pa.timestamp("us", tz="UTC")),
+])
+# A robustness world's truth says more: when abuse ends (a recovered takeover), whether the abuser evades the
+# classifier, and which benign accounts are lookalikes (traveller, class_member). The demo world's truth keeps
+# its four columns, so its bytes stay as they were.
+ROBUST_TRUTH_SCHEMA = pa.schema([
+    *TRUTH_SCHEMA,
+    pa.field("abuse_end", pa.timestamp("us", tz="UTC")),
+    pa.field("evasive", pa.bool_(), nullable=False),
+    pa.field("lookalike", pa.string()),
 ])
 
 
@@ -56,6 +67,8 @@ class WorldSummary:
     archetypes: dict[str, int] = field(default_factory=dict)
     abusers_enforced: int = 0  # abusers with a suspend or ban inside the window
     seconds: float = 0.0
+    params: str = "default"  # name of the world parameters (a robustness preset, or default)
+    lookalikes: dict[str, int] = field(default_factory=dict)  # robustness worlds: travellers, class members
 
     @property
     def abuser_share(self) -> float:
@@ -85,9 +98,30 @@ def _check_args(accounts: int, days: int, seed: int, out_uri: str, truth_path: s
         raise WorldArgumentError(f"the ground truth {truth} must lie outside the landing zone {out_uri}")
 
 
-def truth_table(pop: Population, ids: AccountIds) -> pa.Table:
-    """Ground truth of every account: archetype, whether it abuses and from when (null for benign accounts)."""
+def _timestamps(seconds: np.ndarray) -> pa.Array:
+    return pa.array(np.where(seconds == NEVER, 0, seconds) * 1_000_000, type=TRUTH_SCHEMA.field("abuse_start").type,
+                    mask=seconds == NEVER)
+
+
+def truth_table(pop: Population, ids: AccountIds, robust: bool = False) -> pa.Table:
+    """Ground truth of every account: archetype, whether it abuses and from when (null for benign accounts);
+    for a robustness world also abuse_end, evasive and lookalike (:data:`ROBUST_TRUTH_SCHEMA`)."""
     abuse_start = np.where(pop.abuse_start == NEVER, 0, pop.abuse_start) * 1_000_000
+    if robust:
+        kinds = lookalike_kinds(pop)
+        lookalike = np.select([kinds["class_member"], kinds["traveller"]], [1, 2], 0)
+        return pa.Table.from_pydict(
+            {
+                "account_id": ids.account(np.arange(pop.size)),
+                "archetype": vocab_strings(ARCHETYPES, pop.archetype),
+                "is_abuser": pa.array(IS_ABUSER[pop.archetype]),
+                "abuse_start": _timestamps(pop.abuse_start),
+                "abuse_end": _timestamps(pop.abuse_end),
+                "evasive": pa.array(pop.evasive & IS_ABUSER[pop.archetype]),
+                "lookalike": vocab_strings(("class_member", "traveller"), lookalike - 1),
+            },
+            schema=ROBUST_TRUTH_SCHEMA,
+        )
     return pa.Table.from_pydict(
         {
             "account_id": ids.account(np.arange(pop.size)),
@@ -122,19 +156,23 @@ def generate_world(
     truth_path: str | Path,
     s3_endpoint_url: str | None = None,
     progress: bool = True,
+    params: WorldParams = DEFAULT,
 ) -> WorldSummary:
     """Write ``days`` days of a world of ``accounts`` accounts from ``start`` into the landing zone ``out_uri``.
 
     Existing days of the same dates are replaced whole; the ground truth goes to ``truth_path`` (a local path or
-    ``s3://`` URI outside the landing zone).
+    ``s3://`` URI outside the landing zone). ``params`` other than the default make a robustness world
+    (:mod:`safeguard.world.params`); the default world's bytes do not depend on that option existing.
     """
     _check_args(accounts, days, seed, out_uri, truth_path)
     began = time.perf_counter()
     first_day = as_date(start)
     start_s = int(datetime(first_day.year, first_day.month, first_day.day, tzinfo=UTC).timestamp())
 
-    pop = build_population(accounts, start_s, days, _rng(seed, _POPULATION_STREAM))
-    plan = plan_enforcement(pop, start_s, days, _rng(seed, _ENFORCEMENT_STREAM))
+    robust = not params.is_default
+    pop = build_population(accounts, start_s, days, _rng(seed, _POPULATION_STREAM), params,
+                           _rng(seed, _ROBUSTNESS_STREAM) if robust else None)
+    plan = plan_enforcement(pop, start_s, days, _rng(seed, _ENFORCEMENT_STREAM), params)
     ids = AccountIds(pop, seed)
     zone = LandingZone(out_uri, s3_endpoint_url=s3_endpoint_url)
 
@@ -147,8 +185,10 @@ def generate_world(
         accounts=accounts,
         abusers=int(IS_ABUSER[pop.archetype].sum()),
         rows={USAGE_EVENTS.name: 0, ACCOUNTS.name: 0, ENFORCEMENT.name: 0},
-        archetypes={name: int(c) for name, c in zip(ARCHETYPES, counts)},
+        archetypes={name: int(c) for name, c, share in zip(ARCHETYPES, counts, mix_shares(params)) if share > 0},
         abusers_enforced=int(blocked.sum()),
+        params=params.name,
+        lookalikes={k: int(v.sum()) for k, v in lookalike_kinds(pop).items()} if robust else {},
     )
     # One writer thread: Parquet encoding of day d (which releases the GIL) overlaps generating day d + 1, so at
     # most two days are in memory.
@@ -169,6 +209,6 @@ def generate_world(
             pending = writer.submit(_write_day, zone, day, tables)
         if pending is not None:
             pending.result()
-    _write_truth(truth_table(pop, ids), truth_path, s3_endpoint_url)
+    _write_truth(truth_table(pop, ids, robust), truth_path, s3_endpoint_url)
     summary.seconds = time.perf_counter() - began
     return summary

@@ -186,14 +186,49 @@ PROFILES: tuple[Profile, ...] = (
             p_travel=0.08, n_ips=(5, 100), n_keys=(2, 10), plan_pmf=(0.0, 0.1, 0.1, 0.0, 0.8),
             email_pmf=(0.4, 0.4, 0.2), p_phone_verified=0.4, p_payment=0.95, p_device=0.5, p_org=0.6,
             org_size=(1, 2), **(_ABUSE | {"template_concentration": 1.0})),
+    # Robustness-only archetypes (share 0 here; a robustness world gives them a share, see world/params.py).
+    # An old account's owner turns to harmful use: same network, client and keys as its benign habit (which is
+    # the hobbyist or startup cover), free-form prompts on sensitive categories scored just under 0.5 (the
+    # generator maps them there), many refusals. Signup fields are a hobbyist's: it signed up long ago as one.
+    Profile(name="behaviour_change", share=0.0, p_active=0.6, rate_median=6, rate_sigma=0.7,
+            time_pmf=(0.6, 0.3, 0.1), model_pmf=(0.2, 0.5, 0.3), client_pmf=(0.15, 0.05, 0.05, 0.75, 0.0),
+            stop_pmf=(0.9, 0.05, 0.02, 0.03), refusal_base=0.15, refusal_per_score=0.6,
+            category_pmf=_categories(cbrn=0.08, weapons=0.12, cyber=0.15, violent_extremism=0.08, self_harm=0.05,
+                                     fraud_scams=0.1, deception=0.07, harassment=0.05, none=0.3),
+            flag_beta=(5.0, 2.5), input_median=700, output_median=300, templates=UNIQUE_PROMPTS,
+            p_travel=0.03, n_ips=(1, 4), n_keys=(1, 2), plan_pmf=(0.6, 0.38, 0.02, 0.0, 0.0),
+            email_pmf=(0.05, 0.9, 0.05), p_phone_verified=0.5, p_payment=0.4, p_device=0.9, p_org=0.05,
+            org_size=(1, 3), **_ABUSE),
+    # A young abuser tuned to the classifier: flagged requests score just under 0.5, fresh prompts every time,
+    # moderate volume, few refusals; looks like a hobbyist on volume and templates.
+    Profile(name="evasive_abuse", share=0.0, p_active=0.55, rate_median=10, rate_sigma=0.7,
+            time_pmf=(0.5, 0.3, 0.2), model_pmf=(0.2, 0.5, 0.3), client_pmf=(0.4, 0.1, 0.2, 0.2, 0.1),
+            stop_pmf=(0.85, 0.1, 0.05, 0.0), refusal_base=0.06, refusal_per_score=0.4,
+            category_pmf=_categories(cbrn=0.05, weapons=0.1, cyber=0.2, fraud_scams=0.15, deception=0.1,
+                                     violent_extremism=0.05, none=0.35),
+            flag_beta=(5.0, 2.5), input_median=600, output_median=350, templates=UNIQUE_PROMPTS,
+            p_travel=0.08, n_ips=(2, 20), n_keys=(1, 3), plan_pmf=(0.55, 0.4, 0.0, 0.0, 0.05),
+            email_pmf=(0.05, 0.75, 0.2), p_phone_verified=0.3, p_payment=0.45, p_device=0.8, p_org=0.05,
+            org_size=(1, 1), **_ABUSE),
 )
 
 ARCHETYPES = tuple(p.name for p in PROFILES)
 CODE = {name: i for i, name in enumerate(ARCHETYPES)}
 HOBBYIST, STARTUP = CODE["hobbyist"], CODE["startup"]
 RING, TAKEOVER = CODE["coordinated_ring"], CODE["account_takeover"]
+BEHAVIOUR_CHANGE, EVASIVE = CODE["behaviour_change"], CODE["evasive_abuse"]
 IS_ABUSER = np.array([p.is_abuser for p in PROFILES])
 SHARES = np.array([p.share for p in PROFILES]) / sum(p.share for p in PROFILES)
+DEFAULT_ARCHETYPES = tuple(p.name for p in PROFILES if p.share > 0)  # the demo world's mix
+
+
+def archetype_cdf(shares: np.ndarray) -> np.ndarray:
+    """Cumulative shares without the last column, for :func:`categorical`. Past the last archetype with a share,
+    the columns are 2.0, so no draw (u < 1) lands on an archetype without one, not even through rounding: the
+    draws of the demo mix are those of the mix without the robustness-only archetypes."""
+    cdf = np.cumsum(shares)[:-1]
+    cdf[int(np.flatnonzero(shares > 0).max()):] = 2.0
+    return cdf
 
 
 def _column(field: str, dtype=float) -> np.ndarray:

@@ -22,7 +22,7 @@ from sklearn.metrics import roc_auc_score
 from safeguard import contract
 from safeguard.cli import main
 from safeguard.landing import LandingZone
-from safeguard.world import ARCHETYPES, TRUTH_SCHEMA, WorldArgumentError, generate_world
+from safeguard.world import ARCHETYPES, DEFAULT_ARCHETYPES, TRUTH_SCHEMA, WorldArgumentError, generate_world
 
 START = date(2026, 9, 1)
 WORLD = {"accounts": 3000, "days": 21, "start": START, "seed": 11}
@@ -156,7 +156,9 @@ def test_ground_truth_lies_outside_the_landing_zone_and_covers_every_account(wor
     assert not (root / "landing" / "truth.parquet").exists()
     assert db.sql("select count(distinct account_id) from a").fetchone()[0] == truth.num_rows == WORLD["accounts"]
     assert 0.03 <= summary.abuser_share <= 0.06
-    assert set(summary.archetypes) == set(ARCHETYPES) and all(summary.archetypes.values())
+    # the demo mix: every archetype with a share of its own (the robustness-only ones have none here)
+    assert set(summary.archetypes) == set(DEFAULT_ARCHETYPES) and all(summary.archetypes.values())
+    assert set(ARCHETYPES) - set(DEFAULT_ARCHETYPES) == {"behaviour_change", "evasive_abuse"}
     assert db.sql("select bool_and(abuse_start is null) from t where not is_abuser").fetchone()[0]
     # abuse starts both before the window and inside it
     before, inside = db.sql(f"""select count(*) filter (abuse_start < '{START}'), count(*) filter (abuse_start >=
