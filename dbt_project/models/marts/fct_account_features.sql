@@ -11,6 +11,22 @@
 {%- for category in var('flag_categories') %}{% do additive.append('flagged_' ~ category ~ '_events') %}{% endfor -%}
 {%- do additive.extend(['refusal_events', 'max_tokens_events', 'night_events', 'repeated_template_events']) -%}
 {%- set count_type = dbt.type_bigint() -%}
+{#- the usage-derived feature families, each in a model of its own (one row per active account and as_of day;
+    an account without a row there gets 0): column -> type -#}
+{%- set usage_families = {
+    'int_account_novelty': ['new_ip_share_1d', 'new_ip_share_7d', 'newest_ip_age_days',
+                            'new_country_share_1d', 'new_country_share_7d', 'newest_country_age_days',
+                            'new_client_share_1d', 'new_client_share_7d', 'newest_client_age_days',
+                            'new_api_key_share_1d', 'new_api_key_share_7d', 'newest_api_key_age_days',
+                            'request_history_days'],
+    'int_account_behaviour_change': ['baseline_active_days', 'change_volume_log_ratio',
+                                     'change_category_mix_distance', 'change_refusal_delta',
+                                     'change_input_tokens_log_ratio', 'change_output_tokens_log_ratio',
+                                     'change_hour_profile_distance'],
+    'int_account_evasion': ['near_threshold_share_7d', 'sensitive_refusal_rate_7d', 'fresh_template_share_7d'],
+    'int_account_extraction': ['output_input_token_ratio_7d', 'hour_profile_entropy_7d', 'template_diversity_7d',
+                               'tool_use_share_7d'],
+} -%}
 {%- set indicator_type = dbt.type_int() -%}
 
 with as_of_dates as (
@@ -62,6 +78,7 @@ attribute_values as (
     inner join {{ ref('int_account_daily_attributes').render() }} as attributes
         on attributes.activity_date <= as_of_dates.as_of_date
        and attributes.activity_date > {{ add_days('as_of_dates.as_of_date', -(windows | max)) }}
+       and attributes.attribute in ('ip', 'country')
     group by as_of_dates.as_of_date, attributes.account_id, attributes.attribute, attributes.attribute_value
 ),
 
@@ -116,7 +133,15 @@ select
     {%- for link in ['payment', 'signup_ip', 'device'] %}
     links.linked_{{ link }}_accounts,
     {{ safe_ratio('links.linked_' ~ link ~ '_enforced_accounts', 'links.linked_' ~ link ~ '_accounts') }}
-        as linked_{{ link }}_enforced_share{{ ',' if not loop.last }}
+        as linked_{{ link }}_enforced_share,
+    {%- endfor %}
+    {%- for family, columns in usage_families.items() %}
+    {%- set family_loop = loop %}
+    {%- for column in columns %}
+    {%- set type = indicator_type if column.endswith('_days') else type_double() %}
+    cast(coalesce({{ family }}.{{ column }}, 0) as {{ type }}) as {{ column }}
+        {{- ',' if not (family_loop.last and loop.last) }}
+    {%- endfor %}
     {%- endfor %}
 from accounts
 left join usage_windows
@@ -125,3 +150,7 @@ left join attribute_windows
     on attribute_windows.as_of_date = accounts.as_of_date and attribute_windows.account_id = accounts.account_id
 inner join {{ ref('int_account_links') }} as links
     on links.as_of_date = accounts.as_of_date and links.account_id = accounts.account_id
+{%- for family in usage_families %}
+left join {{ ref(family) }} as {{ family }}
+    on {{ family }}.as_of_date = accounts.as_of_date and {{ family }}.account_id = accounts.account_id
+{%- endfor %}
