@@ -60,6 +60,10 @@ def test_the_catalog_comes_from_the_project_manifest(project_manifest):
 
     catalog = load_catalog(project_manifest)
     names = [spec.name for spec in catalog]
-    assert names[:3] == ["events_1d", "input_tokens_1d", "output_tokens_1d"] and len(names) == len(set(names)) == 78
+    assert names[:3] == ["events_1d", "input_tokens_1d", "output_tokens_1d"] and len(names) == len(set(names)) == 105
+    # the usage-derived families (78 + 27): novelty, behaviour change, evasion, extraction, after the older ones
+    assert names[78] == "new_ip_share_1d" and names[-1] == "tool_use_share_7d"
+    takeover = next(spec for spec in catalog if spec.name == "new_api_key_share_7d")
+    assert "takeover" in takeover.description and takeover.direction is None
     cyber = next(spec for spec in catalog if spec.name == "flag_rate_cyber_7d")
     assert cyber.direction == 1 and "cyber" in cyber.reason and "7 days" in cyber.reason
