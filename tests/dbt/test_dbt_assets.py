@@ -60,9 +60,13 @@ def test_the_catalog_comes_from_the_project_manifest(project_manifest):
 
     catalog = load_catalog(project_manifest)
     names = [spec.name for spec in catalog]
-    assert names[:3] == ["events_1d", "input_tokens_1d", "output_tokens_1d"] and len(names) == len(set(names)) == 100
-    # 78 usage, profile and link features, then 16 ring / shared-infrastructure and 6 history features
-    assert names[-22:-6] == [spec.name for spec in catalog if "rings" in spec.description.lower()]
-    assert names[-6:] == [spec.name for spec in catalog if "repeat offenders" in spec.description.lower()]
+    assert names[:3] == ["events_1d", "input_tokens_1d", "output_tokens_1d"] and len(names) == len(set(names)) == 127
+    # 78 usage, profile and link features, then 16 ring / shared-infrastructure and 6 history features, then the
+    # 27 usage-derived families: novelty, behaviour change, evasion, extraction
+    assert names[78:94] == [spec.name for spec in catalog if "rings" in spec.description.lower()]
+    assert names[94:100] == [spec.name for spec in catalog if "repeat offenders" in spec.description.lower()]
+    assert names[100] == "new_ip_share_1d" and names[-1] == "tool_use_share_7d"
+    takeover = next(spec for spec in catalog if spec.name == "new_api_key_share_7d")
+    assert "takeover" in takeover.description and takeover.direction is None
     cyber = next(spec for spec in catalog if spec.name == "flag_rate_cyber_7d")
     assert cyber.direction == 1 and "cyber" in cyber.reason and "7 days" in cyber.reason

@@ -1,9 +1,11 @@
 {{ config(incremental_strategy='microbatch', event_time='activity_date', batch_size='day', begin='2000-01-01', concurrent_batches=false) }}
 {#- One day per statement (dbt microbatch), like int_account_daily_usage. -#}
-{#- Per account, UTC day and attribute value (IP, country): the events that used it. Distinct counts over 7 or
-    28 days are exact from this grain (one row per value and day), not from daily distinct counts, which cannot
-    be added up. -#}
-{%- set attributes = {'ip': 'ip_hash', 'country': 'country'} -%}
+{#- Per account, UTC day and attribute value (IP, country, client, API key, prompt template): the events that
+    used it. Distinct counts over 7 or 28 days are exact from this grain (one row per value and day), not from
+    daily distinct counts, which cannot be added up; it is also where first-seen days come from
+    (int_account_first_seen). -#}
+{%- set attributes = {'ip': 'ip_hash', 'country': 'country', 'client': 'client', 'api_key': 'api_key_id',
+                      'template': 'prompt_template_hash'} -%}
 
 with events as (
     select *, cast(event_ts as date) as activity_date

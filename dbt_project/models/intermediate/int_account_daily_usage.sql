@@ -5,6 +5,7 @@
     Distinct counts do not add up over days: they come from int_account_daily_attributes. Template reuse does:
     a request repeats a template when an earlier request of the same account and day used it. -#}
 {%- set threshold = var('flag_threshold') -%}
+{%- set near_threshold = var('near_threshold_lower') -%}
 
 with events as (
     select *, cast(event_ts as date) as activity_date
@@ -55,7 +56,17 @@ daily as (
         {%- endfor %}
         sum(case when stop_reason = 'refusal' then 1 else 0 end) as refusal_events,
         sum(case when stop_reason = 'max_tokens' then 1 else 0 end) as max_tokens_events,
-        sum(case when extract(hour from event_ts) < 6 then 1 else 0 end) as night_events
+        sum(case when extract(hour from event_ts) < 6 then 1 else 0 end) as night_events,
+        sum(case when stop_reason = 'tool_use' then 1 else 0 end) as tool_use_events,
+        sum(case when classifier_score >= {{ near_threshold }} and classifier_score < {{ threshold }}
+                 then 1 else 0 end) as near_threshold_events,
+        sum(case when policy_category is not null and policy_category <> 'none' then 1 else 0 end)
+            as sensitive_events,
+        sum(case when policy_category is not null and policy_category <> 'none' and stop_reason = 'refusal'
+                 then 1 else 0 end) as sensitive_refusal_events
+        {%- for hour in range(24) %},
+        sum(case when extract(hour from event_ts) = {{ hour }} then 1 else 0 end) as events_hour_{{ '%02d' % hour }}
+        {%- endfor %}
     from events
     group by account_id, activity_date
 )
@@ -73,6 +84,12 @@ select
     cast(daily.refusal_events as {{ dbt.type_bigint() }}) as refusal_events,
     cast(daily.max_tokens_events as {{ dbt.type_bigint() }}) as max_tokens_events,
     cast(daily.night_events as {{ dbt.type_bigint() }}) as night_events,
+    {%- for column in ['tool_use_events', 'near_threshold_events', 'sensitive_events', 'sensitive_refusal_events'] %}
+    cast(daily.{{ column }} as {{ dbt.type_bigint() }}) as {{ column }},
+    {%- endfor %}
+    {%- for hour in range(24) %}
+    cast(daily.events_hour_{{ '%02d' % hour }} as {{ dbt.type_bigint() }}) as events_hour_{{ '%02d' % hour }},
+    {%- endfor %}
     cast(template_repeats.repeated_template_events as {{ dbt.type_bigint() }}) as repeated_template_events,
     cast(peaks.max_events_in_hour as {{ dbt.type_bigint() }}) as max_events_in_hour
 from daily

@@ -11,6 +11,22 @@
 {%- for category in var('flag_categories') %}{% do additive.append('flagged_' ~ category ~ '_events') %}{% endfor -%}
 {%- do additive.extend(['refusal_events', 'max_tokens_events', 'night_events', 'repeated_template_events']) -%}
 {%- set count_type = dbt.type_bigint() -%}
+{#- the usage-derived feature families, each in a model of its own (one row per active account and as_of day;
+    an account without a row there gets 0): column -> type -#}
+{%- set usage_families = {
+    'int_account_novelty': ['new_ip_share_1d', 'new_ip_share_7d', 'newest_ip_age_days',
+                            'new_country_share_1d', 'new_country_share_7d', 'newest_country_age_days',
+                            'new_client_share_1d', 'new_client_share_7d', 'newest_client_age_days',
+                            'new_api_key_share_1d', 'new_api_key_share_7d', 'newest_api_key_age_days',
+                            'request_history_days'],
+    'int_account_behaviour_change': ['baseline_active_days', 'change_volume_log_ratio',
+                                     'change_category_mix_distance', 'change_refusal_delta',
+                                     'change_input_tokens_log_ratio', 'change_output_tokens_log_ratio',
+                                     'change_hour_profile_distance'],
+    'int_account_evasion': ['near_threshold_share_7d', 'sensitive_refusal_rate_7d', 'fresh_template_share_7d'],
+    'int_account_extraction': ['output_input_token_ratio_7d', 'hour_profile_entropy_7d', 'template_diversity_7d',
+                               'tool_use_share_7d'],
+} -%}
 {%- set indicator_type = dbt.type_int() -%}
 {%- set links_window_columns = [
     'linked_template_accounts_max_28d', 'linked_template_accounts_sum_28d', 'shared_templates_28d',
@@ -73,6 +89,7 @@ attribute_values as (
     inner join {{ ref('int_account_daily_attributes').render() }} as attributes
         on attributes.activity_date <= as_of_dates.as_of_date
        and attributes.activity_date > {{ add_days('as_of_dates.as_of_date', -(windows | max)) }}
+       and attributes.attribute in ('ip', 'country')
     group by as_of_dates.as_of_date, attributes.account_id, attributes.attribute, attributes.attribute_value
 ),
 
@@ -134,7 +151,15 @@ select
     links_window.{{ column }},
     {%- endfor %}
     {%- for column in history_columns %}
-    history.{{ column }}{{ ',' if not loop.last }}
+    history.{{ column }},
+    {%- endfor %}
+    {%- for family, columns in usage_families.items() %}
+    {%- set family_loop = loop %}
+    {%- for column in columns %}
+    {%- set type = indicator_type if column.endswith('_days') else type_double() %}
+    cast(coalesce({{ family }}.{{ column }}, 0) as {{ type }}) as {{ column }}
+        {{- ',' if not (family_loop.last and loop.last) }}
+    {%- endfor %}
     {%- endfor %}
 from accounts
 left join usage_windows
@@ -147,3 +172,7 @@ inner join {{ ref('int_account_links_window') }} as links_window
     on links_window.as_of_date = accounts.as_of_date and links_window.account_id = accounts.account_id
 inner join {{ ref('int_account_enforcement_history') }} as history
     on history.as_of_date = accounts.as_of_date and history.account_id = accounts.account_id
+{%- for family in usage_families %}
+left join {{ ref(family) }} as {{ family }}
+    on {{ family }}.as_of_date = accounts.as_of_date and {{ family }}.account_id = accounts.account_id
+{%- endfor %}
