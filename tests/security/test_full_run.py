@@ -66,7 +66,10 @@ RECEIVED_HASHES = {"ip_hash", "signup_ip_hash", "device_hash", "payment_fingerpr
 # Features derived from them: counts, shares and flags, never the values themselves.
 DERIVED_FROM_IDENTIFIERS = re.compile(
     r"^(distinct_ips_\d+d|linked_(payment|signup_ip|device)_(accounts|enforced_accounts|enforced_share)|email_domain_kind|"
-    r"email_(corporate|webmail|disposable)|phone_verified)$"
+    r"email_(corporate|webmail|disposable)|phone_verified|"
+    # novelty, rings and shared infrastructure (issue 14): shares, ages and counts of accounts, never values
+    r"new_ip_share_\d+d|newest_ip_age_days|linked_ip_(accounts_max|accounts_sum|enforced_share)_28d|shared_ips_28d|"
+    r"created_together_(signup_ip|payment)_accounts)$"
 )
 
 
