@@ -49,16 +49,16 @@ RESULTS = HERE / "results" / "robustness.json"
 BIN = Path(sys.executable).parent
 sys.path[:0] = [str(ROOT), str(HERE)]
 
-import duckdb  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import duckdb
+import numpy as np
+import pandas as pd
+from bench_pipeline import pipeline_env, run_or_die
 
-from bench_pipeline import pipeline_env, run_or_die  # noqa: E402
-from safeguard.baseline import DEFAULT_SIGNALS, RulesBaseline  # noqa: E402
-from safeguard.catalog import load_catalog  # noqa: E402
-from safeguard.examples import EXAMPLES_TABLE, read_training_examples  # noqa: E402
-from safeguard.labels import DEFAULT_LABEL_POLICY, LABEL_POLICIES  # noqa: E402
-from safeguard.robustness import (  # noqa: E402
+from safeguard.baseline import DEFAULT_SIGNALS, RulesBaseline
+from safeguard.catalog import load_catalog
+from safeguard.examples import EXAMPLES_TABLE, read_training_examples
+from safeguard.labels import DEFAULT_LABEL_POLICY, LABEL_POLICIES
+from safeguard.robustness import (
     LABEL,
     OVERALL,
     RobustnessDataError,
@@ -69,8 +69,8 @@ from safeguard.robustness import (  # noqa: E402
     oracle_scores,
     truth_labels,
 )
-from safeguard.training import DEFAULT_PARAMS, train_risk_model  # noqa: E402
-from safeguard.world.params import ROBUSTNESS_PRESETS  # noqa: E402
+from safeguard.training import DEFAULT_PARAMS, train_risk_model
+from safeguard.world.params import ROBUSTNESS_PRESETS
 
 DEFAULT_WORLDS = tuple(f"{p}:{seed}" for p, seed in zip(ROBUSTNESS_PRESETS, (101, 202, 303)))
 FOUR_SIGNALS = ("flag_rate_any_7d", "refusal_rate_7d", "events_7d", "template_reuse_share_7d")
