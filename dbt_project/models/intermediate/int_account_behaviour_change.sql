@@ -27,8 +27,7 @@ periods as (
         {%- endfor %}
     from as_of_dates
     inner join {{ ref('int_account_daily_usage').render() }} as usage
-        on usage.activity_date <= as_of_dates.as_of_date
-       and usage.activity_date > {{ add_days('as_of_dates.as_of_date', -28) }}
+        on {{ in_trailing_days('usage.activity_date', 'as_of_dates.as_of_date', 28) }}
     group by as_of_dates.as_of_date, usage.account_id
 ),
 

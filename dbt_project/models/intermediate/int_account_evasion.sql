@@ -10,26 +10,15 @@ with as_of_dates as (
 ),
 
 week_usage as (
-    select
-        as_of_dates.as_of_date,
-        usage.account_id,
-        sum(usage.events) as events,
-        sum(usage.near_threshold_events) as near_threshold_events,
-        sum(usage.sensitive_events) as sensitive_events,
-        sum(usage.sensitive_refusal_events) as sensitive_refusal_events
-    from as_of_dates
-    inner join {{ ref('int_account_daily_usage').render() }} as usage
-        on usage.activity_date <= as_of_dates.as_of_date
-       and usage.activity_date > {{ add_days('as_of_dates.as_of_date', -7) }}
-    group by as_of_dates.as_of_date, usage.account_id
+    {{ trailing_usage_sums(ref('int_account_daily_usage').render(),
+                           ['events', 'near_threshold_events', 'sensitive_events', 'sensitive_refusal_events'], 7) }}
 ),
 
 week_templates as (
     select as_of_dates.as_of_date, templates.account_id, templates.attribute_value, sum(templates.events) as events
     from as_of_dates
     inner join {{ ref('int_account_daily_attributes').render() }} as templates
-        on templates.activity_date <= as_of_dates.as_of_date
-       and templates.activity_date > {{ add_days('as_of_dates.as_of_date', -7) }}
+        on {{ in_trailing_days('templates.activity_date', 'as_of_dates.as_of_date', 7) }}
        and templates.attribute = 'template'
     group by as_of_dates.as_of_date, templates.account_id, templates.attribute_value
 ),

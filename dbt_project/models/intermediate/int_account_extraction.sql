@@ -11,25 +11,15 @@ with as_of_dates as (
 ),
 
 week_usage as (
-    select
-        as_of_dates.as_of_date,
-        usage.account_id,
-        {%- for column in ['events', 'input_tokens', 'output_tokens', 'tool_use_events'] + hours %}
-        sum(usage.{{ column }}) as {{ column }}{{ ',' if not loop.last }}
-        {%- endfor %}
-    from as_of_dates
-    inner join {{ ref('int_account_daily_usage').render() }} as usage
-        on usage.activity_date <= as_of_dates.as_of_date
-       and usage.activity_date > {{ add_days('as_of_dates.as_of_date', -7) }}
-    group by as_of_dates.as_of_date, usage.account_id
+    {{ trailing_usage_sums(ref('int_account_daily_usage').render(),
+                           ['events', 'input_tokens', 'output_tokens', 'tool_use_events'] + hours, 7) }}
 ),
 
 week_templates as (
     select as_of_dates.as_of_date, templates.account_id, count(distinct templates.attribute_value) as templates
     from as_of_dates
     inner join {{ ref('int_account_daily_attributes').render() }} as templates
-        on templates.activity_date <= as_of_dates.as_of_date
-       and templates.activity_date > {{ add_days('as_of_dates.as_of_date', -7) }}
+        on {{ in_trailing_days('templates.activity_date', 'as_of_dates.as_of_date', 7) }}
        and templates.attribute = 'template'
     group by as_of_dates.as_of_date, templates.account_id
 )

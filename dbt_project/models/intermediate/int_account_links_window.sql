@@ -40,16 +40,14 @@ used_values as (
         templates.prompt_template_hash as link_value
     from as_of_dates
     inner join {{ ref('int_account_daily_templates').render() }} as templates
-        on templates.activity_date <= as_of_dates.as_of_date
-       and templates.activity_date > {{ add_days('as_of_dates.as_of_date', -window) }}
+        on {{ in_trailing_days('templates.activity_date', 'as_of_dates.as_of_date', window) }}
     union all
     select distinct as_of_dates.as_of_date, 'ip' as link, attributes.account_id,
         attributes.attribute_value as link_value
     from as_of_dates
     inner join {{ ref('int_account_daily_attributes').render() }} as attributes
         on attributes.attribute = 'ip'
-       and attributes.activity_date <= as_of_dates.as_of_date
-       and attributes.activity_date > {{ add_days('as_of_dates.as_of_date', -window) }}
+       and {{ in_trailing_days('attributes.activity_date', 'as_of_dates.as_of_date', window) }}
 ),
 
 {#- every (day, link kind, account, value), with whether the account is enforced as of the day -#}

@@ -23,8 +23,7 @@ week_values as (
         sum(attributes.events) as events_7d
     from as_of_dates
     inner join {{ ref('int_account_daily_attributes').render() }} as attributes
-        on attributes.activity_date <= as_of_dates.as_of_date
-       and attributes.activity_date > {{ add_days('as_of_dates.as_of_date', -7) }}
+        on {{ in_trailing_days('attributes.activity_date', 'as_of_dates.as_of_date', 7) }}
        and attributes.attribute in ('{{ attributes | join("', '") }}')
     group by as_of_dates.as_of_date, attributes.account_id, attributes.attribute, attributes.attribute_value
 ),

@@ -25,9 +25,7 @@ enforced as (
         states.account_id
     from as_of_dates
     inner join {{ ref('int_enforcement_states') }} as states
-        on states.is_enforced = 1
-       and states.state_from < {{ day_end('as_of_dates.as_of_date') }}
-       and (states.state_until is null or states.state_until >= {{ day_end('as_of_dates.as_of_date') }})
+        on {{ enforced_state_holds_at('states', day_end('as_of_dates.as_of_date')) }}
 )
 
 select

@@ -56,8 +56,7 @@ daily_usage as (
     select as_of_dates.as_of_date, usage.*
     from as_of_dates
     inner join {{ ref('int_account_daily_usage').render() }} as usage
-        on usage.activity_date <= as_of_dates.as_of_date
-       and usage.activity_date > {{ add_days('as_of_dates.as_of_date', -(windows | max)) }}
+        on {{ in_trailing_days('usage.activity_date', 'as_of_dates.as_of_date', (windows | max)) }}
 ),
 
 usage_windows as (
@@ -87,8 +86,7 @@ attribute_values as (
         {%- endfor %}
     from as_of_dates
     inner join {{ ref('int_account_daily_attributes').render() }} as attributes
-        on attributes.activity_date <= as_of_dates.as_of_date
-       and attributes.activity_date > {{ add_days('as_of_dates.as_of_date', -(windows | max)) }}
+        on {{ in_trailing_days('attributes.activity_date', 'as_of_dates.as_of_date', (windows | max)) }}
        and attributes.attribute in ('ip', 'country')
     group by as_of_dates.as_of_date, attributes.account_id, attributes.attribute, attributes.attribute_value
 ),

@@ -34,11 +34,8 @@ positives as (
         states.account_id
     from example_dates
     inner join {{ ref('int_enforcement_states') }} as states
-        on states.is_enforced = 1
-       and states.state_from >= {{ day_end('example_dates.as_of_date') }}
-       and states.state_from < {{ day_end(add_days('example_dates.as_of_date', horizon)) }}
-       and (states.state_until is null
-            or states.state_until >= {{ day_end(add_days('example_dates.as_of_date', horizon)) }})
+        on {{ enforced_state_starts_within('states', 'example_dates.as_of_date', horizon) }}
+       and {{ enforced_state_holds_at('states', day_end(add_days('example_dates.as_of_date', horizon))) }}
 ),
 
 warned as (
@@ -59,9 +56,7 @@ reinstated as (
         states.account_id
     from example_dates
     inner join {{ ref('int_enforcement_states') }} as states
-        on states.is_enforced = 1
-       and states.state_from >= {{ day_end('example_dates.as_of_date') }}
-       and states.state_from < {{ day_end(add_days('example_dates.as_of_date', horizon)) }}
+        on {{ enforced_state_starts_within('states', 'example_dates.as_of_date', horizon) }}
        and states.state_until < {{ day_end(add_days('example_dates.as_of_date', horizon)) }}
 )
 
