@@ -1,4 +1,5 @@
 {%- set horizon = label_horizon_days() -%}
+{%- set horizon_end = day_end(add_days('example_dates.as_of_date', horizon)) -%}
 {{ config(window_column='as_of_date', window_offset_days=-horizon) }}
 {#- Features as of D with label 1 iff a suspend or ban starts in (D, D + H] and no reinstate ends it within
     (D, D + H]. A partition window [min_date, max_date) closes the label windows of
@@ -27,15 +28,19 @@ eligible as (
       and is_enforced = 0
 ),
 
-positives as (
-    {#- an enforced state that starts after D and still holds at the end of D + H -#}
-    select distinct
+blocks as (
+    {#- the enforced states that start after D, by the end of D + H: one that still holds at the end of D + H
+        makes the example positive; one that ended there (a reinstate) makes it reinstated -#}
+    select
         example_dates.as_of_date,
-        states.account_id
+        states.account_id,
+        max(case when states.state_until is null or states.state_until >= {{ horizon_end }} then 1 else 0 end)
+            as still_enforced,
+        max(case when states.state_until < {{ horizon_end }} then 1 else 0 end) as reinstated
     from example_dates
     inner join {{ ref('int_enforcement_states') }} as states
         on {{ enforced_state_starts_within('states', 'example_dates.as_of_date', horizon) }}
-       and {{ enforced_state_holds_at('states', day_end(add_days('example_dates.as_of_date', horizon))) }}
+    group by example_dates.as_of_date, states.account_id
 ),
 
 warned as (
@@ -46,31 +51,18 @@ warned as (
     inner join {{ ref('stg_enforcement_actions') }} as actions
         on actions.action = 'warn'
        and actions.action_ts >= {{ day_end('example_dates.as_of_date') }}
-       and actions.action_ts < {{ day_end(add_days('example_dates.as_of_date', horizon)) }}
-),
-
-reinstated as (
-    {#- an enforced state that starts after D and ends (a reinstate) by the end of D + H -#}
-    select distinct
-        example_dates.as_of_date,
-        states.account_id
-    from example_dates
-    inner join {{ ref('int_enforcement_states') }} as states
-        on {{ enforced_state_starts_within('states', 'example_dates.as_of_date', horizon) }}
-       and states.state_until < {{ day_end(add_days('example_dates.as_of_date', horizon)) }}
+       and actions.action_ts < {{ horizon_end }}
 )
 
 select
     features.*,
-    cast(case when positives.account_id is null then 0 else 1 end as {{ dbt.type_int() }}) as label,
+    cast(coalesce(blocks.still_enforced, 0) as {{ dbt.type_int() }}) as label,
     cast(case when warned.account_id is null then 0 else 1 end as {{ dbt.type_int() }}) as label_warned,
-    cast(case when reinstated.account_id is null then 0 else 1 end as {{ dbt.type_int() }}) as label_reinstated
+    cast(coalesce(blocks.reinstated, 0) as {{ dbt.type_int() }}) as label_reinstated
 from features
 inner join eligible
     on eligible.as_of_date = features.as_of_date and eligible.account_id = features.account_id
-left join positives
-    on positives.as_of_date = features.as_of_date and positives.account_id = features.account_id
+left join blocks
+    on blocks.as_of_date = features.as_of_date and blocks.account_id = features.account_id
 left join warned
     on warned.as_of_date = features.as_of_date and warned.account_id = features.account_id
-left join reinstated
-    on reinstated.as_of_date = features.as_of_date and reinstated.account_id = features.account_id
