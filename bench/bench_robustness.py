@@ -244,10 +244,19 @@ def run_world(preset: str, seed: int, args) -> dict:
     work = Path(args.work) / name
     work.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    log(f"{name}: generating {args.accounts:,} accounts x {args.days} days")
-    landing, truth, gen = generate(preset, seed, args.accounts, args.days, args.start, work)
-    env = pipeline_env(work / "pipeline", str(landing), truth, args.start.isoformat(), None, None)
-    ran = operate(env, args.start, args.days - args.eval_days, args.eval_days, work)
+    if args.evaluate_only:  # the world and its pipeline run are already in the work folder
+        truth, gen = work / "truth" / "accounts.parquet", {"wall_s": None}
+        env = {"WAREHOUSE_PATH": str(work / "pipeline" / "home" / "warehouse.duckdb")}
+        first_eval = args.start + timedelta(days=args.days - args.eval_days)
+        ran = {"eval_days": [first_eval.isoformat(), (first_eval + timedelta(days=args.eval_days - 1)).isoformat()],
+               "backfill": {"wall_s": None}, "daily": {"wall_s": None}, "evaluate_only": True}
+        if not Path(env["WAREHOUSE_PATH"]).exists():
+            raise SystemExit(f"--evaluate-only: no pipeline run in {work}")
+    else:
+        log(f"{name}: generating {args.accounts:,} accounts x {args.days} days")
+        landing, truth, gen = generate(preset, seed, args.accounts, args.days, args.start, work)
+        env = pipeline_env(work / "pipeline", str(landing), truth, args.start.isoformat(), None, None)
+        ran = operate(env, args.start, args.days - args.eval_days, args.eval_days, work)
     first_eval, last = (date.fromisoformat(d) for d in ran["eval_days"])
     log(f"{name}: evaluating {first_eval} .. {last}")
     started_eval = time.perf_counter()
@@ -281,6 +290,8 @@ def main() -> None:
     parser.add_argument("--policies", nargs="*", default=list(LABEL_POLICIES), choices=list(LABEL_POLICIES),
                         help="label policies to train and compare (none: skip the comparison)")
     parser.add_argument("--work", default="/tmp/bench-robustness", help="work folder (one sub-folder per world)")
+    parser.add_argument("--evaluate-only", action="store_true",
+                        help="do not generate or run: evaluate the worlds a previous run left in --work")
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args()
     if args.days - args.eval_days < LABEL_HORIZON_DAYS + 20:
