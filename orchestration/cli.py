@@ -23,7 +23,8 @@ def add_run(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Materialize every asset for the UTC days from --start to --end (inclusive) through the code "
             "location's own jobs, one run per job for the whole range (as a UI backfill with single-run policy "
-            "does). When the registry holds no champion model yet, the run also trains one (job full_graph); "
+            "does). When no trained model is champion yet (none at all, or the cold-start rules score serves), the "
+            "run also trains one (job full_graph), and so does each later run until one passes the gate; "
             "otherwise it runs daily_pipeline and keeps the current models. Runs are recorded in the Dagster "
             "instance under DAGSTER_HOME when it is set."
         ),
@@ -50,7 +51,7 @@ def add_run(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from orchestration.runner import has_champion, run_job
+    from orchestration.runner import has_trained_champion, run_job
 
     last = args.end or args.start + timedelta(days=args.days - 1)
     if last < args.start:
@@ -59,7 +60,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.groups:
         job = "full_graph"
     else:
-        job = "full_graph" if args.retrain or not has_champion() else "daily_pipeline"
+        job = "full_graph" if args.retrain or not has_trained_champion() else "daily_pipeline"
     scope = f" (groups {', '.join(args.groups)})" if args.groups else ""
     days = day_range(args.start, last)
     windows = [(d, d) for d in days] if args.one_run_per_day else [(days[0], days[-1])]
@@ -79,8 +80,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"run {summary.run_id} {state} in {time.monotonic() - started:.0f}s", flush=True)
         if not summary.success:
             return 1
-        if job == "full_graph" and not args.groups:
-            job = "daily_pipeline"  # trained once; later days score with the models the registry now holds
+        if job == "full_graph" and not args.groups and (args.retrain or has_trained_champion()):
+            job = "daily_pipeline"  # trained; later days score with the models the registry now holds
     return 0
 
 

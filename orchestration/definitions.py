@@ -9,7 +9,7 @@ from assets.rollout import rollout_jobs
 from orchestration.automation import jobs, schedules, sensors, with_catch_up
 from orchestration.dbt import dbt_resource
 from orchestration.resources import build_resources
-from orchestration.sensors import landing_zone_sensor
+from orchestration.sensors import cold_start_retrain_sensor, landing_zone_sensor
 
 _ASSET_MODULES = [ingest, features, model, scoring, rollout, publish]
 
@@ -18,7 +18,7 @@ defs = Definitions(
     asset_checks=load_asset_checks_from_modules(_ASSET_MODULES),
     jobs=[*jobs, *rollout_jobs],
     schedules=schedules,
-    sensors=[landing_zone_sensor, *sensors],
+    sensors=[landing_zone_sensor, cold_start_retrain_sensor, *sensors],
     resources={**build_resources(), "dbt": dbt_resource()},
     # Every step holds the one-slot duckdb pool, so a run's steps never overlap anyway: one process per run (as
     # `safeguard run` does) instead of one per step saves a code-location import per step. The price: a step that

@@ -39,8 +39,9 @@ def _instance() -> DagsterInstance:
     return DagsterInstance.get()
 
 
-def has_champion() -> bool:
-    """Whether the registry already holds a champion (else a run must train before it can score)."""
+def has_trained_champion() -> bool:
+    """Whether a trained model is champion. Else a run trains before it scores: there is no champion yet, or the
+    cold-start rules score serves and every new day of matured labels may give a model that passes the gate."""
     from safeguard.config import settings
     from safeguard.landing import ObjectStore
     from safeguard.registry import ModelRegistry
@@ -51,7 +52,8 @@ def has_champion() -> bool:
     try:
         upgrade(engine)
         store = ObjectStore(s.model_store_uri, s3_endpoint_url=s.s3_endpoint_url)
-        return ModelRegistry(engine, store).champion() is not None
+        champion = ModelRegistry(engine, store).champion()
+        return champion is not None and not champion.is_rules
     finally:
         engine.dispose()
 

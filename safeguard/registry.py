@@ -25,7 +25,7 @@ from safeguard.gate import GateResult
 from safeguard.landing import ObjectStore
 from safeguard.rules_model import is_rules_model
 from safeguard.risk_model import TrainedModel
-from safeguard.serving.schema import MODEL_STATUSES, model_versions
+from safeguard.serving.schema import MODEL_STATUSES, RULES_KIND, TRAINED_KIND, model_versions
 
 CANDIDATE, CHAMPION, RETIRED, REJECTED = MODEL_STATUSES
 
@@ -62,11 +62,11 @@ class ModelVersion:
     sha256: str
     status: str
     status_changed_at: datetime
-    kind: str = "lightgbm"  # MODEL_KINDS: a trained model, or the rules score serving as cold-start champion
+    kind: str = TRAINED_KIND  # MODEL_KINDS: a trained model, or the rules score serving as cold-start champion
 
     @property
     def is_rules(self) -> bool:
-        return self.kind == "rules"
+        return self.kind == RULES_KIND
 
 
 def artifact_path(version: str) -> str:
@@ -111,7 +111,9 @@ class ModelRegistry:
         return self.get(trained.version)
 
     def register_gated(self, trained: TrainedModel, gate: GateResult) -> ModelVersion:
-        """Register after the quality gate: rejected if it failed, else champion if none exists, else candidate.
+        """Register after the quality gate: rejected if it failed; else champion if no trained model is champion
+        (none at all, or the cold-start rules score, which the gate has just compared it with on the same rows:
+        auc_pr_vs_rules and the champion comparison); else candidate, for a staged rollout.
 
         The choice and the insert happen in one transaction.
         """
@@ -119,10 +121,12 @@ class ModelRegistry:
             if not gate.passed:
                 status = REJECTED
             else:
-                has_champion = conn.execute(
-                    sa.select(sa.func.count()).where(model_versions.c.status == CHAMPION)
+                trained_champions = conn.execute(
+                    sa.select(sa.func.count()).where(
+                        model_versions.c.status == CHAMPION, model_versions.c.kind != RULES_KIND
+                    )
                 ).scalar_one()
-                status = CANDIDATE if has_champion else CHAMPION
+                status = CANDIDATE if trained_champions else CHAMPION
             self._insert(conn, trained, status, gate)
         return self.get(trained.version)
 
@@ -160,7 +164,7 @@ class ModelRegistry:
                 sha256=hashlib.sha256(data).hexdigest(),
                 status=status,
                 status_changed_at=now,
-                kind="rules" if is_rules_model(trained) else "lightgbm",
+                kind=RULES_KIND if is_rules_model(trained) else TRAINED_KIND,
             )
         )
 

@@ -33,9 +33,9 @@ from safeguard.calibration import Calibrator
 from safeguard.catalog import FeatureSpec
 from safeguard.examples import LABEL_COLUMN, TrainingDataError, example_weights
 from safeguard.risk_model import TrainedModel
+from safeguard.serving.schema import RULES_KIND
 from safeguard.tiers import ALERT_TIERS, DEFAULT_TARGET_PRECISIONS, TierThresholds
 
-RULES_KIND = "rules"
 RULES_VERSION_PREFIX = "rules-"
 RULES_FOR_TIER = {"elevated": 2, "high": 3, "critical": 4}
 METHOD_RULE_COUNT = "rule_count"

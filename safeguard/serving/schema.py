@@ -12,7 +12,7 @@ metadata = sa.MetaData()
 
 MODEL_STATUSES = ("candidate", "champion", "retired", "rejected")
 # A trained LightGBM model, or the transparent rules score serving as cold-start champion (safeguard.rules_model).
-MODEL_KINDS = ("lightgbm", "rules")
+MODEL_KINDS = (TRAINED_KIND, RULES_KIND) = ("lightgbm", "rules")  # a LightGBM model; the cold-start rules score
 
 # One row per trained model version (design §3.3). JSON columns hold what the card and the gate need.
 model_versions = sa.Table(

@@ -76,14 +76,20 @@ def test_no_positive_label_at_all_refuses_training_and_keeps_the_current_champio
     assert [v.status for v in registry.versions()] == ["champion"]  # a refused model registers nothing
 
 
-def test_a_model_that_passes_later_becomes_a_candidate_beside_the_rules_champion(registry):
+def test_a_model_that_passes_later_replaces_the_rules_champion_and_the_next_one_waits_for_a_rollout(registry):
     release(_examples(days=12), catalog(), registry, recent_features=_recent)
     rules_version = registry.champion().version
     outcome = release(_examples(), catalog(), registry, recent_features=_recent)
-    assert outcome.gate.passed and outcome.registered.status == "candidate"
-    assert outcome.rules_champion is None and registry.champion().version == rules_version
+    # The gate compared it with the rules score on the same rows (lift and champion checks): judged evidence.
+    assert outcome.gate.passed and {"auc_pr_vs_rules", "auc_pr_vs_champion"} <= {c["name"] for c in outcome.gate.checks}
+    assert outcome.registered.status == "champion" and registry.champion().kind == "lightgbm"
+    assert registry.get(rules_version).status == "retired" and outcome.rules_champion is None
     # Against a rules champion the champion comparison uses the rules model's own scores on the same rows.
     assert outcome.champion_metrics["auc_pr"] < outcome.trained.metrics["served"]["auc_pr"]
+    # Once a trained model serves, the next one that passes is a candidate for a staged rollout.
+    later = release(_examples(), catalog(), registry, recent_features=_recent)
+    assert later.gate.passed and later.registered.status == "candidate"
+    assert registry.champion().version == outcome.registered.version
 
 
 def test_a_first_model_that_fails_the_gate_is_rejected_and_the_rules_score_serves(registry):
