@@ -2,12 +2,14 @@
 
 - ``daily_pipeline``: every dated asset, ingestion through publishing, for one day or a range in one run.
 - ``retrain``: the model, weekly.
-- ``full_graph``: everything, used by ``safeguard run`` when no champion exists yet (trains once, mid-run).
+- ``full_graph``: everything, used by ``safeguard run`` while no trained model is champion (trains mid-run).
 
-Three things start runs, all off until an operator turns them on in the UI (docs/operations.md):
+Four things start runs, all off until an operator turns them on in the UI (docs/operations.md):
 - ``daily_pipeline_schedule``: yesterday's partition at 02:00 UTC (time-driven);
 - ``landing_zone_sensor`` (orchestration/sensors.py): a day as soon as its ``_SUCCESS`` markers are in (data-driven);
   run one of the two, not both, or a day runs twice;
+- ``cold_start_retrain_sensor`` (orchestration/sensors.py): ``retrain`` after each new day of training examples,
+  only while the cold-start rules score is champion;
 - ``pipeline_catch_up``: declarative automation for the newest day. When part of it is materialized again (a
   corrected landing day re-ingested from the UI, a failed step re-run alone), every downstream dated asset
   follows once its parents have updated and their *blocking* checks have passed; a failing quarantine check or dbt

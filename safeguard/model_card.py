@@ -207,10 +207,11 @@ def rules_card_markdown(model: TrainedModel) -> str:
         [
             f"# Rules score {model.version} (cold-start champion)",
             f"Serves because: {m.get('served_because')}.",
-            f"One rule per signal, at the 95th percentile of the {m.get('reference_rows')} account-days of "
-            f"{model.windows['fit'][0]} .. {model.windows['fit'][1]}; the score is the number of rules broken, "
-            f"and the broken rules are the reasons. Score column: {score}. It is replaced by the first trained "
-            "model that passes the quality gate, through a staged rollout.",
+            (f"One rule per signal, at the 95th percentile of the {m.get('reference_rows')} account-days of "
+             f"{model.windows['fit'][0]} .. {model.windows['fit'][1]}; the score is the number of rules broken, "
+             f"and the broken rules are the reasons. Score column: {score}. While it serves, every run retrains; "
+             "the first trained model that passes the quality gate (which measures it against this score on the "
+             "same rows) replaces it as champion."),
             markdown_table(rules),
             "## Tiers",
             markdown_table(tiers),

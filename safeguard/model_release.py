@@ -9,8 +9,10 @@
 3. Register it: rejected if it failed, champion if none serves yet, else candidate for a staged rollout.
 4. **Cold start**: if after that no champion serves (a young or small world, or a first model too weak to pass),
    register the rules score as champion (:mod:`safeguard.rules_model`), so downstream teams get a risk table
-   whose reasons are the broken rules. The first model that passes later becomes a candidate and replaces it
-   through the normal rollout. A refused or rejected model never scores anyone.
+   whose reasons are the broken rules. While it serves, runs keep training (``safeguard run`` and the
+   cold-start sensor); the first model that passes the gate, which has just measured it against the rules score
+   on the same rows, replaces it as champion (:meth:`~safeguard.registry.ModelRegistry.register_gated`). Later
+   models that pass are candidates for a staged rollout. A refused or rejected model never scores anyone.
 """
 
 from __future__ import annotations

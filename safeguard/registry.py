@@ -23,8 +23,8 @@ from sqlalchemy.engine import Engine
 
 from safeguard.gate import GateResult
 from safeguard.landing import ObjectStore
-from safeguard.rules_model import is_rules_model
 from safeguard.risk_model import TrainedModel
+from safeguard.rules_model import is_rules_model
 from safeguard.serving.schema import MODEL_STATUSES, RULES_KIND, TRAINED_KIND, model_versions
 
 CANDIDATE, CHAMPION, RETIRED, REJECTED = MODEL_STATUSES

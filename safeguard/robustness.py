@@ -163,5 +163,17 @@ def oracle_scores(train_X: np.ndarray, train_y: np.ndarray, eval_X: np.ndarray, 
     return booster.predict(eval_X, raw_score=True)
 
 
-__all__ = ["GOAL_AUC_PR_RATIO", "GOAL_RECALL", "Goal", "OVERALL", "RobustnessDataError", "enforced_account_days",
-           "evaluate_scorers", "evaluation_rows", "goal_checks", "oracle_scores", "slice_metrics", "truth_labels"]
+__all__ = [
+    "GOAL_AUC_PR_RATIO",
+    "GOAL_RECALL",
+    "OVERALL",
+    "Goal",
+    "RobustnessDataError",
+    "enforced_account_days",
+    "evaluate_scorers",
+    "evaluation_rows",
+    "goal_checks",
+    "oracle_scores",
+    "slice_metrics",
+    "truth_labels",
+]

@@ -159,7 +159,7 @@ def build_rules_model(
         thresholds=_thresholds(calibrator, len(rules.rules)),
         params={"kind": RULES_KIND, "rules": rules.describe(), "quantile": 0.95},
         metrics={"kind": RULES_KIND, "served_because": reason, "calibration": calibrator.method,
-                 "reference_rows": int(len(reference)), "trees": booster.num_trees()},
+                 "reference_rows": len(reference), "trees": booster.num_trees()},
         windows={"fit": window, "early_stopping": window, "validation": window},
         label_horizon_days=label_horizon_days,
     )

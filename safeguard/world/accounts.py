@@ -15,9 +15,8 @@ import numpy as np
 import pyarrow as pa
 
 from safeguard.contract import ACCOUNTS, EMAIL_DOMAIN_KINDS, PLANS
-from safeguard.world.params import DEFAULT, WorldParams
-from safeguard.world.robust import apply_robustness, mix_shares
 from safeguard.world.ids import decimal_strings, hex_strings, mix64, vocab_strings
+from safeguard.world.params import DEFAULT, WorldParams
 from safeguard.world.populations import (
     ABUSER_COUNTRY_WEIGHTS,
     COUNTRY_CODES,
@@ -32,6 +31,7 @@ from safeguard.world.populations import (
     categorical,
     log_uniform_int,
 )
+from safeguard.world.robust import apply_robustness, mix_shares
 
 DAY = 86_400
 HOUR = 3_600

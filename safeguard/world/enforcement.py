@@ -15,8 +15,8 @@ import pyarrow as pa
 
 from safeguard.contract import ENFORCEMENT, ENFORCEMENT_ACTIONS, ENFORCEMENT_SOURCES
 from safeguard.world.accounts import DAY, HOUR, NEVER, AccountIds, Population
-from safeguard.world.params import DEFAULT, WorldParams
 from safeguard.world.ids import hex_strings, mix64, vocab_strings
+from safeguard.world.params import DEFAULT, WorldParams
 from safeguard.world.populations import IS_ABUSER, PROFILES, RING, TAKEOVER, categorical
 
 # Free-text categories an enforcement team writes: policy categories and other reasons.

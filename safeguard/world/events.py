@@ -18,8 +18,8 @@ import pyarrow as pa
 from safeguard.contract import POLICY_CATEGORIES, STOP_REASONS, USAGE_EVENTS
 from safeguard.world.accounts import DAY, HOUR, AccountIds, Population
 from safeguard.world.enforcement import EnforcementPlan
-from safeguard.world.params import EVASIVE_HIGH, EVASIVE_LOW
 from safeguard.world.ids import hex_strings, mix64, vocab_strings
+from safeguard.world.params import EVASIVE_HIGH, EVASIVE_LOW
 from safeguard.world.populations import (
     CLIENTS,
     COUNTRY_CODES,

@@ -11,8 +11,8 @@ from safeguard.landing import ObjectStore
 from safeguard.model_release import release
 from safeguard.registry import ModelRegistry
 from safeguard.serving.db import engine_for, upgrade
-from tests.unit.test_model_release import _examples, _recent
 from tests.signal_factory import catalog
+from tests.unit.test_model_release import _examples, _recent
 
 
 def _evaluate(instance, tmp_path, cursor=None):
