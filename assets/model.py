@@ -55,6 +55,7 @@ class RiskModelConfig(Config):
     target_precision_elevated: float = 0.30
     target_precision_high: float = 0.60
     target_precision_critical: float = 0.85
+    min_auc_pr_lift: float = GateConfig.min_auc_pr_lift
     min_auc_pr: float = GateConfig.min_auc_pr
     min_recall_at_1pct_fpr: float = GateConfig.min_recall_at_1pct_fpr
     max_ece: float = GateConfig.max_ece
@@ -170,12 +171,13 @@ def risk_model(
                 registry,
                 recent_features=lambda: _recent_features(con, list(DEFAULT_SIGNALS)),
                 gate_config=GateConfig(
-                    config.min_auc_pr,
-                    config.min_recall_at_1pct_fpr,
-                    config.max_ece,
-                    config.champion_tolerance,
-                    config.min_lift_over_rules,
-                    config.min_recall_gain_over_rules,
+                    min_auc_pr_lift=config.min_auc_pr_lift,
+                    min_recall_at_1pct_fpr=config.min_recall_at_1pct_fpr,
+                    min_auc_pr=config.min_auc_pr,
+                    max_ece=config.max_ece,
+                    champion_tolerance=config.champion_tolerance,
+                    min_lift_over_rules=config.min_lift_over_rules,
+                    min_recall_gain_over_rules=config.min_recall_gain_over_rules,
                 ),
                 review_capacity=config.review_capacity,
                 train_options={

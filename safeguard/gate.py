@@ -14,7 +14,11 @@ from safeguard.risk_model import TrainedModel, model_metrics
 class GateConfig:
     """What a candidate must show on the validation rows, each figure against a stated bar.
 
-    - Floors on the held-out twin's metrics (honest out-of-time estimates, see :mod:`safeguard.training`).
+    - Floors on the held-out twin's metrics (honest out-of-time estimates, see :mod:`safeguard.training`), set
+      against a random ranking of the same rows so they mean the same on any world: AUC-PR at least
+      ``min_auc_pr_lift`` times the validation rows' positive rate (a random ranking's AUC-PR), recall at 1% FPR
+      at least ``min_recall_at_1pct_fpr`` (a random ranking's is 0.01). ``min_auc_pr`` is an optional absolute
+      floor on top (0: none).
     - **Lift over the transparent rules score** on the same rows (issue 14): a model that a four-line rule set
       matches is not worth its opacity. AUC-PR at least ``min_lift_over_rules`` times the rules' and recall at
       1% FPR at least the rules' plus ``min_recall_gain_over_rules``.
@@ -22,10 +26,13 @@ class GateConfig:
       on the same rows.
     """
 
-    # Enforcement in the next 14 days is rare (0.2-0.7% of account-days in the demo world), so AUC-PR is small in
-    # absolute terms: 0.10 is a 15-50x lift over the base rate, and a model below it is not worth an analyst's time.
-    min_auc_pr: float = 0.10
-    min_recall_at_1pct_fpr: float = 0.2
+    # Enforcement in the next 14 days is rare and its rate differs by world (0.2-0.7% of account-days in the demo
+    # world, under 0.1% where enforcement is slow and sparse), so an absolute AUC-PR floor means a different lift
+    # on every world: an absolute 0.10 kept the rules serving on an unseen world whose model ranked abuse twice as
+    # well as they did (bench/REPORT.md). Both floors are ten times a random ranking instead.
+    min_auc_pr_lift: float = 10.0  # AUC-PR / positive rate of the validation rows
+    min_recall_at_1pct_fpr: float = 0.1
+    min_auc_pr: float = 0.0  # optional absolute floor
     max_ece: float = 0.05
     champion_tolerance: float = 0.02  # absolute, on AUC-PR and recall at 1% FPR
     min_lift_over_rules: float = 1.5  # AUC-PR ratio, candidate / rules
@@ -70,7 +77,10 @@ def quality_gate(
     ``rules_metrics`` is None only when the catalog lacks the rules' signals (a test catalog); ``rules_note``
     then says so and the note is kept with the result.
     """
+    base_rate = metrics.get("positive_rate", float("nan"))
     checks = [
+        ("auc_pr_lift_over_base_rate", metrics["auc_pr"] / base_rate if base_rate > 0 else float("nan"),
+         config.min_auc_pr_lift, ">="),
         ("auc_pr", metrics["auc_pr"], config.min_auc_pr, ">="),
         ("recall_at_1pct_fpr", metrics["recall_at_1pct_fpr"], config.min_recall_at_1pct_fpr, ">="),
         ("ece", metrics["ece"], config.max_ece, "<="),

@@ -15,7 +15,7 @@ from safeguard.serving.db import engine_for, upgrade
 from tests.model_factory import day_strings, synthetic_frame, training_examples
 from tests.signal_factory import catalog, with_signals
 
-METRICS = {"auc_pr": 0.30, "recall_at_1pct_fpr": 0.40, "ece": 0.01}
+METRICS = {"auc_pr": 0.30, "recall_at_1pct_fpr": 0.40, "ece": 0.01, "positive_rate": 0.005}
 
 
 def test_gate_refuses_a_model_not_clearly_better_than_the_rules_on_the_same_rows():
@@ -28,6 +28,20 @@ def test_gate_refuses_a_model_not_clearly_better_than_the_rules_on_the_same_rows
     weaker_recall = quality_gate(METRICS, GateConfig(), rules_metrics={"auc_pr": 0.1, "recall_at_1pct_fpr": 0.5})
     assert [c["name"] for c in weaker_recall.checks if not c["passed"]] == ["recall_at_1pct_fpr_vs_rules"]
     assert quality_gate(METRICS, GateConfig(), rules_metrics={"auc_pr": 0.1, "recall_at_1pct_fpr": 0.2}).passed
+
+
+def test_the_auc_pr_floor_is_a_lift_over_a_random_ranking_of_the_same_rows():
+    """The same AUC-PR is ample where positives are rare and no better than chance where they are common."""
+    sparse = {**METRICS, "auc_pr": 0.02, "positive_rate": 0.0008}  # 25x a random ranking
+    assert quality_gate(sparse, GateConfig()).passed
+    common = {**METRICS, "auc_pr": 0.02, "positive_rate": 0.01}  # 2x
+    failed = quality_gate(common, GateConfig())
+    assert [c["name"] for c in failed.checks if not c["passed"]] == ["auc_pr_lift_over_base_rate"]
+    assert "auc_pr_lift_over_base_rate = 2.0000 (needs >= 10.0000)" in failed.failures
+    unknown = quality_gate({k: v for k, v in METRICS.items() if k != "positive_rate"}, GateConfig())
+    assert not unknown.passed  # a metric set without its base rate cannot show the lift
+    absolute = quality_gate(sparse, GateConfig(min_auc_pr=0.05))  # the optional absolute floor still applies
+    assert [c["name"] for c in absolute.checks if not c["passed"]] == ["auc_pr"]
 
 
 def test_gate_says_when_the_rules_comparison_could_not_be_made():

@@ -177,18 +177,18 @@ def test_artifact_round_trip_predicts_identically():
 
 
 def test_quality_gate_floors_and_champion_comparison():
-    good = {"auc_pr": 0.4, "recall_at_1pct_fpr": 0.3, "ece": 0.01}
+    good = {"auc_pr": 0.4, "recall_at_1pct_fpr": 0.3, "ece": 0.01, "positive_rate": 0.01}
     assert quality_gate(good).passed
     bad = quality_gate({**good, "ece": 0.2, "auc_pr": float("nan")})
     assert not bad.passed
-    assert {c["name"] for c in bad.checks if not c["passed"]} == {"ece", "auc_pr"}
+    assert {c["name"] for c in bad.checks if not c["passed"]} == {"ece", "auc_pr", "auc_pr_lift_over_base_rate"}
     assert any("ece = 0.2000" in f for f in bad.failures)
     slightly_better_champion = {"auc_pr": 0.41, "recall_at_1pct_fpr": 0.31}
     assert quality_gate(good, GateConfig(champion_tolerance=0.02), slightly_better_champion).passed
 
 
 def test_gate_rejects_a_candidate_clearly_worse_than_the_champion():
-    good = {"auc_pr": 0.4, "recall_at_1pct_fpr": 0.3, "ece": 0.01}
+    good = {"auc_pr": 0.4, "recall_at_1pct_fpr": 0.3, "ece": 0.01, "positive_rate": 0.01}
     result = quality_gate(
         good, GateConfig(champion_tolerance=0.02), {"auc_pr": 0.5, "recall_at_1pct_fpr": 0.3}
     )
