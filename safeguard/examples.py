@@ -17,6 +17,10 @@ KEY_COLUMNS = ("account_id", "as_of_date")
 LABEL_COLUMN = "label"
 WEIGHT_COLUMN = "sample_weight"  # optional: set by read_training_examples when it samples rows
 EXAMPLES_TABLE = "marts.fct_training_examples"
+# Late evidence (a block or warning up to twice the label horizon after D, as known now): a view beside the
+# examples; read_training_examples joins it as LATE_COLUMNS (0 where there is none). safeguard.labels uses it.
+LATE_EVIDENCE_TABLE = "marts.fct_training_late_evidence"
+LATE_COLUMNS = ("late_blocked", "late_warned")
 DEFAULT_MAX_READ_ROWS = 3_000_000
 
 
@@ -49,22 +53,40 @@ def sampling_rates(n_pos: int, n_neg: int, max_rows: int) -> tuple[float, float]
     return pos_rate, max(neg_rate, 1e-6)
 
 
+def _exists(con, table: str) -> bool:
+    schema, _, name = table.rpartition(".")
+    return bool(con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND (? = '' OR table_schema = ?)",
+        [name, schema, schema]).fetchone()[0])
+
+
 def read_training_examples(
-    con, *, max_rows: int = DEFAULT_MAX_READ_ROWS, table: str = EXAMPLES_TABLE
+    con, *, max_rows: int = DEFAULT_MAX_READ_ROWS, table: str = EXAMPLES_TABLE,
+    late_evidence: str | None = LATE_EVIDENCE_TABLE,
 ) -> pd.DataFrame:
-    """The training examples from the warehouse, sampled inside DuckDB to at most about ``max_rows`` rows.
+    """The training examples from the warehouse, sampled inside DuckDB to at most about ``max_rows`` rows, with
+    the late-evidence columns (:data:`LATE_COLUMNS`) joined from ``late_evidence`` when that relation exists.
 
     Millions of accounts × many days do not fit in memory; each class is kept at a rate (see
     :func:`sampling_rates`) by a deterministic hash of (account_id, as_of_date), and ``sample_weight`` = 1/rate
-    lets training, calibration and every metric estimate the full population.
+    lets training, calibration and every metric estimate the full population. The kept-in-full class is every
+    example with a positive label or any late evidence: the rare rows every label policy may learn from.
     """
-    n_pos, n_all = con.execute(f"SELECT coalesce(sum(label), 0), count(*) FROM {table}").fetchone()
+    if late_evidence and _exists(con, late_evidence):
+        late = ", ".join(f"coalesce(late.{c}, 0) AS {c}" for c in LATE_COLUMNS)
+        source = (f"(SELECT examples.*, {late} FROM {table} AS examples "
+                  f"LEFT JOIN {late_evidence} AS late USING (account_id, as_of_date))")
+        rare = "label = 1 OR " + " OR ".join(f"{c} = 1" for c in LATE_COLUMNS)
+    else:
+        source, rare = table, "label = 1"
+    n_pos, n_all = con.execute(
+        f"SELECT count(*) FILTER (WHERE {rare}), count(*) FROM {source} AS counted").fetchone()
     pos_rate, neg_rate = sampling_rates(int(n_pos), int(n_all - n_pos), max_rows)
     return con.execute(
         f"""
         WITH rated AS (
-            SELECT *, CASE WHEN label = 1 THEN ?::DOUBLE ELSE ?::DOUBLE END AS _rate
-            FROM {table}
+            SELECT *, CASE WHEN {rare} THEN ?::DOUBLE ELSE ?::DOUBLE END AS _rate
+            FROM {source} AS source
         )
         SELECT * EXCLUDE (_rate), 1.0 / _rate AS {WEIGHT_COLUMN}
         FROM rated

@@ -9,6 +9,11 @@ are treated:
 - a suspend or ban in (D, D+H] that was **reinstated** within it (``label_reinstated`` = 1, ``label`` = 0): a
   mistaken block, or an abuser who appealed successfully (a taken-over account returned to its owner).
 
+And the label is **late**: enforcement often comes weeks after the abuse starts, so an account abusing on D may
+be blocked after D + H, when its example was already written as a negative. ``late_blocked`` / ``late_warned``
+(``marts.fct_training_late_evidence``, a view: a block that still holds, or a warning, in (D, D + 2H], as known
+from every action loaded so far) say so.
+
 A :class:`LabelPolicy` turns the examples into training targets and weights. Evaluation (validation metrics, the
 gate, the card) always uses the plain ``label``, so policies are compared on the same footing; which policy
 catches more *true* abuse is measured on synthetic worlds' truth in ``bench/bench_robustness.py``.
@@ -21,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from safeguard.examples import LABEL_COLUMN, TrainingDataError
+from safeguard.examples import LABEL_COLUMN, LATE_COLUMNS, TrainingDataError
 
 WARNED_COLUMN = "label_warned"
 REINSTATED_COLUMN = "label_reinstated"
@@ -37,6 +42,7 @@ class LabelPolicy:
     warned: str  # "negative" | "exclude" | "soft_positive"
     reinstated: str  # "negative" | "exclude"
     soft_weight: float = 0.5
+    late: bool = False  # late evidence (a block or warning up to 2H after D) makes an example a positive
 
     def targets(self, examples: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """(target 0/1, weight multiplier) per example, for fitting and early stopping only."""
@@ -52,11 +58,15 @@ class LabelPolicy:
             soft = warned & ~reinstated
             y[soft] = 1.0
             weight[soft] = self.soft_weight
+        if self.late:
+            late = np.logical_or.reduce([_flag(examples, c) for c in LATE_COLUMNS])
+            y[late] = 1.0
+            weight[late] = 1.0
         return y, weight
 
     def to_dict(self) -> dict:
         return {"name": self.name, "description": self.description, "warned": self.warned,
-                "reinstated": self.reinstated, "soft_weight": self.soft_weight}
+                "reinstated": self.reinstated, "soft_weight": self.soft_weight, "late": self.late}
 
 
 def _flag(examples: pd.DataFrame, column: str) -> np.ndarray:
@@ -75,6 +85,9 @@ LABEL_POLICIES = {
                     "of fitting (neither positive nor negative)", "exclude", "exclude"),
         LabelPolicy("warned_soft_positive", "as 'enforced', but a warning counts as a positive at half weight; "
                     "reinstated examples are left out", "soft_positive", "exclude"),
+        LabelPolicy("late_evidence", "as 'enforced', and an example is also positive when a block that still "
+                    "holds or a warning came up to twice the label horizon after D, as known now", "negative",
+                    "negative", late=True),
     )
 }
 DEFAULT_LABEL_POLICY = "exclude_ambiguous"

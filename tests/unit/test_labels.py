@@ -38,13 +38,22 @@ def test_warned_soft_positive_counts_a_warning_at_half_weight_and_drops_reinstat
     assert w.tolist() == [1, 1, 0.5, 0, 0]
 
 
+def test_late_evidence_makes_a_block_or_warning_after_the_horizon_a_positive():
+    late = FRAME.assign(late_blocked=[0, 1, 0, 0, 0], late_warned=[1, 0, 1, 0, 0])
+    y, w = label_policy("late_evidence").targets(late)
+    assert y.tolist() == [1, 1, 1, 0, 0] and w.tolist() == [1, 1, 1, 1, 1]
+    # without the late columns it is the plain label
+    y, w = label_policy("late_evidence").targets(FRAME)
+    assert y.tolist() == [1, 0, 0, 0, 0]
+
+
 def test_examples_without_the_flag_columns_fall_back_to_the_plain_label():
     y, w = label_policy("warned_soft_positive").targets(FRAME[["label"]])
     assert y.tolist() == [1, 0, 0, 0, 0] and w.tolist() == [1, 1, 1, 1, 1]
 
 
 def test_unknown_policy_names_the_known_ones():
-    with pytest.raises(TrainingDataError, match="enforced, exclude_ambiguous, warned_soft_positive"):
+    with pytest.raises(TrainingDataError, match="enforced, exclude_ambiguous, warned_soft_positive, late_evidence"):
         label_policy("everything")
 
 

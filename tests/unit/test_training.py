@@ -151,6 +151,24 @@ def test_read_training_examples_samples_inside_duckdb():
     assert negatives["sample_weight"].sum() == pytest.approx((examples["label"] == 0).sum(), rel=0.05)
     again = read_training_examples(con, max_rows=10_000)
     pd.testing.assert_frame_equal(sampled, again)  # deterministic
+    assert "late_blocked" not in full.columns  # no late-evidence view in this warehouse: nothing joined
+
+
+def test_read_training_examples_joins_the_late_evidence_and_keeps_it_all_when_sampling():
+    examples = training_examples()
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA marts")
+    con.register("examples_df", examples.assign(as_of_date=pd.to_datetime(examples["as_of_date"]).dt.date))
+    con.execute("CREATE TABLE marts.fct_training_examples AS SELECT * FROM examples_df")
+    late = examples[examples["label"] == 0].sample(300, random_state=3)[["account_id", "as_of_date"]]
+    con.register("late_df", late.assign(as_of_date=pd.to_datetime(late["as_of_date"]).dt.date,
+                                        late_blocked=1, late_warned=0))
+    con.execute("CREATE VIEW marts.fct_training_late_evidence AS SELECT * FROM late_df")
+    sampled = read_training_examples(con, max_rows=10_000)
+    flagged = sampled[sampled["late_blocked"] == 1]
+    assert len(flagged) == 300 and (flagged["sample_weight"] == 1).all()  # rare rows are never sampled away
+    assert (sampled["late_warned"] == 0).all() and sampled["late_blocked"].isna().sum() == 0
+    assert len(read_training_examples(con)) == len(examples)  # the join adds columns, never rows
 
 
 def test_bad_examples_get_clear_errors():
