@@ -145,6 +145,10 @@ def model_card_markdown(
         f"(enforcement known later than D is the label, never a feature); label policy for fitting: "
         f"**{policy.get('name', 'enforced')}** ({policy.get('description', 'plain label')})"
     )
+    if m.get("fit_policy_positives") is not None:
+        label += (f"; examples fitted as positives: {m['fit_label_positives']} from the label, "
+                  f"{m['fit_policy_positives']} more from the policy (warnings, late evidence); measured on "
+                  "unseen worlds' truth in bench/REPORT.md (*Detection on unseen worlds*)")
     lines = [
         label,
         f"- held-out twin, fit: {w['fit'][0]} .. {w['fit'][1]} ({m.get('fit_rows')} rows after sampling)",

@@ -239,6 +239,10 @@ def train_risk_model(
     metrics["early_stopping_rows"] = int(es_rows.size)
     metrics["twin_trees"] = twin.num_trees()
     metrics["label_policy"] = policy.name
+    fitted = policy_w > 0
+    # how many fitting positives the plain label gives, and how many the policy adds (warnings, late evidence)
+    metrics["fit_label_positives"] = int(((y_all == 1) & fitted).sum())
+    metrics["fit_policy_positives"] = int(((target_all == 1) & (y_all == 0) & fitted).sum())
 
     # 2. The served model: refitted on every matured day before validation (fit, early stopping and the gap),
     #    so a short history is not cut down to its first days; calibrated and given its tier thresholds on the
