@@ -1,8 +1,8 @@
 """Detection on worlds the model was never tuned on (issue 14): the pipeline run as an operator runs it, scored on
 the worlds' truth next to the rules score and a ceiling. Writes bench/results/robustness.json.
 
-Per world (a preset of :mod:`safeguard.world.params` and a seed; defaults: the three robustness presets, seeds
-the demo never uses, 20,000 accounts x 45 days):
+Per world (a preset of :mod:`safeguard.world.params` and a seed; defaults: the three robustness presets and the
+default preset, with seeds the demo never uses, 20,000 accounts x 45 days):
 
 1. ``safeguard generate --preset P --seed S`` into a fresh work folder (landing zone + truth file).
 2. As an operator: a backfill of the first ``days - eval_days`` days in one ``safeguard run`` (it trains the
@@ -72,7 +72,8 @@ from safeguard.robustness import (
 from safeguard.training import DEFAULT_PARAMS, train_risk_model
 from safeguard.world.params import ROBUSTNESS_PRESETS
 
-DEFAULT_WORLDS = tuple(f"{p}:{seed}" for p, seed in zip(ROBUSTNESS_PRESETS, (101, 202, 303)))
+# The three robustness presets and the default preset, each with a seed the demo never uses.
+DEFAULT_WORLDS = (*(f"{p}:{seed}" for p, seed in zip(ROBUSTNESS_PRESETS, (101, 202, 303))), "default:11")
 FOUR_SIGNALS = ("flag_rate_any_7d", "refusal_rate_7d", "events_7d", "template_reuse_share_7d")
 REFERENCE_DAYS = 14  # the days before the evaluation the rules and the oracle are fitted on
 FEATURES_TABLE = "marts.fct_account_features"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -344,7 +345,27 @@ def robustness() -> list[str]:
     return lines
 
 
+def robustness_headline() -> str:
+    """One line per unseen world: the champion's AUC-PR and recall at 1% FPR on the truth next to the rules'."""
+    _, r = _load("robustness.json")
+    if not r:
+        return "Detection on unseen worlds: not measured yet (python bench/bench_robustness.py)"
+    lines = ["Detection on unseen worlds (bench/REPORT.md; AUC-PR / recall at 1% FPR on the truth):"]
+    for w in r["worlds"]:
+        name = f"{w['world']['preset']} seed {w['world']['seed']}"
+        if "failed" in w:
+            lines.append(f"  {name}: FAILED")
+            continue
+        m = {s: w["metrics"][s]["overall"] for s in ("champion", "rules", "oracle")}
+        lines.append(f"  {name}: champion {_cell(m['champion'])}, rules {_cell(m['rules'])}, "
+                     f"ceiling on true labels {_cell(m['oracle'])}")
+    return "\n".join(lines)
+
+
 def main() -> None:
+    if "--headline" in sys.argv[1:]:
+        print(robustness_headline())
+        return
     sections = [generation(), ingestion(), features(), model(), quality(), robustness(), bucketing(), publishing(), pipeline()]
     notes = (HERE / "NOTES.md").read_text() if (HERE / "NOTES.md").exists() else ""
     text = "\n".join(

@@ -42,6 +42,8 @@ from safeguard.serving.reader import RiskReader
 print(RiskReader(engine_for(settings().serving_db_url)).top(limit=1)[0].account_id)")
 "$BIN/safeguard" risk show "$top_account"
 
+"$BIN/python" bench/report.py --headline
+
 cat <<TXT
 
 Where to look:
