@@ -40,7 +40,14 @@ ALLOWED: dict[str, dict[str, str]] = {
     "safeguard/content_hash.py": {"_quoted(table)": QUOTED, "', '.join(selected)": QUOTED},
     "safeguard/contract.py": {"QUARANTINE_TABLE": TABLE, "source.raw_table": TABLE},
     "safeguard/scoring.py": {"SCORES_TABLE": TABLE, "FEATURES_TABLE": TABLE},
-    "safeguard/examples.py": {"table": TABLE + " (EXAMPLES_TABLE by default)", "WEIGHT_COLUMN": FRAGMENT},
+    "safeguard/examples.py": {
+        "table": TABLE + " (EXAMPLES_TABLE by default)",
+        "WEIGHT_COLUMN": FRAGMENT,
+        "late_evidence": TABLE + " (LATE_EVIDENCE_TABLE by default)",
+        "late": FRAGMENT + " (coalesce of the LATE_COLUMNS constants)",
+        "rare": FRAGMENT + " (conditions on label and the LATE_COLUMNS constants)",
+        "source": FRAGMENT + " (the examples table, or a subquery joining it with the late-evidence view)",
+    },
     "assets/model.py": {"cols": FRAGMENT + " (key columns and safeguard.baseline.DEFAULT_SIGNALS, constants)"},
     "safeguard/rollout/served.py": {
         "SCORES_TABLE": TABLE,
