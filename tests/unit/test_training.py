@@ -135,12 +135,18 @@ def test_training_rows_are_bounded_with_weights():
     assert model.metrics["auc_roc"] > 0.75
 
 
-def test_read_training_examples_samples_inside_duckdb():
+def _examples_warehouse():
+    """An in-memory warehouse holding the synthetic training examples as marts.fct_training_examples."""
     examples = training_examples()
     con = duckdb.connect()
     con.execute("CREATE SCHEMA marts")
     con.register("examples_df", examples.assign(as_of_date=pd.to_datetime(examples["as_of_date"]).dt.date))
     con.execute("CREATE TABLE marts.fct_training_examples AS SELECT * FROM examples_df")
+    return examples, con
+
+
+def test_read_training_examples_samples_inside_duckdb():
+    examples, con = _examples_warehouse()
     full = read_training_examples(con)
     assert len(full) == len(examples) and (full["sample_weight"] == 1).all()
     sampled = read_training_examples(con, max_rows=10_000)
@@ -155,11 +161,7 @@ def test_read_training_examples_samples_inside_duckdb():
 
 
 def test_read_training_examples_joins_the_late_evidence_and_keeps_it_all_when_sampling():
-    examples = training_examples()
-    con = duckdb.connect()
-    con.execute("CREATE SCHEMA marts")
-    con.register("examples_df", examples.assign(as_of_date=pd.to_datetime(examples["as_of_date"]).dt.date))
-    con.execute("CREATE TABLE marts.fct_training_examples AS SELECT * FROM examples_df")
+    examples, con = _examples_warehouse()
     late = examples[examples["label"] == 0].sample(300, random_state=3)[["account_id", "as_of_date"]]
     con.register("late_df", late.assign(as_of_date=pd.to_datetime(late["as_of_date"]).dt.date,
                                         late_blocked=1, late_warned=0))
