@@ -27,7 +27,11 @@ step "3/6 days $(day $FIRST_SERVE) .. $(day $RETRAIN_END) land; retrain on the l
 "$BIN/safeguard" run --start "$(day $FIRST_SERVE)" --end "$(day $RETRAIN_END)" --retrain
 
 step "4/6 start a staged rollout of the candidate (shadow first)"
-"$BIN/safeguard" rollout start --actor demo --min-days 1 --min-arm-accounts 40
+# The gate may reject the retrained model (not better than the champion on the same rows): then there is nothing
+# to roll out, the champion keeps serving, and the demo says so instead of stopping.
+if ! "$BIN/safeguard" rollout start --actor demo --min-days 1 --min-arm-accounts 40; then
+  echo "no candidate to roll out: the retrained model did not pass the quality gate; the champion keeps serving"
+fi
 
 step "5/6 the remaining days one run each, as the daily schedule runs them: the rollout advances by itself up to 25%"
 "$BIN/safeguard" run --start "$(day $((RETRAIN_END + 1)))" --end "$(day $((DAYS - 1)))" --one-run-per-day
