@@ -7,14 +7,16 @@ champion serves; when one does (the previous champion, or the rules score of a c
 WARN, the day is scored by that champion, and the refused model scores nobody.
 """
 
+from dataclasses import fields
+
 from dagster import (
     AssetCheckResult,
-    Failure,
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
     Config,
+    Failure,
     MaterializeResult,
     MetadataValue,
     TableColumn,
@@ -170,15 +172,7 @@ def risk_model(
                 features,
                 registry,
                 recent_features=lambda: _recent_features(con, list(DEFAULT_SIGNALS)),
-                gate_config=GateConfig(
-                    min_auc_pr_lift=config.min_auc_pr_lift,
-                    min_recall_at_1pct_fpr=config.min_recall_at_1pct_fpr,
-                    min_auc_pr=config.min_auc_pr,
-                    max_ece=config.max_ece,
-                    champion_tolerance=config.champion_tolerance,
-                    min_lift_over_rules=config.min_lift_over_rules,
-                    min_recall_gain_over_rules=config.min_recall_gain_over_rules,
-                ),
+                gate_config=GateConfig(**{f.name: getattr(config, f.name) for f in fields(GateConfig)}),
                 review_capacity=config.review_capacity,
                 train_options={
                     "label_horizon_days": config.label_horizon_days,

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from safeguard.warehouse import table_exists
+
 KEY_COLUMNS = ("account_id", "as_of_date")
 LABEL_COLUMN = "label"
 WEIGHT_COLUMN = "sample_weight"  # optional: set by read_training_examples when it samples rows
@@ -53,13 +55,6 @@ def sampling_rates(n_pos: int, n_neg: int, max_rows: int) -> tuple[float, float]
     return pos_rate, max(neg_rate, 1e-6)
 
 
-def _exists(con, table: str) -> bool:
-    schema, _, name = table.rpartition(".")
-    return bool(con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND (? = '' OR table_schema = ?)",
-        [name, schema, schema]).fetchone()[0])
-
-
 def read_training_examples(
     con, *, max_rows: int = DEFAULT_MAX_READ_ROWS, table: str = EXAMPLES_TABLE,
     late_evidence: str | None = LATE_EVIDENCE_TABLE,
@@ -72,7 +67,7 @@ def read_training_examples(
     lets training, calibration and every metric estimate the full population. The kept-in-full class is every
     example with a positive label or any late evidence: the rare rows every label policy may learn from.
     """
-    if late_evidence and _exists(con, late_evidence):
+    if late_evidence and table_exists(con, late_evidence):
         late = ", ".join(f"coalesce(late.{c}, 0) AS {c}" for c in LATE_COLUMNS)
         source = (f"(SELECT examples.*, {late} FROM {table} AS examples "
                   f"LEFT JOIN {late_evidence} AS late USING (account_id, as_of_date))")

@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 from safeguard import explain
 from safeguard.risk_model import TrainedModel
 from safeguard.tiers import TIERS, tier_index
+from safeguard.warehouse import table_exists
 
 FEATURES_TABLE = "marts.fct_account_features"
 SCORES_TABLE = "scoring.account_risk_scores"
@@ -213,10 +214,7 @@ def read_day_features(con, day: str) -> pd.DataFrame:
 
 def scored_versions(con, day: str) -> list[tuple[str, str]]:
     """(role, version) of the models whose scores ``scoring.account_risk_scores`` holds for ``day``, champion first."""
-    if not con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'scoring' "
-        "AND table_name = 'account_risk_scores'"
-    ).fetchone()[0]:
+    if not table_exists(con, SCORES_TABLE):
         return []
     rows = con.execute(
         f"SELECT DISTINCT model_role, model_version FROM {SCORES_TABLE} WHERE score_date = ?::DATE", [day]

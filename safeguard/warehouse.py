@@ -33,6 +33,14 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(statement)
 
 
+def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether ``table`` (``schema.name``: a table or a view) exists in the warehouse."""
+    schema, name = table.split(".")
+    return bool(con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [schema, name]
+    ).fetchone()[0])
+
+
 def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
     """Column name -> DuckDB type of ``table`` (``schema.name``), in table order."""
     return {name: typ for name, typ, *_ in con.execute(f"DESCRIBE {table}").fetchall()}

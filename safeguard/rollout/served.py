@@ -25,6 +25,7 @@ from safeguard.dates import as_date
 from safeguard.rollout.bucketing import buckets
 from safeguard.rollout.state import RolloutState
 from safeguard.scoring import CHAMPION, SCORES_TABLE
+from safeguard.warehouse import table_exists
 
 SERVED_TABLE = "scoring.served_risk_scores"
 ARMS = ("champion", "candidate", "shadow")
@@ -95,22 +96,12 @@ def ensure_served_table(con) -> None:
     con.execute(SERVED_DDL)
 
 
-def _table_exists(con, table: str) -> bool:
-    schema, name = table.split(".")
-    return bool(
-        con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-            [schema, name],
-        ).fetchone()[0]
-    )
-
-
 def last_served_day(con) -> date | None:
     """The latest day in ``scoring.served_risk_scores`` (None before anything was served).
 
     Rollout decisions take effect after it, so no day already served ever changes its assignment.
     """
-    if not _table_exists(con, SERVED_TABLE):
+    if not table_exists(con, SERVED_TABLE):
         return None
     return con.execute(f"SELECT max(score_date) FROM {SERVED_TABLE}").fetchone()[0]
 
@@ -167,7 +158,7 @@ def serve_day(con, day: date | str, rollout_state: RolloutState | None) -> Serve
     Fails, writing nothing, when the scores it needs are missing or duplicated.
     """
     day = as_date(day).isoformat()
-    if not _table_exists(con, SCORES_TABLE):
+    if not table_exists(con, SCORES_TABLE):
         raise ServingError(f"{day}: {SCORES_TABLE} does not exist; materialize account_risk_scores first")
     state = rollout_state
     champion = state.champion_version if state else _champion_version(con, day)
