@@ -31,6 +31,7 @@ from orchestration.partitions import DUCKDB_POOL, daily_partitions, partition_da
 from orchestration.resources import ModelStoreResource, ServingDatabaseResource
 from safeguard.registry import ModelRegistry
 from safeguard.rollout import controls
+from safeguard.rollout.controls import interval_text
 from safeguard.rollout.evaluation import DayEvaluation, evaluate_day
 from safeguard.rollout.guardrails import GuardrailReport
 from safeguard.rollout.served import SERVED_TABLE, last_served_day, serve_day
@@ -40,13 +41,14 @@ from safeguard.serving.db import upgrade
 GROUP = "rollout"
 OWNERS = ["team:safeguards-ml"]
 # Bump when serving or the guardrails change, so Dagster marks days served or evaluated by older code.
-ROLLOUT_CODE_VERSION = "1"
+ROLLOUT_CODE_VERSION = "2"  # 2: pooled stage evidence judged on confidence sequences
 
 _GUARDRAIL_TABLE = TableSchema(
     columns=[
         TableColumn("metric", "string"),
         TableColumn("status", "string"),
         TableColumn("value", "float"),
+        TableColumn("interval", "string"),
         TableColumn("threshold", "string"),
         TableColumn("note", "string"),
     ]
@@ -72,6 +74,7 @@ def guardrail_table(report: GuardrailReport) -> MetadataValue:
                     "metric": m.name,
                     "status": m.status,
                     "value": None if m.value is None else float(m.value),
+                    "interval": interval_text(m.details.get("interval")),
                     "threshold": str(m.threshold),
                     "note": str(m.details.get("note", "")),
                 }
@@ -196,6 +199,18 @@ def rollout_evaluation(
             metadata["guardrails_day"] = latest.day
             metadata["guardrail_status"] = latest.report.status
             metadata["arm_accounts"] = latest.arm_accounts
+            metadata["pooled_account_days"] = latest.pooled_rows
+            metadata["matured_labels"] = latest.labelled_rows
+            metadata["label_outlook"] = latest.label_outlook
+            agreement = next((m for m in latest.report.metrics if m.name == "alert_agreement"), None)
+            if agreement is not None:
+                metadata["paired_comparison"] = MetadataValue.json(
+                    {
+                        k: agreement.details.get(k)
+                        for k in ("rank_agreement", "kept", "dropped", "new", "tier_migration")
+                    }
+                )
+            metadata["new_alerts"] = MetadataValue.json(latest.new_alerts)
             metadata["rollout_timeline"] = MetadataValue.md(
                 timeline_markdown(store, latest.state.rollout_id, days[-1])
             )
@@ -293,7 +308,11 @@ def _action_job(
         model_store: ModelStoreResource,
     ) -> str:
         return _act(
-            context, warehouse, serving, model_store, lambda store, registry, last: action(config, store, registry, last)
+            context,
+            warehouse,
+            serving,
+            model_store,
+            lambda store, registry, last: action(config, store, registry, last),
         )
 
     @job(name=name, description=description)

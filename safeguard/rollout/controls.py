@@ -22,6 +22,7 @@ from typing import Any
 
 from safeguard.registry import CANDIDATE, CHAMPION, ModelRegistry
 from safeguard.rollout import policy
+from safeguard.rollout.guardrails import OUTCOME_GUARDRAILS
 from safeguard.rollout.plan import COMPLETED, RolloutPlan
 from safeguard.rollout.state import (
     EventRecord,
@@ -200,6 +201,29 @@ class RolloutStatus:
     guardrails: Mapping[str, Any] | None  # the latest automatic evaluation's report
     guardrails_day: date | None
     recent: list[EventRecord] = field(default_factory=list)  # the last decisions, newest last
+    evaluation: Mapping[str, Any] = field(
+        default_factory=dict
+    )  # the latest evaluation's metrics (arm, labels)
+    next_decision_day: date | None = None  # the first score day whose evaluation could advance the rollout
+
+
+def next_decision_day(
+    rollout: Rollout, next_day: date, guardrails: Mapping[str, Any] | None, evaluation: Mapping[str, Any]
+) -> date | None:
+    """The first score day whose evaluation may advance the rollout: not before the next day served, the stage's
+    ``min_days_per_stage``, nor, while no outcome guardrail has passed, the next day more labels mature. None when
+    no automatic advance is possible (ended, paused, or the next stage is beyond ``max_auto_stage``)."""
+    if not rollout.is_running or rollout.paused or rollout.stage_started_on is None:
+        return None
+    target = rollout.plan.next_stage(rollout.current_stage)
+    if target is None or target.percent > rollout.plan.max_auto_stage:
+        return None
+    day = max(next_day, rollout.stage_started_on + timedelta(days=rollout.plan.min_days_per_stage - 1))
+    outcomes = [m for m in (guardrails or {}).get("metrics", []) if m["name"] in OUTCOME_GUARDRAILS]
+    maturity = evaluation.get("next_label_maturity")
+    if maturity and not any(m["status"] == "pass" for m in outcomes):
+        day = max(day, date.fromisoformat(maturity))
+    return day
 
 
 def status(
@@ -213,15 +237,30 @@ def status(
     events = store.events(rollout.rollout_id)
     evaluated = [e for e in events if e.score_date is not None and e.metrics]
     started = rollout.stage_started_on
+    guardrails = evaluated[-1].metrics.get("guardrails") if evaluated else None
+    evaluation = evaluated[-1].metrics if evaluated else {}
     return RolloutStatus(
         rollout=rollout,
         next_day=next_day,
         stage_next_day=store.stage_in_effect(rollout.rollout_id, next_day).name,
         days_in_stage=max(0, (next_day - started).days) if started else 0,
-        guardrails=evaluated[-1].metrics.get("guardrails") if evaluated else None,
+        guardrails=guardrails,
         guardrails_day=evaluated[-1].score_date if evaluated else None,
         recent=events[-recent:],
+        evaluation=evaluation,
+        next_decision_day=next_decision_day(rollout, next_day, guardrails, evaluation),
     )
+
+
+def interval_text(interval: Mapping[str, Any] | None) -> str:
+    """A guardrail's stored interval as ``[low, high] n=rows`` (``-`` when it has none)."""
+    if not interval or not interval.get("n"):
+        return "-"
+
+    def bound(x: float | None, infinite: str) -> str:
+        return infinite if x is None else f"{x:.3g}"
+
+    return f"[{bound(interval['low'], '-inf')}, {bound(interval['high'], 'inf')}] n={interval['n']}"
 
 
 def format_status(s: RolloutStatus) -> str:
@@ -230,28 +269,51 @@ def format_status(s: RolloutStatus) -> str:
         return "no rollout has been started; every account is served the champion"
     r = s.rollout
     plan = " -> ".join(f"{st.name} ({st.percent}%)" for st in r.plan.stages)
+    test = r.plan.guardrails.sequential
     lines = [
         f"rollout {r.rollout_id}: {r.status}",
         f"  candidate {r.candidate_version} vs champion {r.champion_version}; started by {r.created_by}",
         (
             f"  plan: {plan}; min {r.plan.min_days_per_stage} day(s) and {r.plan.min_arm_accounts} arm accounts "
-            f"per stage; automatic up to {r.plan.max_auto_stage}%"
+            f"per stage; automatic up to {r.plan.max_auto_stage}%; advances need "
+            f"{r.plan.min_outcome_guardrails} outcome guardrail(s) judged; intervals: always-valid at "
+            f"alpha={test.alpha} (confidence sequences, safe to check daily)"
         ),
         f"  stage: {r.current_stage} since {r.stage_started_on}, {s.days_in_stage} day(s) served in it",
         f"  next score day {s.next_day} is served by stage {s.stage_next_day}",
     ]
     if s.guardrails:
+        e = s.evaluation
         lines.append(
-            f"  guardrails on {s.guardrails_day} ({s.guardrails['n_accounts']} accounts): {s.guardrails['status']}"
+            f"  evidence on {s.guardrails_day} (stage {e.get('stage_in_effect')}, pooled since the stage began): "
+            f"{e.get('arm_accounts')} arm accounts, {e.get('pooled_rows', s.guardrails['n_accounts'])} "
+            f"account-days, {e.get('labelled_rows')} matured labels"
+        )
+        lines.append(
+            f"    {'guardrail':<17} {'verdict':<18} {'value':<9} {'interval':<26} {'bound':<12} waits for"
         )
         for m in s.guardrails["metrics"]:
             value = "n/a" if m["value"] is None else f"{m['value']:.4g}"
-            note = f"  ({m['details']['note']})" if "note" in m.get("details", {}) else ""
+            waits = m.get("details", {}).get("note", "") if m["status"] == "insufficient_data" else ""
             lines.append(
-                f"    {m['name']:<18} {m['status']:<18} value {value:<10} threshold {m['threshold']}{note}"
+                f"    {m['name']:<17} {m['status']:<18} {value:<9} {interval_text(m.get('details', {}).get('interval')):<26} "
+                f"{m['threshold']!s:<12} {waits}"
             )
+        if e.get("new_alerts"):
+            lines.append(
+                f"  new alerts on {s.guardrails_day} (candidate alerts, champion does not), riskiest first:"
+            )
+            for alert in e["new_alerts"][:5]:
+                reasons = "; ".join(str(x) for x in alert.get("reasons") or []) or "no reasons recorded"
+                lines.append(
+                    f"    {alert['account_id']}: candidate {alert['candidate']}, champion {alert['champion']}: {reasons}"
+                )
     else:
         lines.append("  guardrails: not evaluated yet")
+    if s.next_decision_day:
+        lines.append(f"  next possible automatic advance: the evaluation of score day {s.next_decision_day}")
+    elif r.is_running:
+        lines.append("  no automatic advance possible: paused, or a named person promotes the next stage")
     lines.append("  last decisions:")
     for e in s.recent:
         day = f" on {e.score_date}" if e.score_date else ""

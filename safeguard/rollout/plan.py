@@ -60,12 +60,15 @@ class RolloutPlan:
     ``min_days_per_stage``: score days spent in a stage before it may advance.
     ``min_arm_accounts``: candidate-arm accounts below which guardrails are not trusted (the decision holds).
     ``max_auto_stage``: the highest percent automation may advance to; beyond it a named person promotes.
+    ``min_outcome_guardrails``: outcome guardrails (precision, recall on matured labels) that must have passed
+    before any automatic advance (at least 1: a candidate is never advanced on score distributions alone).
     """
 
     stages: tuple[Stage, ...] = DEFAULT_STAGES
     min_days_per_stage: int = 2
     min_arm_accounts: int = 200
     max_auto_stage: int = 25
+    min_outcome_guardrails: int = 1
     guardrails: GuardrailConfig = field(default_factory=GuardrailConfig)
 
     def __post_init__(self) -> None:
@@ -87,6 +90,10 @@ class RolloutPlan:
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"RolloutPlan.{name} must be an integer >= 0, got {value!r}")
         check_percent(self.max_auto_stage)
+        if self.min_outcome_guardrails not in (1, 2):
+            raise ValueError(
+                f"RolloutPlan.min_outcome_guardrails must be 1 or 2 (precision, recall), got {self.min_outcome_guardrails!r}"
+            )
 
     def stage(self, name: str) -> Stage:
         """The stage called ``name`` (a plan stage or a terminal state)."""
@@ -111,6 +118,7 @@ class RolloutPlan:
             "min_days_per_stage": self.min_days_per_stage,
             "min_arm_accounts": self.min_arm_accounts,
             "max_auto_stage": self.max_auto_stage,
+            "min_outcome_guardrails": self.min_outcome_guardrails,
             "guardrails": self.guardrails.to_dict(),
         }
 

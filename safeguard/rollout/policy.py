@@ -8,15 +8,19 @@ decide whether shadow may advance are computed over ALL scored accounts (``arm_a
 would-be 1% arm: more accounts, the same comparison.
 
 Order of the automatic decision:
-1. fewer arm accounts than ``plan.min_arm_accounts``: hold, the guardrails are not trusted (a breach is reported
-   among the reasons, but it does not roll back on too little data);
-2. any guardrail breach: roll back, even when paused (pause freezes progress, not the safety net);
+1. any guardrail breach: roll back at once, even when paused (pause freezes progress, not the safety net) and
+   whatever the arm's size: a breach is judged on an interval that already accounts for how much evidence there
+   is (or, for the score PSI, on its own minimum of accounts);
+2. fewer arm accounts than ``plan.min_arm_accounts``: hold;
 3. otherwise hold when paused, when the stage is younger than ``plan.min_days_per_stage``, when the next stage
    is beyond ``plan.max_auto_stage`` (a named person promotes) or at the last stage;
-4. otherwise advance to the next stage. Warnings (feature drift) and ``insufficient_data`` metrics (e.g. labels
-   not matured yet) are recorded in the decision's reasons but do not hold: drift is a property of the traffic,
-   shared by both models, and some features drift by construction (an account's age grows with the calendar);
-   the guardrails that compare the candidate with the champion on the same accounts judge the candidate.
+4. hold unless the evidence was judged (:func:`evidence_holds`): every comparison guardrail (alert-rate ratio,
+   alert agreement, score PSI) passed, at least ``plan.min_outcome_guardrails`` outcome guardrail(s) (precision,
+   recall on matured labels) passed, and nothing warns about the candidate. ``insufficient_data`` holds, and the
+   reason says what is missing (the metric's note: for example "7 of 20 labelled positives").
+5. otherwise advance to the next stage, naming the guardrails that passed.
+Feature drift is shared by both models (it describes the traffic; some features drift by construction, an
+account's age grows with the calendar): it is reported in the reasons and never holds nor advances a rollout.
 """
 
 from __future__ import annotations
@@ -27,7 +31,12 @@ from datetime import UTC, date, datetime, time
 from typing import Any, Literal
 
 from safeguard.dates import as_date
-from safeguard.rollout.guardrails import GuardrailReport
+from safeguard.rollout.guardrails import (
+    COMPARISON_GUARDRAILS,
+    OUTCOME_GUARDRAILS,
+    SHARED_GUARDRAILS,
+    GuardrailReport,
+)
 from safeguard.rollout.plan import ABORTED, COMPLETED, NOT_STARTED, ROLLED_BACK, RolloutPlan, Stage
 
 Action = Literal["start", "advance", "hold", "rollback", "promote", "abort", "pause", "resume"]
@@ -88,14 +97,14 @@ def decide(
     if days_in_stage < 0 or arm_accounts < 0:
         raise ValueError(f"days_in_stage ({days_in_stage}) and arm_accounts ({arm_accounts}) must be >= 0")
     breaches = [f"guardrail breach: {m.describe()}" for m in report.with_status("breach")]
+    if breaches:  # judged on intervals that account for the evidence's size: act at once, whatever the arm
+        return Decision("rollback", stage.name, ROLLED_BACK.name, breaches)
     if arm_accounts < plan.min_arm_accounts:
         untrusted = (
             f"arm has {arm_accounts} accounts, fewer than min_arm_accounts={plan.min_arm_accounts}; "
-            "guardrails not trusted"
+            "waiting for a larger arm"
         )
-        return Decision("hold", stage.name, stage.name, [untrusted] + [f"untrusted {b}" for b in breaches])
-    if breaches:
-        return Decision("rollback", stage.name, ROLLED_BACK.name, breaches)
+        return Decision("hold", stage.name, stage.name, [untrusted])
 
     holds = ["paused by an operator"] if paused else []
     if days_in_stage < plan.min_days_per_stage:
@@ -107,15 +116,54 @@ def decide(
         holds.append("at the last stage; a named person promotes to complete the rollout")
     elif target.percent > plan.max_auto_stage:
         holds.append(f"awaiting manual promotion beyond {plan.max_auto_stage}%")
-    notes = [f"guardrail warning (noted, not holding): {m.describe()}" for m in report.with_status("warn")]
-    notes += [f"not judged: {m.describe()}" for m in report.with_status("insufficient_data")]
+    holds += evidence_holds(plan, report)
+    notes = [
+        f"shared by both models (reported, never decides): {m.describe()}"
+        for m in report.metrics
+        if m.name in SHARED_GUARDRAILS and m.status != "pass"
+    ]
     if holds:
         return Decision("hold", stage.name, stage.name, holds + notes)
+    judged = [
+        f"judged pass: {m.describe()}" for m in report.with_status("pass") if m.name not in SHARED_GUARDRAILS
+    ]
     passed = [
-        f"{len(report.with_status('pass'))} guardrail(s) pass over {arm_accounts} accounts",
+        f"{len(judged)} guardrail(s) pass over {arm_accounts} accounts",
         f"{days_in_stage} day(s) in stage",
     ]
-    return Decision("advance", stage.name, target.name, passed + notes)
+    return Decision("advance", stage.name, target.name, passed + judged + notes)
+
+
+def evidence_holds(plan: RolloutPlan, report: GuardrailReport) -> list[str]:
+    """Why the evidence does not let the rollout advance yet (empty: it does).
+
+    Every comparison guardrail must have passed, at least ``plan.min_outcome_guardrails`` outcome guardrails must
+    have passed, and no guardrail about the candidate may warn. Shared (traffic) guardrails never count.
+    """
+    present = {m.name: m for m in report.metrics}
+    holds = [
+        f"waiting for {name}: not in the report" for name in COMPARISON_GUARDRAILS if name not in present
+    ]
+    holds += [
+        f"waiting for {present[name].describe()}"
+        for name in COMPARISON_GUARDRAILS
+        if name in present and present[name].status != "pass"
+    ]
+    holds += [
+        f"candidate warning: {m.describe()}"
+        for m in report.with_status("warn")
+        if m.name not in SHARED_GUARDRAILS
+    ]
+    outcomes = [present[name] for name in OUTCOME_GUARDRAILS if name in present]
+    passed = [m for m in outcomes if m.status == "pass"]
+    if len(passed) < plan.min_outcome_guardrails:
+        pending = (
+            "; ".join(m.describe() for m in outcomes if m.status != "pass") or "no outcome guardrail computed"
+        )
+        holds.append(
+            f"{len(passed)} of {plan.min_outcome_guardrails} outcome guardrail(s) judged on matured labels: {pending}"
+        )
+    return holds
 
 
 def start(plan: RolloutPlan, actor: str) -> Decision:

@@ -335,9 +335,9 @@ def test_matured_labels_are_judged_with_the_alerts_of_their_own_score_days():
     from safeguard.rollout import evaluate_guardrails
 
     day_tiers = np.array(["low"] * 40)  # today's alerts say nothing about the labels of earlier days
-    labels = np.array([1.0] * 30 + [0.0] * 270)
+    labels = np.array([1.0] * 90 + [0.0] * 810)
     champion_then = np.where(labels == 1, "high", "low")  # the champion flagged every later-enforced account
-    candidate_then = np.where(np.arange(300) < 10, "high", "low")  # the candidate a third of them
+    candidate_then = np.where(np.arange(900) < 30, "high", "low")  # the candidate a third of them
 
     report = evaluate_guardrails(
         np.full(40, 0.01),
@@ -349,9 +349,10 @@ def test_matured_labels_are_judged_with_the_alerts_of_their_own_score_days():
     )
 
     recall = report.metric("recall_drop")
-    assert (recall.status, recall.value) == ("breach", pytest.approx(10 / 30 - 1))
-    assert recall.details["labelled_accounts"] == 300
-    with pytest.raises(ValueError, match="label_tiers: 300 champion tiers but 2 candidate tiers"):
+    assert (recall.status, recall.value) == ("breach", pytest.approx(30 / 90 - 1))
+    assert recall.details["labelled_accounts"] == 900
+    assert recall.details["interval"]["high"] < -0.1  # judged: worse beyond the margin at every look
+    with pytest.raises(ValueError, match="label_tiers: 900 champion tiers but 2 candidate tiers"):
         evaluate_guardrails(
             [0.1], [0.1], ["low"], ["low"], labels=labels, label_tiers=(champion_then, ["low"] * 2)
         )
