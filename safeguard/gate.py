@@ -69,10 +69,13 @@ def quality_gate(
     rules_metrics: Mapping[str, float] | None = None,
     *,
     rules_note: str | None = None,
+    champion_comparison: Mapping[str, Mapping[str, float]] | None = None,
 ) -> GateResult:
     """Pass iff the floors hold, the candidate clearly beats the rules score on the same validation rows
     (``rules_metrics``), and, when a champion exists, it is not worse than the champion by more than the
-    tolerance on those rows (``champion_metrics`` = the champion re-scored on them).
+    tolerance on those rows (``champion_metrics`` = the champion re-scored on them). With ``champion_comparison``
+    (:func:`safeguard.champion_comparison.paired_difference` on those rows) the champion checks judge the upper end
+    of the difference's interval instead: refused only when surely worse than the champion beyond the tolerance.
 
     ``rules_metrics`` is None only when the catalog lacks the rules' signals (a test catalog); ``rules_note``
     then says so and the note is kept with the result.
@@ -93,7 +96,18 @@ def quality_gate(
                        rules_metrics["recall_at_1pct_fpr"] + config.min_recall_gain_over_rules, ">="))
     else:
         notes.append(rules_note or "no comparison with the rules score")
-    if champion_metrics is not None:
+    if champion_comparison is not None:
+        # Judged on the interval of the paired difference: refused only when surely worse beyond the tolerance.
+        for name in ("auc_pr", "recall_at_1pct_fpr"):
+            checks.append(
+                (
+                    f"{name}_vs_champion_upper_bound",
+                    champion_comparison[name]["high"],
+                    -config.champion_tolerance,
+                    ">=",
+                )
+            )
+    elif champion_metrics is not None:
         served = served_metrics(metrics)
         for name in ("auc_pr", "recall_at_1pct_fpr"):
             checks.append(

@@ -20,11 +20,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from safeguard.baseline import DEFAULT_SIGNALS, RulesBaseline, baseline_metrics
 from safeguard.catalog import FeatureSpec
-from safeguard.examples import TrainingDataError
+from safeguard.champion_comparison import paired_difference
+from safeguard.examples import LABEL_COLUMN, TrainingDataError, example_weights
 from safeguard.gate import GateConfig, GateResult, champion_metrics_on, quality_gate
 from safeguard.registry import ModelRegistry, ModelVersion
 from safeguard.risk_model import TrainedModel
@@ -42,6 +44,7 @@ class Release:
     registered: ModelVersion | None = None  # the trained model's row (champion, candidate or rejected)
     champion_before: ModelVersion | None = None
     champion_metrics: dict | None = None  # the champion re-scored on the candidate's validation rows
+    champion_comparison: dict | None = None  # the paired difference candidate - champion there, with intervals
     rules: RulesBaseline | None = None
     rules_metrics: dict | None = None  # the rules score on the candidate's validation rows
     rules_champion: TrainedModel | None = None  # registered by the cold start
@@ -66,6 +69,18 @@ class Release:
         if self.champion_before is not None and not (self.registered and self.registered.status == "champion"):
             return f"{what}; champion {self.champion_before.version} keeps serving"
         return what
+
+
+def compare_on_validation(champion: TrainedModel, candidate: TrainedModel) -> dict:
+    """The candidate's served model against the champion on the candidate's validation rows, paired by account."""
+    val = candidate.validation_examples
+    return paired_difference(
+        val[LABEL_COLUMN].to_numpy(dtype=np.float64),
+        candidate.raw_margin(candidate.matrix(val, where="validation examples")),
+        champion.raw_margin(champion.matrix(val, where="validation examples")),
+        val["account_id"].to_numpy(),
+        weight=example_weights(val),
+    )
 
 
 def _rules_note(examples: pd.DataFrame, signals: Sequence[str]) -> str:
@@ -100,15 +115,17 @@ def release(
         if baseline is not None:
             out.rules, out.rules_metrics = baseline
         if out.champion_before is not None:
-            out.champion_metrics = champion_metrics_on(
-                registry.load(out.champion_before.version), out.trained, review_capacity=review_capacity
-            )
+            champion = registry.load(out.champion_before.version)
+            out.champion_metrics = champion_metrics_on(champion, out.trained, review_capacity=review_capacity)
+            if out.champion_metrics is not None:
+                out.champion_comparison = compare_on_validation(champion, out.trained)
         out.gate = quality_gate(
             out.trained.metrics,
             gate_config,
             out.champion_metrics,
             out.rules_metrics,
             rules_note=None if baseline else _rules_note(examples, signals),
+            champion_comparison=out.champion_comparison,
         )
         out.registered = registry.register_gated(out.trained, out.gate)
         if not out.gate.passed:

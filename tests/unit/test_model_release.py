@@ -95,7 +95,10 @@ def test_a_model_that_passes_later_replaces_the_rules_champion_and_the_next_one_
     rules_version = registry.champion().version
     outcome = release(_examples(), catalog(), registry, recent_features=_recent)
     # The gate compared it with the rules score on the same rows (lift and champion checks): judged evidence.
-    assert outcome.gate.passed and {"auc_pr_vs_rules", "auc_pr_vs_champion"} <= {c["name"] for c in outcome.gate.checks}
+    checks = {c["name"] for c in outcome.gate.checks}
+    assert outcome.gate.passed and {"auc_pr_vs_rules", "auc_pr_vs_champion_upper_bound"} <= checks
+    comparison = outcome.champion_comparison["auc_pr"]  # paired by account on the same validation rows
+    assert comparison["low"] <= comparison["difference"] <= comparison["high"]
     assert outcome.registered.status == "champion" and registry.champion().kind == "lightgbm"
     assert registry.get(rules_version).status == "retired" and outcome.rules_champion is None
     # Against a rules champion the champion comparison uses the rules model's own scores on the same rows.
