@@ -60,8 +60,8 @@ def paired_difference(
         counts = np.bincount(rng.integers(0, n_accounts, n_accounts), minlength=n_accounts)[codes]
         rw = w * counts
         if not (rw * y).sum() or not (rw * (1 - y)).sum():
-            for name in draws:
-                draws[name][r] = np.nan
+            for values in draws.values():
+                values[r] = np.nan
             continue
         for name, metric in COMPARED_METRICS.items():
             draws[name][r] = metric(y, candidate, w=rw) - metric(y, champion, w=rw)
