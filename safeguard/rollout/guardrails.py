@@ -44,6 +44,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from safeguard.rollout.drift import columns, feature_psis, psi, quantile_edges  # noqa: F401 (re-exported)
+from safeguard.rollout.paired import TIERS, rank_agreement, tier_migration
 from safeguard.rollout.sequential import (
     Interval,
     SequentialTest,
@@ -53,9 +55,6 @@ from safeguard.rollout.sequential import (
     ratio_interval,
 )
 
-TIERS = ("low", "elevated", "high", "critical")  # ascending risk; the scoring step assigns them
-PSI_BINS = 10  # feature drift: deciles of the training-window reference
-PSI_EPSILON = 1e-4
 # Interior edges of the score-PSI bands on calibrated probability (see the module docstring).
 SCORE_BANDS = np.array([0.01, 0.02, 0.05, 0.1, 0.2, 0.5])
 
@@ -200,36 +199,6 @@ class GuardrailReport:
         return cls.from_dict(json.loads(text))
 
 
-def psi(expected: np.ndarray, actual: np.ndarray, edges: np.ndarray) -> float:
-    """PSI of ``actual`` against ``expected`` on the bins cut at ``edges`` (NaN, if any, is a bin of its own)."""
-
-    def shares(values: np.ndarray) -> np.ndarray:
-        codes = np.where(np.isnan(values), len(edges) + 1, np.searchsorted(edges, values, side="right"))
-        counts = np.bincount(codes, minlength=len(edges) + 2)
-        return np.maximum(counts / max(len(values), 1), PSI_EPSILON)
-
-    e, a = shares(expected), shares(actual)
-    return float(np.sum((a - e) * np.log(a / e)))
-
-
-def quantile_edges(reference: np.ndarray, bins: int = PSI_BINS) -> np.ndarray:
-    """The interior cut points of ``bins`` quantile bins of ``reference`` (ignoring NaN); repeated cuts collapse."""
-    finite = reference[~np.isnan(reference)]
-    if finite.size == 0:
-        return np.empty(0)
-    return np.unique(np.quantile(finite, np.linspace(0, 1, bins + 1)[1:-1]))
-
-
-def _categorical_psi(expected: np.ndarray, actual: np.ndarray) -> float:
-    """PSI over the categories of a non-numeric feature (None counts as a category)."""
-    labels = np.concatenate([expected, actual]).astype(str)
-    _, codes = np.unique(labels, return_inverse=True)
-    k = int(codes.max()) + 1
-    e = np.maximum(np.bincount(codes[: len(expected)], minlength=k) / max(len(expected), 1), PSI_EPSILON)
-    a = np.maximum(np.bincount(codes[len(expected) :], minlength=k) / max(len(actual), 1), PSI_EPSILON)
-    return float(np.sum((a - e) * np.log(a / e)))
-
-
 def _alert_mask(tiers: np.ndarray, alert_tier: str, what: str) -> np.ndarray:
     tiers = np.asarray(tiers).astype(str)
     known = np.isin(tiers, TIERS)
@@ -282,37 +251,6 @@ def _score_psi(champion: np.ndarray, candidate: np.ndarray, cfg: GuardrailConfig
         return GuardrailMetric("score_psi", "insufficient_data", value, cfg.score_psi_max, note)
     status: Status = "pass" if value <= cfg.score_psi_max else "breach"
     return GuardrailMetric("score_psi", status, value, cfg.score_psi_max, {"bands": SCORE_BANDS.tolist()})
-
-
-def _ranks(values: np.ndarray) -> np.ndarray:
-    order = np.argsort(values, kind="stable")
-    ranks = np.empty(len(values))
-    ranks[order] = np.arange(len(values))
-    return ranks
-
-
-def rank_agreement(champion: np.ndarray, candidate: np.ndarray) -> float | None:
-    """Spearman's rank correlation of the two models' scores on the same rows (ties broken by position)."""
-    if len(champion) < 2:
-        return None
-    a, b = _ranks(champion), _ranks(candidate)
-    a, b = a - a.mean(), b - b.mean()
-    denominator = float(np.sqrt((a * a).sum() * (b * b).sum()))
-    return float((a * b).sum() / denominator) if denominator else None
-
-
-def tier_migration(champion_tiers: np.ndarray, candidate_tiers: np.ndarray) -> dict[str, dict[str, int]]:
-    """Rows per (champion tier -> candidate tier): how the accounts would move if the candidate served them."""
-    champion_tiers, candidate_tiers = (
-        np.asarray(champion_tiers).astype(str),
-        np.asarray(candidate_tiers).astype(str),
-    )
-    return {
-        source: {
-            target: int(np.sum((champion_tiers == source) & (candidate_tiers == target))) for target in TIERS
-        }
-        for source in TIERS
-    }
 
 
 def _alert_agreement(
@@ -434,31 +372,10 @@ def _label_metrics(
     return out
 
 
-def _columns(frame: Any) -> dict[str, np.ndarray]:
-    """The columns of a pandas/polars DataFrame, a pyarrow Table or a mapping of arrays, as numpy arrays."""
-    if isinstance(frame, Mapping):
-        return {str(k): np.asarray(v) for k, v in frame.items()}
-    if hasattr(frame, "column_names"):  # pyarrow.Table
-        return {name: frame.column(name).to_numpy() for name in frame.column_names}
-    return {str(name): np.asarray(frame[name].to_numpy()) for name in frame.columns}
-
-
-def _as_numeric(values: np.ndarray) -> np.ndarray | None:
-    """``values`` as floats (None/NA as NaN), or None for a categorical column."""
-    if values.dtype.kind in "biuf":
-        return values.astype(float)
-    if values.dtype.kind == "O":  # numbers with None, as pandas gives nullable columns
-        try:
-            return values.astype(float)
-        except (TypeError, ValueError):
-            return None
-    return None
-
-
 def _feature_drift(
     arm_features: Any, reference_features: Any, feature_names: Sequence[str] | None, cfg: GuardrailConfig
 ) -> GuardrailMetric:
-    arm, ref = _columns(arm_features), _columns(reference_features)
+    arm, ref = columns(arm_features), columns(reference_features)
     names = list(feature_names) if feature_names is not None else list(ref)
     missing = [
         f"{n} (in {where})"
@@ -475,13 +392,7 @@ def _feature_drift(
     if min(rows.values()) < cfg.min_drift_rows:
         note = {"note": f"fewer than {cfg.min_drift_rows} rows on the arm or in the reference", **rows}
         return GuardrailMetric("feature_drift", "insufficient_data", None, cfg.feature_psi_max, note)
-    per_feature = {}
-    for name in names:  # one vectorized PSI per feature column
-        expected, actual = _as_numeric(ref[name]), _as_numeric(arm[name])
-        if expected is None or actual is None:
-            per_feature[name] = _categorical_psi(ref[name], arm[name])
-        else:
-            per_feature[name] = psi(expected, actual, quantile_edges(expected))
+    per_feature = feature_psis(arm, ref, names)
     worst = max(per_feature, key=per_feature.__getitem__)
     status: Status = "pass" if per_feature[worst] <= cfg.feature_psi_max else "warn"
     details: dict[str, Any] = {"feature": worst, "per_feature": per_feature}
