@@ -307,9 +307,12 @@ class RolloutStore:
         """
         at = naive_utc(at)
         with self.engine.begin() as conn:
-            if conn.dialect.name == "sqlite":  # a write first: pysqlite begins the transaction and takes the lock
+            # SQLite: a write first, so pysqlite begins the transaction here and it takes the write lock
+            if conn.dialect.name == "sqlite":
                 conn.execute(
-                    rollouts.update().where(rollouts.c.rollout_id == rollout_id).values(version=rollouts.c.version)
+                    rollouts.update()
+                    .where(rollouts.c.rollout_id == rollout_id)
+                    .values(version=rollouts.c.version)
                 )
             row = conn.execute(
                 sa.select(rollouts).where(rollouts.c.rollout_id == rollout_id).with_for_update()

@@ -44,7 +44,11 @@ def main(export_dir: str, day: str, rows: int, seed: int, point: str) -> None:
             pause(point)
         discard(old)
 
-    exports._write_synced, exports._switch, exports._discard = write_then_pause, pause_then_switch, pause_then_discard
+    exports._write_synced, exports._switch, exports._discard = (
+        write_then_pause,
+        pause_then_switch,
+        pause_then_discard,
+    )
     exports.export_day(ObjectStore(export_dir), served_day(day, rows, seed=seed), day)
     print("finished", flush=True)
 

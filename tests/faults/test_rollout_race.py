@@ -96,19 +96,21 @@ def test_an_abort_racing_the_daily_decision_wins_or_is_refused_and_is_never_lost
             barrier = threading.Barrier(2)
             results: dict[str, object] = {}
 
-            def run(name, action):
+            def run(name, action, *, barrier, results):
                 barrier.wait()
                 try:
                     results[name] = action()
                 except RolloutStateError as refused:
                     results[name] = refused
 
-            threads = [
-                threading.Thread(target=run, args=("abort", lambda: controls.abort(
-                    operator, "ada", f"race {i}", last_served=day))),
-                threading.Thread(target=run, args=("daily", lambda: daily_decision(
-                    automatic, rollout.rollout_id, day, report))),
-            ]  # fmt: skip
+            def abort_now(i=i, day=day):
+                return controls.abort(operator, "ada", f"race {i}", last_served=day)
+
+            def decide_now(rollout_id=rollout.rollout_id, day=day, report=report):
+                return daily_decision(automatic, rollout_id, day, report)
+
+            threads = [threading.Thread(target=run, args=(name, action), kwargs={"barrier": barrier, "results": results})
+                       for name, action in (("abort", abort_now), ("daily", decide_now))]  # fmt: skip
             for t in threads:
                 t.start()
             for t in threads:
@@ -136,9 +138,13 @@ def test_an_abort_racing_the_daily_decision_wins_or_is_refused_and_is_never_lost
                 else:
                     assert daily.decision == "hold" and daily.event_id < abort.event_id, (i, daily, abort)
                     outcomes["decision first, abort after"] += 1
-            assert operator.state_for_day(day + timedelta(days=1)) is None, f"iteration {i}: the candidate serves"
+            assert operator.state_for_day(day + timedelta(days=1)) is None, (
+                f"iteration {i}: the candidate serves"
+            )
             final = operator.events(rollout.rollout_id)
-            assert operator.get(rollout.rollout_id).version == len(final) - 1  # each event after the start bumps it
+            assert (
+                operator.get(rollout.rollout_id).version == len(final) - 1
+            )  # each event after the start bumps it
         print(f"{ITERATIONS} races on {operator_engine.dialect.name}: {outcomes}")
         assert sum(outcomes.values()) == ITERATIONS
     finally:
@@ -146,7 +152,9 @@ def test_an_abort_racing_the_daily_decision_wins_or_is_refused_and_is_never_lost
         policy_engine.dispose()
 
 
-def test_the_version_column_reaches_an_existing_database_and_a_stale_version_is_refused(serving_url, tmp_path):
+def test_the_version_column_reaches_an_existing_database_and_a_stale_version_is_refused(
+    serving_url, tmp_path
+):
     registry, champion, candidate = registered_models(serving_url, str(tmp_path / "models"))
     engine = registry.engine
     try:
@@ -160,11 +168,17 @@ def test_the_version_column_reaches_an_existing_database_and_a_stale_version_is_
         assert store.get(rollout.rollout_id).version == 0
 
         day = FIRST_DAY + timedelta(days=2)
-        store.append(rollout.rollout_id, policy.pause("shadow", "bob", "a look"), end_of_day(day), expected_version=0)
-        advance = policy.decide(PLAN, "shadow", 2, 500, PASSING, paused=False)  # decided before the pause was seen
+        store.append(
+            rollout.rollout_id, policy.pause("shadow", "bob", "a look"), end_of_day(day), expected_version=0
+        )
+        advance = policy.decide(
+            PLAN, "shadow", 2, 500, PASSING, paused=False
+        )  # decided before the pause was seen
         with pytest.raises(StaleRolloutError) as refused:
             store.append(rollout.rollout_id, advance, end_of_day(day), score_date=day, expected_version=0)
-        assert str(refused.value).startswith(f"rollout {rollout.rollout_id} changed since it was read (version 0 -> 1")
+        assert str(refused.value).startswith(
+            f"rollout {rollout.rollout_id} changed since it was read (version 0 -> 1"
+        )
         assert "last event pause shadow -> shadow by bob" in str(refused.value)
         with engine.connect() as conn:
             assert conn.execute(sa.select(rollouts.c.status, rollouts.c.version)).one() == ("paused", 1)
