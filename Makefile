@@ -47,11 +47,13 @@ demo: dbt-manifest dagster-home
 
 # The tests need the machine's PostgreSQL (started here, idempotently) besides the embedded defaults.
 # First the dependency audit (security/audit.py): fails on a known vulnerability not in security/audit-allowlist.txt;
-# says DEPENDENCY AUDIT NOT RUN, without failing, when no vulnerability service is reachable (SAFEGUARD_AUDIT_REQUIRED=1
-# makes that fatal).
+# says DEPENDENCY AUDIT NOT RUN, without failing, when no vulnerability service is reachable (SAFEGUARD_AUDIT_REQUIRED=1,
+# or a configured SAFEGUARD_AUDIT_OSV_URL, makes that fatal). Its one-line outcome is printed again after pytest.
+AUDIT_STATUS := $(SAFEGUARD_HOME)/dependency-audit.txt
 test: dbt-manifest
-	$(BIN)/python security/audit.py
-	SAFEGUARD_TEST_POSTGRES_URL="$$(bash scripts/postgres-up.sh)" $(BIN)/pytest
+	@rm -f $(AUDIT_STATUS)
+	SAFEGUARD_AUDIT_STATUS_FILE=$(AUDIT_STATUS) $(BIN)/python security/audit.py
+	SAFEGUARD_TEST_POSTGRES_URL="$$(bash scripts/postgres-up.sh)" $(BIN)/pytest; status=$$?; cat $(AUDIT_STATUS); exit $$status
 
 ui: dbt-manifest dagster-home
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000

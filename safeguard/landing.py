@@ -114,6 +114,13 @@ class ObjectStore:
             return
         self._s3.put_object(Bucket=self.bucket, Key=self._key(rel), Body=data)
 
+    def delete(self, rel: str) -> None:
+        """Delete one file or object (no error when it is gone already)."""
+        if not self.is_s3:
+            (self.root / rel).unlink(missing_ok=True)
+            return
+        self._s3.delete_object(Bucket=self.bucket, Key=self._key(rel))
+
     def delete_prefix(self, rel_dir: str) -> None:
         if not self.is_s3:
             import shutil

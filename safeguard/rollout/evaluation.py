@@ -22,7 +22,10 @@ When a decision is recorded, and when not:
 - the decision's ``event_time`` is the end of D, or the end of the last served day if later, so the new stage
   applies from the first day not served yet and no served day ever changes its assignment;
 - when the rollout already moved on from the stage in effect on D (a decision waits for its first day), only a
-  breach acts (roll back); anything else waits for the new stage's own evaluations.
+  breach acts (roll back); anything else waits for the new stage's own evaluations;
+- the decision is written only on the rollout version it was made on: when an operator (or another run) changed
+  the rollout meanwhile, the write is refused as stale and the day is evaluated again on the new state (an abort
+  is then seen and nothing is recorded); an abort is never overwritten.
 A rollback marks the candidate ``rejected`` in the registry: production evidence says it is worse, so it is never
 scored again. (An abort by a person leaves it ``candidate``: the reason may be operational, and a new rollout may
 follow.)
@@ -49,7 +52,14 @@ from safeguard.rollout.bucketing import buckets, in_candidate_arm
 from safeguard.rollout.guardrails import OUTCOME_GUARDRAILS, TIERS, GuardrailReport, evaluate_guardrails
 from safeguard.rollout.policy import decide
 from safeguard.rollout.served import last_served_day
-from safeguard.rollout.state import EventRecord, RolloutState, RolloutStore, end_of_day, utcnow
+from safeguard.rollout.state import (
+    EventRecord,
+    RolloutState,
+    RolloutStore,
+    StaleRolloutError,
+    end_of_day,
+    utcnow,
+)
 from safeguard.scoring import FEATURES_TABLE, SCORES_TABLE
 from safeguard.serving.schema import model_versions
 from safeguard.warehouse import table_exists
@@ -339,8 +349,13 @@ def decision_time(day: date | str, last_served: date | None) -> datetime:
     return end_of_day(max(as_date(day), last_served) if last_served else day)
 
 
-def evaluate_day(con, day: date | str, store: RolloutStore, registry: ModelRegistry) -> DayEvaluation:
-    """Evaluate score day ``day`` and record the automatic decision when one is due (see the module docstring)."""
+def evaluate_day(
+    con, day: date | str, store: RolloutStore, registry: ModelRegistry, *, stale_retries: int = 3
+) -> DayEvaluation:
+    """Evaluate score day ``day`` and record the automatic decision when one is due (see the module docstring).
+
+    A decision refused as stale (the rollout changed while it was made) re-reads the state and decides again, up
+    to ``stale_retries`` times; then it records nothing and says why in the note."""
     day = as_date(day).isoformat()
     state = store.state_for_day(day)
     if state is None:
@@ -378,13 +393,20 @@ def evaluate_day(con, day: date | str, store: RolloutStore, registry: ModelRegis
         )
         return evaluation
     metrics = {**evaluation.metrics(), "recorded_at": utcnow().isoformat(timespec="seconds")}
-    evaluation.decision = store.append(
-        rollout.rollout_id,
-        decision,
-        decision_time(day, last_served_day(con)),
-        score_date=day,
-        metrics=metrics,
-    )
+    try:
+        evaluation.decision = store.append(
+            rollout.rollout_id,
+            decision,
+            decision_time(day, last_served_day(con)),
+            score_date=day,
+            metrics=metrics,
+            expected_version=rollout.version,
+        )
+    except StaleRolloutError as stale:
+        if stale_retries > 0:
+            return evaluate_day(con, day, store, registry, stale_retries=stale_retries - 1)
+        evaluation.note = f"no decision recorded: {stale}"
+        return evaluation
     if decision.action == "rollback":
         registry.set_status(rollout.candidate_version, REJECTED)
     return evaluation

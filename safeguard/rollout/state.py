@@ -75,6 +75,7 @@ class Rollout:
     created_at: datetime
     created_by: str
     updated_at: datetime
+    version: int = 0  # bumped by every recorded decision (the compare-and-set of append)
 
     @property
     def is_running(self) -> bool:
@@ -291,18 +292,40 @@ class RolloutStore:
         *,
         score_date: date | str | None = None,
         metrics: Mapping[str, Any] | None = None,
+        expected_version: int | None = None,
     ) -> EventRecord:
         """Record ``decision`` at ``at`` (moved up to the previous event's time if earlier) and update the rollout.
 
-        Refused with :class:`StaleRolloutError` when the rollout is no longer at ``decision.from_stage`` or has
-        ended: a decision made on an outdated state is never written.
+        Refused with :class:`StaleRolloutError` when the rollout is no longer at ``decision.from_stage``, has
+        ended, or (given ``expected_version``, the :attr:`Rollout.version` the decision was made on) recorded any
+        other decision since: a decision made on an outdated state is never written.
+
+        Serialized per rollout: the row is locked before it is read (``SELECT ... FOR UPDATE`` on PostgreSQL; on
+        SQLite the transaction takes the database's write lock first, as ``BEGIN IMMEDIATE`` would), the update is
+        a compare-and-set on ``version``, and the event is inserted in the same transaction. Of two racing writers
+        the second waits, then sees the first one's decision.
         """
         at = naive_utc(at)
         with self.engine.begin() as conn:
-            row = conn.execute(sa.select(rollouts).where(rollouts.c.rollout_id == rollout_id)).first()
+            # SQLite: a write first, so pysqlite begins the transaction here and it takes the write lock
+            if conn.dialect.name == "sqlite":
+                conn.execute(
+                    rollouts.update()
+                    .where(rollouts.c.rollout_id == rollout_id)
+                    .values(version=rollouts.c.version)
+                )
+            row = conn.execute(
+                sa.select(rollouts).where(rollouts.c.rollout_id == rollout_id).with_for_update()
+            ).first()
             if row is None:
                 raise RolloutStateError(f"no rollout {rollout_id!r} in the serving database")
             rollout = _rollout(row._mapping)
+            if expected_version is not None and rollout.version != expected_version:
+                raise StaleRolloutError(
+                    f"rollout {rollout_id} changed since it was read (version {expected_version} -> "
+                    f"{rollout.version}: {_last_change(conn, rollout_id)}; now {rollout.status} at "
+                    f"{rollout.current_stage}); {decision.action} refused"
+                )
             if not rollout.is_running:
                 raise StaleRolloutError(
                     f"rollout {rollout_id} has ended ({rollout.status}); {decision.action} refused"
@@ -327,7 +350,17 @@ class RolloutStore:
                 values["status"] = ACTIVE
             if decision.to_stage != decision.from_stage:
                 values["stage_started_on"] = first_day_after(at)
-            conn.execute(rollouts.update().where(rollouts.c.rollout_id == rollout_id).values(**values))
+            values["version"] = rollout.version + 1
+            swapped = conn.execute(
+                rollouts.update()
+                .where(rollouts.c.rollout_id == rollout_id, rollouts.c.version == rollout.version)
+                .values(**values)
+            )
+            if swapped.rowcount != 1:  # the lock makes this unreachable; the compare-and-set is the guarantee
+                raise StaleRolloutError(
+                    f"rollout {rollout_id} changed while {decision.action} was written "
+                    f"(version {rollout.version} is gone); {decision.action} refused"
+                )
             event_id = self._insert_event(conn, rollout_id, decision, at, score_date, metrics)
         return next(e for e in self.events(rollout_id) if e.event_id == event_id)
 
@@ -354,6 +387,19 @@ class RolloutStore:
             )
         )
         return int(result.inserted_primary_key[0])
+
+
+def _last_change(conn: sa.Connection, rollout_id: str) -> str:
+    """The latest event of a rollout, as a stale writer's error names it."""
+    last = conn.execute(
+        sa.select(rollout_events)
+        .where(rollout_events.c.rollout_id == rollout_id)
+        .order_by(rollout_events.c.event_time.desc(), rollout_events.c.event_id.desc())
+        .limit(1)
+    ).first()
+    if last is None:
+        return "no event recorded"
+    return f"last event {last.decision} {last.from_stage} -> {last.to_stage} by {last.actor} at {last.event_time}"
 
 
 def _stage_start(events: list[EventRecord], stage: Stage, day: date | str) -> date:

@@ -124,6 +124,8 @@ rollouts = sa.Table(
     sa.Column("created_at", sa.DateTime(), nullable=False),
     sa.Column("created_by", sa.String(128), nullable=False),
     sa.Column("updated_at", sa.DateTime(), nullable=False),
+    # Bumped by every recorded decision: a writer whose read is older is refused (safeguard.rollout.state).
+    sa.Column("version", sa.Integer(), nullable=False, server_default="0"),
     sa.CheckConstraint(
         "status IN ('active', 'paused', 'completed', 'rolled_back', 'aborted')", name="ck_rollouts_status"
     ),
