@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields
 from itertools import pairwise
 from typing import Any
 
+from safeguard.rollout.backtest import BacktestRule
 from safeguard.rollout.bucketing import check_percent
 from safeguard.rollout.guardrails import GuardrailConfig
 
@@ -60,6 +61,7 @@ class RolloutPlan:
     ``min_days_per_stage``: score days spent in a stage before it may advance.
     ``min_arm_accounts``: candidate-arm accounts below which guardrails are not trusted (the decision holds).
     ``max_auto_stage``: the highest percent automation may advance to; beyond it a named person promotes.
+    ``backtest``: how the offline backtest is run and judged before ``rollout start`` lets the candidate in.
     """
 
     stages: tuple[Stage, ...] = DEFAULT_STAGES
@@ -67,6 +69,7 @@ class RolloutPlan:
     min_arm_accounts: int = 200
     max_auto_stage: int = 25
     guardrails: GuardrailConfig = field(default_factory=GuardrailConfig)
+    backtest: BacktestRule = field(default_factory=BacktestRule)
 
     def __post_init__(self) -> None:
         stages = tuple(self.stages)
@@ -112,6 +115,7 @@ class RolloutPlan:
             "min_arm_accounts": self.min_arm_accounts,
             "max_auto_stage": self.max_auto_stage,
             "guardrails": self.guardrails.to_dict(),
+            "backtest": self.backtest.to_dict(),
         }
 
     def to_json(self) -> str:
@@ -130,6 +134,8 @@ class RolloutPlan:
                 raise ValueError(f"RolloutPlan.stages must be a list of {{name, percent}}: {exc!r}") from None
         if "guardrails" in values:
             values["guardrails"] = GuardrailConfig.from_dict(values["guardrails"])
+        if "backtest" in values:
+            values["backtest"] = BacktestRule.from_dict(values["backtest"])
         return cls(**values)
 
     @classmethod
