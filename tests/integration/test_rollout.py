@@ -174,7 +174,9 @@ def test_a_good_candidate_advances_by_itself_up_to_max_auto_stage(tmp_path):
             instance=world.instance,
         )
     started = rollout_start.execute_in_process(
-        run_config={"ops": {"start_rollout": {"config": {"actor": "ada", **PLAN_OPTIONS}}}},
+        # the stored scores are synthetic, the models' features random: forced past the backtest, which
+        # tests/integration/test_rollout_backtest.py covers
+        run_config={"ops": {"start_rollout": {"config": {"actor": "ada", "force": True, **PLAN_OPTIONS}}}},
         resources=world.resources,
         instance=world.instance,
     )
@@ -256,6 +258,7 @@ def test_a_range_run_decides_once_and_never_changes_a_day_already_served(tmp_pat
         "ada",
         plan=controls.plan_from_options(**PLAN_OPTIONS),
         last_served=date.fromisoformat(SERVE_DAYS[0]),
+        force=True,
     )
 
     caught_up = materialize(
@@ -292,7 +295,8 @@ def test_a_broken_candidate_is_rolled_back_at_its_first_canary_evaluation(tmp_pa
     assert cli.main(["rollout", "promote", "--actor", "ada"]) == 1
     assert "no rollout is running" in capsys.readouterr().err
     assert (
-        cli.main(["rollout", "start", "--actor", "ada", "--min-days", "1", "--min-arm-accounts", "15"]) == 0
+        cli.main(["rollout", "start", "--actor", "ada", "--force", "--min-days", "1", "--min-arm-accounts", "15"])
+        == 0
     )
     assert cli.main(["rollout", "promote", "--actor", "ada"]) == 0  # skip shadow: straight to 1% of accounts
     assert "next score day 2026-09-03 is served by stage canary_1" in capsys.readouterr().out
