@@ -32,10 +32,12 @@ from safeguard import cli
 from safeguard.rollout.backtest_replay import BACKTEST_SCORES_TABLE, read_backtest_scores
 from safeguard.rollout.backtest_store import latest_backtest
 from safeguard.rollout.state import RolloutStore
+from safeguard.rules_model import build_rules_model
 from safeguard.scoring import SCORES_SCHEMA, write_scores
 from safeguard.serving.schema import rollout_backtests, rollout_events, rollouts
 from safeguard.tiers import TIERS, tier_index
 from tests import model_factory as mf
+from tests.signal_factory import catalog, with_signals
 from tests.unit.test_rollout_state import registered_models, tiny_model
 
 N_ACCOUNTS = 1500
@@ -56,7 +58,7 @@ def shuffled_label_model():
 
 
 class World:
-    def __init__(self, tmp_path, monkeypatch, *, broken: bool = False):
+    def __init__(self, tmp_path, monkeypatch, *, broken: bool = False, rules_champion: bool = False):
         self.warehouse = str(tmp_path / "warehouse.duckdb")
         self.serving_url = f"sqlite:///{tmp_path / 'serving.db'}"
         self.model_dir = str(tmp_path / "models")
@@ -64,6 +66,14 @@ class World:
         if broken:  # the only candidate is the broken one
             self.registry.set_status(self.candidate, "retired")
             self.candidate = self.registry.register(shuffled_label_model(), "candidate").version
+        examples = with_signals(mf.synthetic_frame(N_ACCOUNTS, DAYS, n_features=6, seed=5))
+        examples["as_of_date"] = pd.to_datetime(examples["as_of_date"]).dt.date
+        features = examples.drop(columns="label")
+        champion = tiny_model(1)
+        if rules_champion:  # cold start: the rules score is champion
+            champion = build_rules_model(catalog(), features[features["as_of_date"] == features["as_of_date"].min()],
+                                         reason="cold start in a test")
+            self.champion = self.registry.register(champion, "champion").version
         self.store = RolloutStore(self.registry.engine)
         self.resources = {
             "warehouse": DuckDBResource(database=self.warehouse),
@@ -76,10 +86,6 @@ class World:
             ("MODEL_STORE_URI", self.model_dir),
         ):
             monkeypatch.setenv(name, value)
-        examples = mf.synthetic_frame(N_ACCOUNTS, DAYS, n_features=6, seed=5)
-        examples["as_of_date"] = pd.to_datetime(examples["as_of_date"]).dt.date
-        features = examples.drop(columns="label")
-        champion = tiny_model(1)
         with duckdb.connect(self.warehouse) as con:
             con.execute("CREATE SCHEMA marts")
             for table, frame in (
@@ -97,7 +103,8 @@ class World:
     @staticmethod
     def _published(model, rows: pd.DataFrame, day: str) -> pa.Table:
         """The champion's scores of a day as daily scoring publishes them (without reasons)."""
-        p = model.probability(model.matrix(rows))
+        margin = model.raw_margin(model.matrix(rows))
+        p = model.calibrator(margin)
         n = len(rows)
         return pa.table(
             {
@@ -106,7 +113,7 @@ class World:
                 "model_version": [model.version] * n,
                 "model_role": ["champion"] * n,
                 "probability": p,
-                "raw_margin": np.log(p / (1 - p)),
+                "raw_margin": margin,
                 "tier": np.asarray(TIERS, dtype=object)[tier_index(p, model.thresholds)],
                 "explained": np.zeros(n, dtype=bool),
                 "explain_reason": pa.nulls(n, pa.string()),
@@ -251,6 +258,19 @@ def test_start_under_a_plan_that_does_not_require_a_backtest_records_its_absence
     assert start.metrics["backtest"]["verdict"] == "insufficient_data"
     assert start.reason == "started by ada"
     assert world.store.latest().plan.backtest.required is False
+
+
+def test_with_the_rules_score_as_champion_the_backtest_runs_the_same_way(tmp_path, monkeypatch, capsys):
+    world = World(tmp_path, monkeypatch, rules_champion=True)
+    assert world.registry.champion().kind == "rules"
+
+    assert cli.main(["rollout", "backtest", "--days", "16"]) == 0
+    out = capsys.readouterr().out
+    assert f"vs champion {world.champion} (rules)" in out and "pooled over 8 judged day(s)" in out
+    stored = latest_backtest(world.registry.engine, world.candidate, world.champion)
+    assert stored.summary["champion_kind"] == "rules"
+    rules_auc = stored.summary["outcomes"]["champion"]["auc_pr"]["value"]
+    assert 0 < rules_auc < stored.summary["outcomes"]["candidate"]["auc_pr"]["value"]  # few signals vs a model
 
 
 def test_rollout_backtest_stays_out_of_the_daily_pipeline():
