@@ -25,6 +25,7 @@ The verdict (:func:`backtest_verdict`) judges the pooled summary of the out-of-f
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from statistics import NormalDist
@@ -142,22 +143,51 @@ def paired_rate_difference(a: np.ndarray, b: np.ndarray, confidence: float = 0.9
 
 
 class _RankedScores:
-    """A score vector sorted once, so the (weighted) average precision of each bootstrap draw costs O(n)."""
+    """Rows sorted once by (group, score descending), so the weighted average precision of every group costs one
+    gather and one cumulative sum over the rows per bootstrap draw, and the rest only over the positives.
 
-    def __init__(self, probability: np.ndarray):
-        self.order = np.argsort(-probability, kind="mergesort")
-        ranked = probability[self.order]
-        self.last_of_tie = np.r_[np.flatnonzero(np.diff(ranked)), ranked.size - 1] if ranked.size else ranked
+    Average precision is the sum over thresholds of (recall gained) x precision; with ties as one threshold (as
+    :mod:`safeguard.metrics`) that is, per group, the sum over positive rows of ``w_i x tp(e_i) / flagged(e_i)``
+    divided by the positives' weight, where ``e_i`` is the last row of the tie run of row ``i``.
+    ``group``: 0 .. n_groups - 1 per row; ``account``: the row's account index (bootstrap weights are per account).
+    """
 
-    def average_precision(self, y: np.ndarray, w: np.ndarray) -> float:
-        """As :func:`safeguard.metrics.average_precision` (ties are one threshold), without sorting again."""
-        yw = (y * w)[self.order]
-        tp = np.cumsum(yw)[self.last_of_tie]
-        fp = np.cumsum(w[self.order] - yw)[self.last_of_tie]
-        if tp.size == 0 or tp[-1] <= 0:
-            return float("nan")
-        precision = tp / np.maximum(tp + fp, np.finfo(float).tiny)
-        return float(np.sum(np.diff(np.r_[0.0, tp]) * precision) / tp[-1])
+    def __init__(self, probability: np.ndarray, y: np.ndarray, account: np.ndarray, group: np.ndarray, n_groups: int):
+        order = np.lexsort((-probability, group))
+        g, p = group[order], probability[order]
+        self.n_groups = n_groups
+        self.account = account[order]
+        n = p.size
+        ends = np.r_[np.flatnonzero((np.diff(p) != 0) | (np.diff(g) != 0)), n - 1] if n else np.zeros(0, np.int64)
+        tie_end = ends[np.searchsorted(ends, np.arange(n))] if n else ends
+        starts = np.r_[0, np.flatnonzero(np.diff(g)) + 1] if n else np.zeros(0, np.int64)
+        start_of = np.zeros(n_groups, dtype=np.int64)
+        start_of[g[starts]] = starts
+        positive = np.flatnonzero(y[order] == 1)
+        self.positive_account = self.account[positive]
+        self.positive_group = g[positive]
+        self.positive_end = tie_end[positive]
+        self.positive_start = start_of[self.positive_group]
+        # positives ranked at or above each positive's tie end, and before its group's first row
+        self.positives_through_end = np.searchsorted(positive, self.positive_end, side="right")
+        self.positives_before_start = np.searchsorted(positive, self.positive_start, side="left")
+
+    def average_precision(self, account_weight: np.ndarray) -> np.ndarray:
+        """Per group, as :func:`safeguard.metrics.average_precision` with row weights ``account_weight[account]``
+        (NaN for a group without weighted positives)."""
+        flagged_through = np.empty(self.account.size + 1)
+        flagged_through[0] = 0.0
+        np.cumsum(account_weight[self.account], out=flagged_through[1:])
+        w = account_weight[self.positive_account]
+        hits_through = np.empty(w.size + 1)
+        hits_through[0] = 0.0
+        np.cumsum(w, out=hits_through[1:])
+        tp = hits_through[self.positives_through_end] - hits_through[self.positives_before_start]
+        flagged = flagged_through[self.positive_end + 1] - flagged_through[self.positive_start]
+        gained = w * tp / np.maximum(flagged, np.finfo(float).tiny)
+        area = np.bincount(self.positive_group, weights=gained, minlength=self.n_groups)
+        positives = np.bincount(self.positive_group, weights=w, minlength=self.n_groups)
+        return _ratio(area, positives)
 
 
 def top_k_per_day(probability: np.ndarray, day: np.ndarray, k: Mapping[Any, int]) -> np.ndarray:
@@ -170,98 +200,134 @@ def top_k_per_day(probability: np.ndarray, day: np.ndarray, k: Mapping[Any, int]
     return chosen
 
 
-def _relative(candidate: float, champion: float) -> float:
-    """candidate / champion - 1; NaN when the champion's value is 0 or undefined."""
-    return candidate / champion - 1 if champion and math.isfinite(champion) else float("nan")
+def _relative(candidate: np.ndarray, champion: np.ndarray) -> np.ndarray:
+    """candidate / champion - 1; NaN where the champion's value is 0 or undefined."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(champion > 0, candidate / np.where(champion > 0, champion, 1.0) - 1, np.nan)
 
 
-def _percentile(draws: np.ndarray, confidence: float) -> tuple[float | None, float | None]:
-    draws = draws[np.isfinite(draws)]
-    if draws.size == 0:
-        return None, None
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(draws, [tail, 100 - tail])
-    return float(low), float(high)
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
 
 
-def compare_labelled(
+OUTCOME_METRICS = ("precision", "recall", "auc_pr", "recall_at_champion_volume")
+
+
+def compare_outcomes(
     label: np.ndarray,
     account: np.ndarray,
     day: np.ndarray,
     probability: Mapping[str, np.ndarray],
     tier: Mapping[str, np.ndarray],
+    pooled_days: Sequence[Any] = (),
     *,
     resamples: int = 200,
     seed: int = 0,
     confidence: float = 0.95,
-) -> dict[str, Any]:
+) -> tuple[dict[Any, dict[str, Any]], dict[str, Any] | None]:
     """Precision, recall, AUC-PR and recall at the champion's alert volume of both models on labelled rows, with
-    intervals, and the candidate - champion differences (paired bootstrap over accounts).
+    intervals, and the candidate - champion differences: per day, and pooled over ``pooled_days``.
 
     ``label`` 0/1; ``account``, ``day`` identify each row; ``probability`` and ``tier`` (indices into ``TIERS``)
-    map ``champion`` and ``candidate`` to one value per row.
+    map ``champion`` and ``candidate`` to one value per row. One bootstrap draw (Poisson(1) weights per account)
+    serves every day and the pooled set alike, so the days' intervals and the pooled one come from the same draws.
+    Returns ``({day: figures}, pooled figures or None when no pooled day has rows)``.
     """
     y = np.asarray(label, dtype=np.float64)
-    n = y.size
-    positives = int(y.sum())
+    days, day_index = np.unique(np.asarray(day), return_inverse=True)
+    G = days.size
+    pooled = np.isin(days, np.asarray(list(pooled_days), dtype=days.dtype)) if len(pooled_days) else np.zeros(G, bool)
+    in_pool = pooled[day_index]
+    accounts, account_index = np.unique(np.asarray(account), return_inverse=True)
     alerts = {m: np.asarray(tier[m]) >= ALERT_FROM for m in MODELS}
-    day = np.asarray(day)
-    volume = {d: int(np.count_nonzero(alerts["champion"][day == d])) for d in np.unique(day)}
-    selected = {"champion": alerts["champion"], "candidate": top_k_per_day(np.asarray(probability["candidate"]), day, volume)}
-    ranked = {m: _RankedScores(np.asarray(probability[m], dtype=np.float64)) for m in MODELS}
+    volume = np.bincount(day_index[alerts["champion"]], minlength=G)
+    selected = {
+        "champion": alerts["champion"],
+        "candidate": top_k_per_day(np.asarray(probability["candidate"], dtype=np.float64), day_index, dict(enumerate(volume))),
+    }
+    positive = y == 1
+    rows = {"positives": np.flatnonzero(positive)}
+    for m in MODELS:
+        rows[f"{m}.flagged"] = np.flatnonzero(alerts[m])
+        rows[f"{m}.hit"] = np.flatnonzero(alerts[m] & positive)
+        rows[f"{m}.selected_hit"] = np.flatnonzero(selected[m] & positive)
+    ranked = {
+        m: _RankedScores(np.asarray(probability[m], dtype=np.float64), y, account_index, day_index, G) for m in MODELS
+    }
+    ranked_pool = {
+        m: _RankedScores(
+            np.asarray(probability[m], dtype=np.float64)[in_pool], y[in_pool], account_index[in_pool],
+            np.zeros(int(in_pool.sum()), dtype=np.int64), 1,
+        )
+        for m in MODELS
+    }
 
-    def statistics(w: np.ndarray) -> dict[str, float]:
+    def per_group(key: str, account_weight: np.ndarray) -> np.ndarray:
+        """Weighted count of ``rows[key]`` per day, with the pooled total appended."""
+        r = rows[key]
+        counts = np.bincount(day_index[r], weights=account_weight[account_index[r]], minlength=G)
+        return np.r_[counts, counts[pooled].sum()]
+
+    def statistics(account_weight: np.ndarray) -> dict[str, np.ndarray]:
+        """Every figure per day, the pooled value last (index G)."""
         out = {}
-        pos = float(np.dot(w, y))
+        pos = per_group("positives", account_weight)
         for m in MODELS:
-            flagged = float(w[alerts[m]].sum())
-            hit = float(np.dot(w[alerts[m]], y[alerts[m]]))
-            out[f"{m}.precision"] = hit / flagged if flagged else float("nan")
-            out[f"{m}.recall"] = hit / pos if pos else float("nan")
-            out[f"{m}.auc_pr"] = ranked[m].average_precision(y, w)
-            sel = selected[m]
-            out[f"{m}.recall_at_champion_volume"] = float(np.dot(w[sel], y[sel])) / pos if pos else float("nan")
+            hit = per_group(f"{m}.hit", account_weight)
+            out[f"{m}.precision"] = _ratio(hit, per_group(f"{m}.flagged", account_weight))
+            out[f"{m}.recall"] = _ratio(hit, pos)
+            out[f"{m}.recall_at_champion_volume"] = _ratio(per_group(f"{m}.selected_hit", account_weight), pos)
+            out[f"{m}.auc_pr"] = np.r_[
+                ranked[m].average_precision(account_weight), ranked_pool[m].average_precision(account_weight)
+            ]
+        for x in OUTCOME_METRICS:
+            out[f"difference.{x}"] = out[f"candidate.{x}"] - out[f"champion.{x}"]
+        out["difference.auc_pr_relative"] = _relative(out["candidate.auc_pr"], out["champion.auc_pr"])
         return out
 
-    observed = statistics(np.ones(n))
-    names = ("precision", "recall", "auc_pr", "recall_at_champion_volume")
-    draws: dict[str, list[float]] = {f"{m}.{x}": [] for m in (*MODELS, "difference") for x in names}
-    draws["difference.auc_pr_relative"] = []
-    if n and resamples:
-        accounts, account_index = np.unique(np.asarray(account), return_inverse=True)
+    observed = statistics(np.ones(accounts.size))
+    boot_keys = [*(f"{m}.auc_pr" for m in MODELS), *(f"difference.{x}" for x in OUTCOME_METRICS),
+                 "difference.auc_pr_relative"]
+    bounds: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    if resamples and accounts.size:
         rng = np.random.default_rng(seed)
-        for _ in range(resamples):
-            w = rng.poisson(1.0, accounts.size).astype(np.float64)[account_index]
-            s = statistics(w)
-            for key, value in s.items():
-                draws[key].append(value)
-            for x in names:
-                draws[f"difference.{x}"].append(s[f"candidate.{x}"] - s[f"champion.{x}"])
-            draws["difference.auc_pr_relative"].append(_relative(s["candidate.auc_pr"], s["champion.auc_pr"]))
+        draws = {k: np.empty((resamples, G + 1)) for k in boot_keys}
+        for i in range(resamples):
+            s = statistics(rng.poisson(1.0, accounts.size).astype(np.float64))
+            for k in boot_keys:
+                draws[k][i] = s[k]
+        tail = (1 - confidence) / 2 * 100
+        for k in boot_keys:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # a day whose draws are all NaN
+                low, high = np.nanpercentile(draws[k], [tail, 100 - tail], axis=0)
+            bounds[k] = (low, high)
 
-    def boot(key: str, value: float) -> dict:
-        return interval(value, *_percentile(np.asarray(draws[key], dtype=np.float64), confidence))
+    n_rows = np.r_[np.bincount(day_index, minlength=G), int(in_pool.sum())]
+    counts = {k: per_group(k, np.ones(accounts.size)).astype(int) for k in rows}
 
-    out: dict[str, Any] = {"labelled": n, "positives": positives}
-    for m in MODELS:
-        flagged = int(np.count_nonzero(alerts[m]))
-        hit = int(np.count_nonzero(alerts[m] & (y == 1)))
-        out[m] = {
-            "alerts": flagged,
-            "precision": wilson(hit, flagged, confidence),
-            "recall": wilson(hit, positives, confidence),
-            "auc_pr": boot(f"{m}.auc_pr", observed[f"{m}.auc_pr"]),
-            "recall_at_champion_volume": wilson(
-                int(np.count_nonzero(selected[m] & (y == 1))), positives, confidence
-            ),
-        }
-    out["difference"] = {
-        x: boot(f"difference.{x}", observed[f"candidate.{x}"] - observed[f"champion.{x}"]) for x in names
-    }
-    out["difference"]["auc_pr_relative"] = boot(
-        "difference.auc_pr_relative", _relative(observed["candidate.auc_pr"], observed["champion.auc_pr"])
-    )
-    return out
+    def figures(j: int) -> dict[str, Any]:
+        def boot(k: str) -> dict:
+            low, high = bounds.get(k, (None, None))
+            return interval(observed[k][j], None if low is None else low[j], None if high is None else high[j])
+
+        positives = int(counts["positives"][j])
+        out: dict[str, Any] = {"labelled": int(n_rows[j]), "positives": positives}
+        for m in MODELS:
+            flagged, hit = int(counts[f"{m}.flagged"][j]), int(counts[f"{m}.hit"][j])
+            out[m] = {
+                "alerts": flagged,
+                "precision": wilson(hit, flagged, confidence),
+                "recall": wilson(hit, positives, confidence),
+                "auc_pr": boot(f"{m}.auc_pr"),
+                "recall_at_champion_volume": wilson(int(counts[f"{m}.selected_hit"][j]), positives, confidence),
+            }
+        out["difference"] = {x: boot(f"difference.{x}") for x in (*OUTCOME_METRICS, "auc_pr_relative")}
+        return out
+
+    per_day = {d: figures(j) for j, d in enumerate(days.tolist())}
+    return per_day, (figures(G) if in_pool.any() else None)
 
 
 def compare_alerts(tier: Mapping[str, np.ndarray], confidence: float = 0.95) -> dict[str, Any]:

@@ -39,7 +39,7 @@ from safeguard.rollout.backtest import (
     BacktestRule,
     backtest_verdict,
     compare_alerts,
-    compare_labelled,
+    compare_outcomes,
     pooled_summary,
 )
 from safeguard.scoring import FEATURES_TABLE, SCORES_TABLE, read_day_features
@@ -240,14 +240,16 @@ def _matured_days(con, days: list[str]) -> set[str]:
     return {d for (d,) in rows}
 
 
-def _outcomes(rows: pd.DataFrame, rule: BacktestRule) -> dict[str, Any]:
+def _outcomes(rows: pd.DataFrame, pooled_days: list[str], rule: BacktestRule):
+    """Outcome figures of every matured day and of the pooled days, from one set of bootstrap draws."""
     labelled = rows[rows["label"].notna()]
-    return compare_labelled(
+    return compare_outcomes(
         labelled["label"].to_numpy(dtype=np.float64),
         labelled["account_id"].to_numpy(),
         labelled["day"].to_numpy(),
         {m: labelled[f"{m}_probability"].to_numpy(dtype=np.float64) for m in ("champion", "candidate")},
         {m: labelled[f"{m}_tier"].to_numpy() for m in ("champion", "candidate")},
+        pooled_days,
         resamples=rule.bootstrap_resamples,
         seed=rule.seed,
         confidence=rule.confidence,
@@ -268,35 +270,36 @@ def judge(
     rule: BacktestRule,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Each day's status and figures, and the pooled summary of the judged days."""
+    status = {}
+    for day in days:
+        if day not in champion_days:
+            status[day] = NO_CHAMPION_SCORES
+        elif day not in matured_days:
+            status[day] = LABELS_PENDING
+        else:
+            status[day] = IN_TRAINING if date.fromisoformat(day) < validation_start else JUDGED
+    matured = [d for d in days if status[d] in (JUDGED, IN_TRAINING)]
+    judged = [d for d in days if status[d] == JUDGED]
+    outcomes, pooled_outcomes = _outcomes(rows[rows["day"].isin(matured)], judged, rule)
     by_day = dict(tuple(rows.groupby("day", sort=True))) if len(rows) else {}
+    notes = {
+        NO_CHAMPION_SCORES: "the champion published no scores this day: not comparable",
+        LABELS_PENDING: "label window not closed yet: alerts only",
+        IN_TRAINING: f"before the candidate's validation_start {validation_start}: in its fit, not pooled",
+        JUDGED: "out of the candidate's fit: pooled",
+    }
     per_day = []
     for day in days:
-        entry: dict[str, Any] = {"day": day, "candidate_tiers": candidate_scored.get(day, {})}
-        if day not in champion_days:
-            entry.update(status=NO_CHAMPION_SCORES, note="the champion published no scores this day: not comparable")
-            per_day.append(entry)
-            continue
-        day_rows = by_day.get(day, rows.iloc[:0])
-        entry["alerts"] = _alerts(day_rows, rule)
-        if day not in matured_days:
-            entry.update(status=LABELS_PENDING, note="label window not closed yet: alerts only")
-        else:
-            in_fit = date.fromisoformat(day) < validation_start
-            entry.update(
-                status=IN_TRAINING if in_fit else JUDGED,
-                note=f"before the candidate's validation_start {validation_start}: in its fit, not pooled"
-                if in_fit
-                else "out of the candidate's fit: pooled",
-                outcomes=_outcomes(day_rows, rule),
-            )
+        entry: dict[str, Any] = {
+            "day": day, "status": status[day], "note": notes[status[day]], "candidate_tiers": candidate_scored.get(day, {})
+        }
+        if status[day] != NO_CHAMPION_SCORES:
+            entry["alerts"] = _alerts(by_day.get(day, rows.iloc[:0]), rule)
+        if day in outcomes:
+            entry["outcomes"] = outcomes[day]
         per_day.append(entry)
-    judged = [d["day"] for d in per_day if d["status"] == JUDGED]
     pooled = rows[rows["day"].isin(judged)] if judged else None
-    return per_day, pooled_summary(
-        per_day,
-        _alerts(pooled, rule) if pooled is not None else None,
-        _outcomes(pooled, rule) if pooled is not None else None,
-    )
+    return per_day, pooled_summary(per_day, _alerts(pooled, rule) if pooled is not None else None, pooled_outcomes)
 
 
 def run_backtest(

@@ -184,9 +184,15 @@ def test_the_statistics_match_their_definitions():
     y = (rng.random(500) < 0.2).astype(float)
     p = np.round(rng.random(500), 2)  # ties
     w = rng.poisson(1.0, 500).astype(float)
-    ranked = _RankedScores(p)
-    assert ranked.average_precision(y, np.ones(500)) == pytest.approx(metrics.average_precision(y, p))
-    assert ranked.average_precision(y, w) == pytest.approx(metrics.average_precision(y, p, w))
+    rows = np.arange(500)  # one "account" per row, so account weights are row weights
+    whole = _RankedScores(p, y, rows, np.zeros(500, dtype=np.int64), 1)
+    assert whole.average_precision(np.ones(500))[0] == pytest.approx(metrics.average_precision(y, p))
+    assert whole.average_precision(w)[0] == pytest.approx(metrics.average_precision(y, p, w))
+    group = (rows % 3).astype(np.int64)  # three groups in one pass, each as if alone
+    per_group = _RankedScores(p, y, rows, group, 3).average_precision(w)
+    for g in range(3):
+        m = group == g
+        assert per_group[g] == pytest.approx(metrics.average_precision(y[m], p[m], w[m]))
 
     iv = wilson(8, 10)
     assert (iv["value"], round(iv["low"], 4), round(iv["high"], 4)) == (0.8, 0.4902, 0.9433)
