@@ -173,18 +173,18 @@ class _RankedScores:
         self.positives_before_start = np.searchsorted(positive, self.positive_start, side="left")
 
     def average_precision(self, account_weight: np.ndarray) -> np.ndarray:
-        """Per group, as :func:`safeguard.metrics.average_precision` with row weights ``account_weight[account]``
+        """Per group, as :func:`safeguard.metrics.average_precision` with integer row weights ``account_weight[account]``
         (NaN for a group without weighted positives)."""
-        flagged_through = np.empty(self.account.size + 1)
-        flagged_through[0] = 0.0
+        # Bootstrap weights are counts: integer sums are exact, and half the memory traffic of float64.
+        dtype = np.int32 if account_weight.max(initial=0) * self.account.size < 2**31 else np.int64
+        flagged_through = np.zeros(self.account.size + 1, dtype=dtype)
         np.cumsum(account_weight[self.account], out=flagged_through[1:])
         w = account_weight[self.positive_account]
-        hits_through = np.empty(w.size + 1)
-        hits_through[0] = 0.0
+        hits_through = np.zeros(w.size + 1, dtype=dtype)
         np.cumsum(w, out=hits_through[1:])
         tp = hits_through[self.positives_through_end] - hits_through[self.positives_before_start]
         flagged = flagged_through[self.positive_end + 1] - flagged_through[self.positive_start]
-        gained = w * tp / np.maximum(flagged, np.finfo(float).tiny)
+        gained = w * tp / np.maximum(flagged, 1).astype(np.float64)  # flagged >= w > 0 wherever gained counts
         area = np.bincount(self.positive_group, weights=gained, minlength=self.n_groups)
         positives = np.bincount(self.positive_group, weights=w, minlength=self.n_groups)
         return _ratio(area, positives)
@@ -286,7 +286,8 @@ def compare_outcomes(
         out["difference.auc_pr_relative"] = _relative(out["candidate.auc_pr"], out["champion.auc_pr"])
         return out
 
-    observed = statistics(np.ones(accounts.size))
+    ones = np.ones(accounts.size, dtype=np.int32)
+    observed = statistics(ones)
     boot_keys = [*(f"{m}.auc_pr" for m in MODELS), *(f"difference.{x}" for x in OUTCOME_METRICS),
                  "difference.auc_pr_relative"]
     bounds: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -294,7 +295,7 @@ def compare_outcomes(
         rng = np.random.default_rng(seed)
         draws = {k: np.empty((resamples, G + 1)) for k in boot_keys}
         for i in range(resamples):
-            s = statistics(rng.poisson(1.0, accounts.size).astype(np.float64))
+            s = statistics(rng.poisson(1.0, accounts.size).astype(np.int32))
             for k in boot_keys:
                 draws[k][i] = s[k]
         tail = (1 - confidence) / 2 * 100
@@ -305,7 +306,7 @@ def compare_outcomes(
             bounds[k] = (low, high)
 
     n_rows = np.r_[np.bincount(day_index, minlength=G), int(in_pool.sum())]
-    counts = {k: per_group(k, np.ones(accounts.size)).astype(int) for k in rows}
+    counts = {k: per_group(k, ones).astype(int) for k in rows}
 
     def figures(j: int) -> dict[str, Any]:
         def boot(k: str) -> dict:

@@ -183,10 +183,10 @@ def test_the_statistics_match_their_definitions():
     rng = np.random.default_rng(0)
     y = (rng.random(500) < 0.2).astype(float)
     p = np.round(rng.random(500), 2)  # ties
-    w = rng.poisson(1.0, 500).astype(float)
+    w = rng.poisson(1.0, 500).astype(np.int32)  # bootstrap weights are counts
     rows = np.arange(500)  # one "account" per row, so account weights are row weights
     whole = _RankedScores(p, y, rows, np.zeros(500, dtype=np.int64), 1)
-    assert whole.average_precision(np.ones(500))[0] == pytest.approx(metrics.average_precision(y, p))
+    assert whole.average_precision(np.ones(500, dtype=np.int32))[0] == pytest.approx(metrics.average_precision(y, p))
     assert whole.average_precision(w)[0] == pytest.approx(metrics.average_precision(y, p, w))
     group = (rows % 3).astype(np.int64)  # three groups in one pass, each as if alone
     per_group = _RankedScores(p, y, rows, group, 3).average_precision(w)
