@@ -232,6 +232,9 @@ class StartRolloutConfig(RolloutActionConfig):
     min_days_per_stage: int | None = Field(default=None, ge=0)
     min_arm_accounts: int | None = Field(default=None, ge=0)
     max_auto_stage: int | None = Field(default=None, ge=0, le=100)
+    force: bool = Field(
+        default=False, description="Start although the backtest is missing or does not pass (recorded with the actor)."
+    )
 
 
 class PauseRolloutConfig(RolloutActionConfig):
@@ -285,6 +288,7 @@ def start_rollout(
             candidate_version=config.candidate_version,
             plan=plan,
             last_served=last,
+            force=config.force,
         ),
     )
 

@@ -208,6 +208,32 @@ def publishing() -> list[str]:
     return lines
 
 
+def backtest() -> list[str]:
+    name, r = _load("backtest.json")
+    if not r:
+        return []
+    parts = r["backtest_parts_seconds"]
+    goal = "met" if r["ratio"] <= 1.3 else "NOT met"
+    return [
+        "## Offline backtest before a rollout (issue 15)",
+        f"`bench/bench_backtest.py`: {r['accounts']:,} accounts x {r['days']} feature days ({r['features']} features, "
+        f"{r['trees']} trees), {r['judged_days']} judged days ({r['pooled_labelled_rows']:,} labelled account-days "
+        f"pooled), {r['bootstrap_resamples']} bootstrap resamples; best of {r['repeats']}, load average "
+        f"{[round(x, 2) for x in r['load_average']]} at the end.",
+        "",
+        _row("", "seconds", "ratio to the floor"),
+        _row("---", "---", "---"),
+        _row("floor: read each day's features, probability and tier with the candidate", r["floor_seconds"], "1.00x"),
+        _row("backtest (`run_backtest`)", r["backtest_seconds"], f"{r['ratio']}x"),
+        _row("of which scoring", parts["score"], ""),
+        _row("of which writing scoring.backtest_scores", parts["write"], ""),
+        _row("of which joining the champion's scores and labels, judging, bootstrap", parts["judge"], ""),
+        "",
+        f"Goal ≤ 1.3x: {goal}. Peak RSS {r['peak_rss_mib']:,} MiB.",
+        "",
+    ]
+
+
 def _mib(x) -> str:
     return f"{x:,.0f} MiB" if x is not None else ""
 
@@ -366,7 +392,7 @@ def main() -> None:
     if "--headline" in sys.argv[1:]:
         print(robustness_headline())
         return
-    sections = [generation(), ingestion(), features(), model(), quality(), robustness(), bucketing(), publishing(), pipeline()]
+    sections = [generation(), ingestion(), features(), model(), quality(), robustness(), bucketing(), backtest(), publishing(), pipeline()]
     notes = (HERE / "NOTES.md").read_text() if (HERE / "NOTES.md").exists() else ""
     text = "\n".join(
         [

@@ -33,11 +33,13 @@ from dagster import (
 )
 
 MODEL_ASSETS = AssetSelection.assets("risk_model")
+# Launched by a person before a rollout (rollout_backtest_job), never by the daily run or the full graph.
+BACKTEST_ASSETS = AssetSelection.assets("rollout_backtest")
 INGESTION = AssetSelection.groups("ingestion")
 
 daily_pipeline_job = define_asset_job(
     "daily_pipeline",
-    selection=AssetSelection.all() - MODEL_ASSETS,
+    selection=AssetSelection.all() - MODEL_ASSETS - BACKTEST_ASSETS,
     description="Ingestion through publishing for one day (or a range, in one run).",
 )
 retrain_job = define_asset_job(
@@ -47,7 +49,7 @@ retrain_job = define_asset_job(
 )
 full_graph_job = define_asset_job(
     "full_graph",
-    selection=AssetSelection.all(),
+    selection=AssetSelection.all() - BACKTEST_ASSETS,
     description="The whole graph for a date range, training the model once between features and scoring.",
 )
 
@@ -95,7 +97,7 @@ def with_catch_up(assets: Sequence[AssetsDefinition]) -> list[AssetsDefinition]:
 # Evaluates the catch-up condition every minute once turned on; the UI shows why each asset was or was not requested.
 catch_up_sensor = AutomationConditionSensorDefinition(
     "pipeline_catch_up",
-    target=AssetSelection.all() - MODEL_ASSETS - INGESTION,
+    target=AssetSelection.all() - MODEL_ASSETS - INGESTION - BACKTEST_ASSETS,
     default_status=DefaultSensorStatus.STOPPED,
     minimum_interval_seconds=60,
     description="Newest day only: materializes a dated asset again after its parents updated and their blocking "

@@ -189,6 +189,20 @@ def add_rollout(subparsers: argparse._SubParsersAction) -> None:
     )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     actions.add_parser("status", help="stage, days in stage, latest guardrails and the last decisions")
+    backtest = actions.add_parser(
+        "backtest",
+        help="replay the candidate over the newest feature days and judge it against the champion's scores",
+        description=(
+            "Score the candidate on the newest --days feature days (point in time), next to the champion's "
+            "published scores of the same days, and judge both on the labels matured by now: per day and pooled "
+            "over the days out of the candidate's fit, with 95%% intervals, and a verdict (pass, fail, "
+            "insufficient_data) that `rollout start` requires. Writes scoring.backtest_scores and a "
+            "rollout_backtests row."
+        ),
+    )
+    backtest.add_argument("--days", type=int, default=None,
+                          help="feature days to replay, the newest ones (default: the default plan's, 28)")
+    backtest.add_argument("--candidate", help="model version to backtest (default: the only candidate)")
     start = actions.add_parser("start", help="start rolling out a candidate, in shadow")
     promote = actions.add_parser(
         "promote", help="move one stage on; at the last stage the candidate becomes champion"
@@ -199,6 +213,9 @@ def add_rollout(subparsers: argparse._SubParsersAction) -> None:
     for action in (start, promote, pause, resume, abort):
         action.add_argument("--actor", required=True, help="your name, recorded in the audit log")
     start.add_argument("--candidate", help="model version to roll out (default: the only candidate)")
+    start.add_argument("--force", action="store_true",
+                       help="start although the candidate's backtest is missing or does not pass; the override is "
+                       "recorded in the audit log with the actor")
     start.add_argument("--plan", type=Path, help="JSON file with a rollout plan (any subset of its fields)")
     start.add_argument("--min-days", type=int, help="score days per stage before it may advance")
     start.add_argument("--min-arm-accounts", type=int, help="fewer arm accounts: guardrails not trusted")
@@ -222,6 +239,8 @@ def cmd_rollout(args: argparse.Namespace) -> int:
         upgrade(engine)
         store = RolloutStore(engine)
         registry = ModelRegistry(engine, ObjectStore(s.model_store_uri, s3_endpoint_url=s.s3_endpoint_url))
+        if args.action == "backtest":
+            return _backtest(args, engine, registry, s.warehouse_path)
         last = last_served_day_in(s.warehouse_path)
         if args.action == "start":
             plan = controls.plan_from_options(
@@ -231,7 +250,13 @@ def cmd_rollout(args: argparse.Namespace) -> int:
                 max_auto_stage=args.max_auto_stage,
             )
             controls.start(
-                store, registry, args.actor, candidate_version=args.candidate, plan=plan, last_served=last
+                store,
+                registry,
+                args.actor,
+                candidate_version=args.candidate,
+                plan=plan,
+                last_served=last,
+                force=args.force,
             )
         elif args.action == "promote":
             controls.promote(store, registry, args.actor, last_served=last)
@@ -248,6 +273,25 @@ def cmd_rollout(args: argparse.Namespace) -> int:
         return 1
     finally:
         engine.dispose()
+
+
+def _backtest(args: argparse.Namespace, engine, registry, warehouse_path: str) -> int:
+    """``rollout backtest``: replay, store, print. Every check runs before anything is written."""
+    from pathlib import Path
+
+    from safeguard.rollout.backtest_replay import BacktestError, run_backtest
+    from safeguard.rollout.backtest_report import format_backtest
+    from safeguard.rollout.backtest_store import record_backtest
+    from safeguard.warehouse import connect_when_free
+
+    if args.days is not None and args.days < 1:
+        raise BacktestError(f"--days must be at least 1, got {args.days}")
+    if not Path(warehouse_path).exists():
+        raise BacktestError(f"no warehouse at {warehouse_path}: run the pipeline before a backtest")
+    with connect_when_free(warehouse_path) as con:
+        result = run_backtest(con, registry, candidate_version=args.candidate, days=args.days)
+    print(format_backtest(record_backtest(engine, result)))
+    return 0
 
 
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_generate, add_risk, add_rollout]

@@ -109,8 +109,11 @@ def model_card_markdown(
     gate: GateResult | None = None,
     comparisons: Mapping[str, Mapping[str, float]] | None = None,
     top_features: int = 15,
+    backtest=None,
 ) -> str:
-    """The card as markdown. ``comparisons``: extra metric columns, e.g. {"rules baseline": {...}, "champion": {...}}."""
+    """The card as markdown. ``comparisons``: extra metric columns, e.g. {"rules baseline": {...}, "champion": {...}}.
+    ``backtest``: a stored backtest of this model (``safeguard.rollout.backtest_store.StoredBacktest``) for a
+    "Backtest against the champion" section."""
     comparisons = dict(comparisons or {})
     m = model.metrics
     metric_rows = pd.DataFrame(
@@ -185,6 +188,10 @@ def model_card_markdown(
         ]
         parts += [f"- {note}" for note in gate.notes]
     parts += ["## Top features by gain", markdown_table(importance)]
+    if backtest is not None:
+        from safeguard.rollout.backtest_report import pooled_markdown
+
+        parts += ["## Backtest against the champion", pooled_markdown(backtest)]
     return "\n\n".join(parts) + "\n"
 
 

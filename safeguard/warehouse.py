@@ -5,7 +5,9 @@ The ``raw.*`` DDL itself belongs to :mod:`safeguard.contract`; this module only 
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
+from time import monotonic, sleep
 
 import duckdb
 
@@ -44,3 +46,25 @@ def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
 def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
     """Column name -> DuckDB type of ``table`` (``schema.name``), in table order."""
     return {name: typ for name, typ, *_ in con.execute(f"DESCRIBE {table}").fetchall()}
+
+
+@contextmanager
+def connect_when_free(path: str | Path, *, wait_seconds: float = 60.0, read_only: bool = False):
+    """:func:`connect` for a process outside Dagster: DuckDB lets one process write a file at a time, so this
+    waits up to ``wait_seconds`` for a running step to let go of it, then fails with a message saying so."""
+    deadline = monotonic() + wait_seconds
+    while True:
+        try:
+            con = connect(path, read_only=read_only)
+            break
+        except duckdb.IOException as e:
+            if monotonic() >= deadline:
+                raise OSError(
+                    f"the warehouse {path} stayed locked by another process for {wait_seconds:.0f}s ({e}); retry "
+                    "when the running step ends, or launch the job from Dagster"
+                ) from e
+            sleep(1.0)
+    try:
+        yield con
+    finally:
+        con.close()

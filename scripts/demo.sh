@@ -19,26 +19,32 @@ fi
 rm -rf "${HOME_DIR:?}"/{landing,ground_truth,models,exports,warehouse.duckdb,serving.db}
 mkdir -p "$HOME_DIR" && touch "$HOME_DIR/.made-by-demo"
 
-step "1/6 generate a world of $ACCOUNTS accounts over $DAYS days into the landing zone"
+step "1/7 generate a world of $ACCOUNTS accounts over $DAYS days into the landing zone"
 "$BIN/safeguard" generate --accounts "$ACCOUNTS" --days "$DAYS" --start "$START" --seed "$SEED"
 
-step "2/6 days $(day 0) .. $(day $((FIRST_SERVE - 1))): ingest, build features, train the first model (champion), score, publish"
+step "2/7 days $(day 0) .. $(day $((FIRST_SERVE - 1))): ingest, build features, train the first model (champion), score, publish"
 "$BIN/safeguard" run --start "$START" --end "$(day $((FIRST_SERVE - 1)))"
 
-step "3/6 days $(day $FIRST_SERVE) .. $(day $RETRAIN_END) land; retrain on the longer history: the new model is a candidate"
+step "3/7 days $(day $FIRST_SERVE) .. $(day $RETRAIN_END) land; retrain on the longer history: the new model is a candidate"
 "$BIN/safeguard" run --start "$(day $FIRST_SERVE)" --end "$(day $RETRAIN_END)" --retrain
 
-step "4/6 start a staged rollout of the candidate (shadow first)"
-# The gate may reject the retrained model (not better than the champion on the same rows): then there is nothing
-# to roll out, the champion keeps serving, and the demo says so instead of stopping.
-if ! "$BIN/safeguard" rollout start --actor demo --min-days 1 --min-arm-accounts 40; then
-  echo "no candidate to roll out: the retrained model did not pass the quality gate; the champion keeps serving"
+step "4/7 backtest the candidate offline: replayed over the last 28 feature days next to the champion's published scores"
+# Judged on the labels matured by now, only on days out of the candidate's fit; `rollout start` requires a pass.
+if ! "$BIN/safeguard" rollout backtest --days 28; then
+  echo "no backtest: there is no candidate (the retrained model did not pass the quality gate)"
 fi
 
-step "5/6 the remaining days one run each, as the daily schedule runs them: the rollout advances by itself up to 25%"
+step "5/7 start a staged rollout of the candidate (shadow first), refused unless its backtest passed"
+# The gate may reject the retrained model (not better than the champion on the same rows), or its backtest may not
+# pass: then nothing rolls out, the champion keeps serving, and the demo says so instead of stopping.
+if ! "$BIN/safeguard" rollout start --actor demo --min-days 1 --min-arm-accounts 40; then
+  echo "no rollout: no candidate, or its backtest did not pass (above); the champion keeps serving"
+fi
+
+step "6/7 the remaining days one run each, as the daily schedule runs them: the rollout advances by itself up to 25%"
 "$BIN/safeguard" run --start "$(day $((RETRAIN_END + 1)))" --end "$(day $((DAYS - 1)))" --one-run-per-day
 
-step "6/6 what operators and downstream teams see"
+step "7/7 what operators and downstream teams see"
 "$BIN/safeguard" rollout status
 "$BIN/safeguard" risk top --limit 5
 top_account=$("$BIN/python" -c "

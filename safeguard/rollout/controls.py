@@ -16,12 +16,14 @@ an automatic rollback rejects it (:mod:`safeguard.rollout.evaluation`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from safeguard.registry import CANDIDATE, CHAMPION, ModelRegistry
 from safeguard.rollout import policy
+from safeguard.rollout.backtest import PASS, backtest_verdict
+from safeguard.rollout.backtest_store import latest_backtest
 from safeguard.rollout.guardrails import OUTCOME_GUARDRAILS
 from safeguard.rollout.plan import COMPLETED, RolloutPlan
 from safeguard.rollout.state import (
@@ -76,6 +78,21 @@ def plan_from_options(
     return RolloutPlan.from_dict({**base, **{k: v for k, v in overrides.items() if v is not None}})
 
 
+def backtest_check(
+    store: RolloutStore, candidate_version: str, champion_version: str, plan: RolloutPlan
+) -> dict[str, Any]:
+    """The latest backtest of the candidate against the champion, re-judged under ``plan.backtest``:
+    ``{backtest_id, verdict, reasons}`` (``backtest_id`` None when there is none: verdict insufficient_data)."""
+    stored = latest_backtest(store.engine, candidate_version, champion_version)
+    verdict, reasons = backtest_verdict(stored.summary if stored else None, plan.backtest)
+    return {
+        "backtest_id": stored.backtest_id if stored else None,
+        "days": f"{stored.first_day} .. {stored.last_day}" if stored else None,
+        "verdict": verdict,
+        "reasons": reasons,
+    }
+
+
 def start(
     store: RolloutStore,
     registry: ModelRegistry,
@@ -85,10 +102,17 @@ def start(
     plan: RolloutPlan | None = None,
     last_served: date | None = None,
     now: datetime | None = None,
+    force: bool = False,
 ) -> Rollout:
     """Start rolling out ``candidate_version`` (default: the registry's only candidate) against the champion, in
-    shadow, under ``plan`` (default: the default plan)."""
-    decision = policy.start(plan or RolloutPlan(), actor)
+    shadow, under ``plan`` (default: the default plan).
+
+    Refused unless the candidate's latest backtest against the current champion passes under
+    ``plan.backtest`` (when the rule is ``required``); ``force`` overrides, and the override (verdict and reasons)
+    is written into the start event's reason and metrics, with the actor.
+    """
+    plan = plan or RolloutPlan()
+    decision = policy.start(plan, actor)
     champion = registry.champion()
     if champion is None:
         raise RolloutStateError("the registry has no champion; a rollout needs one to compare against")
@@ -104,13 +128,31 @@ def start(
         raise RolloutStateError(
             f"model {candidate_version} is {status}, not a candidate; only candidates roll out"
         )
+    check = backtest_check(store, candidate_version, champion.version, plan)
+    if check["verdict"] != PASS and plan.backtest.required:
+        if not force:
+            what = "has no backtest" if check["backtest_id"] is None else f"backtest {check['backtest_id']}"
+            raise RolloutStateError(
+                f"candidate {candidate_version} {what} against champion {champion.version}: "
+                f"{check['verdict']}: {'; '.join(check['reasons'])}. Run `safeguard rollout backtest --candidate "
+                f"{candidate_version}` (or the rollout_backtest asset), or override with --force --actor NAME"
+            )
+        decision = replace(
+            decision,
+            reasons=[
+                *decision.reasons,
+                f"backtest check overridden by {decision.actor} (--force): {check['verdict']}: "
+                + "; ".join(check["reasons"]),
+            ],
+        )
+    metrics = {**_recorded("start", decision.actor, now), "backtest": {**check, "forced": bool(force)}}
     return store.create(
         champion.version,
         candidate_version,
-        plan or RolloutPlan(),
+        plan,
         decision,
         action_time(last_served, now),
-        metrics=_recorded("start", decision.actor, now),
+        metrics=metrics,
     )
 
 

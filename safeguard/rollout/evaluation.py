@@ -48,6 +48,7 @@ from sqlalchemy.engine import Engine
 from safeguard.dates import as_date
 from safeguard.examples import EXAMPLES_TABLE
 from safeguard.registry import REJECTED, ModelRegistry
+from safeguard.rollout.backtest_replay import BACKTEST_SCORES_TABLE
 from safeguard.rollout.bucketing import buckets, in_candidate_arm
 from safeguard.rollout.guardrails import OUTCOME_GUARDRAILS, TIERS, GuardrailReport, evaluate_guardrails
 from safeguard.rollout.policy import decide
@@ -68,8 +69,6 @@ from safeguard.warehouse import table_exists
 REFERENCE_SAMPLE_ROWS = 20_000
 ARM_SAMPLE_ROWS = 20_000
 NEW_ALERTS_LISTED = 20
-# The offline backtest's replay of a candidate on past days (written by safeguard.rollout.backtest).
-BACKTEST_SCORES_TABLE = "scoring.backtest_scores"
 
 
 class EvaluationError(ValueError):

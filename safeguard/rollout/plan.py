@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields
 from itertools import pairwise
 from typing import Any
 
+from safeguard.rollout.backtest import BacktestRule
 from safeguard.rollout.bucketing import check_percent
 from safeguard.rollout.guardrails import GuardrailConfig
 
@@ -62,6 +63,7 @@ class RolloutPlan:
     ``max_auto_stage``: the highest percent automation may advance to; beyond it a named person promotes.
     ``min_outcome_guardrails``: outcome guardrails (precision, recall on matured labels) that must have passed
     before any automatic advance (at least 1: a candidate is never advanced on score distributions alone).
+    ``backtest``: how the offline backtest is run and judged before ``rollout start`` lets the candidate in.
     """
 
     stages: tuple[Stage, ...] = DEFAULT_STAGES
@@ -70,6 +72,7 @@ class RolloutPlan:
     max_auto_stage: int = 25
     min_outcome_guardrails: int = 1
     guardrails: GuardrailConfig = field(default_factory=GuardrailConfig)
+    backtest: BacktestRule = field(default_factory=BacktestRule)
 
     def __post_init__(self) -> None:
         stages = tuple(self.stages)
@@ -120,6 +123,7 @@ class RolloutPlan:
             "max_auto_stage": self.max_auto_stage,
             "min_outcome_guardrails": self.min_outcome_guardrails,
             "guardrails": self.guardrails.to_dict(),
+            "backtest": self.backtest.to_dict(),
         }
 
     def to_json(self) -> str:
@@ -138,6 +142,8 @@ class RolloutPlan:
                 raise ValueError(f"RolloutPlan.stages must be a list of {{name, percent}}: {exc!r}") from None
         if "guardrails" in values:
             values["guardrails"] = GuardrailConfig.from_dict(values["guardrails"])
+        if "backtest" in values:
+            values["backtest"] = BacktestRule.from_dict(values["backtest"])
         return cls(**values)
 
     @classmethod

@@ -152,6 +152,29 @@ rollout_events = sa.Table(
     sa.Index("ix_rollout_events_rollout_time", "rollout_id", "event_time"),
 )
 
+# One row per offline backtest of a candidate against the champion (issue 15), written by
+# safeguard.rollout.backtest_store; `rollout start` re-judges the latest one under the plan's backtest rule.
+rollout_backtests = sa.Table(
+    "rollout_backtests",
+    metadata,
+    sa.Column("backtest_id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("candidate_version", sa.String(64), sa.ForeignKey("model_versions.version"), nullable=False),
+    sa.Column("champion_version", sa.String(64), sa.ForeignKey("model_versions.version"), nullable=False),
+    sa.Column("created_at", sa.DateTime(), nullable=False),  # naive UTC
+    sa.Column("first_day", sa.Date(), nullable=False),  # first and last feature day replayed
+    sa.Column("last_day", sa.Date(), nullable=False),
+    sa.Column("days", sa.Integer(), nullable=False),
+    sa.Column("judged_days", sa.Integer(), nullable=False),  # matured, out of the candidate's fit, champion scored
+    sa.Column("verdict", sa.String(32), nullable=False),  # pass / fail / insufficient_data under `rule`
+    sa.Column("summary", sa.JSON(), nullable=False),  # pooled figures with intervals (backtest.pooled_summary)
+    sa.Column("per_day", sa.JSON(), nullable=False),  # one entry per replayed day: status, alerts, outcomes
+    sa.Column("rule", sa.JSON(), nullable=False),  # BacktestRule.to_dict()
+    sa.CheckConstraint(
+        "verdict IN ('pass', 'fail', 'insufficient_data')", name="ck_rollout_backtests_verdict"
+    ),
+    sa.Index("ix_rollout_backtests_models", "candidate_version", "champion_version", "created_at"),
+)
+
 RISK_TABLES = (account_risk_current, account_risk_history, risk_reasons, published_days)
 # What the read-only role may SELECT: the risk tables, and the registry and rollout log that explain them (which
 # model a version is, its tier thresholds, why an account was in the candidate arm). Never alembic_version.

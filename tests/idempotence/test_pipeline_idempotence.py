@@ -79,7 +79,7 @@ def _start_rollout(loc: Locations) -> None:
     engine = engine_for(loc.serving_url)
     try:
         registry = ModelRegistry(engine, ObjectStore(loc.model_uri))
-        controls.start(RolloutStore(engine), registry, "ada", plan=PLAN, last_served=date(2026, 8, 31))
+        controls.start(RolloutStore(engine), registry, "ada", plan=PLAN, last_served=date(2026, 8, 31), force=True)
     finally:
         engine.dispose()
 

@@ -54,7 +54,7 @@ def count(engine, table) -> int:
 
 def test_migrated_to_head_with_the_tables(pg):
     engine = pg[0]
-    assert current_revision(engine) == "0005"
+    assert current_revision(engine) == "0006"
     assert {"account_risk_current", "account_risk_history", "risk_reasons", "published_days", "rollouts",
             "rollout_events", "model_versions"} <= set(sa.inspect(engine).get_table_names())
 

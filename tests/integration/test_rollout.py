@@ -192,7 +192,10 @@ def start_rollout(world: World, last_served: str, **options) -> None:
     plan = controls.plan_from_options(**{**PLAN_OPTIONS, **options.pop("plan_options", {})})
     if "stages" in options:
         plan = RolloutPlan.from_dict({**plan.to_dict(), **options})
-    controls.start(world.store, world.registry, "ada", plan=plan, last_served=date.fromisoformat(last_served))
+    # No backtest in this harness (its world has no models to replay): forced, as an operator would with --force.
+    controls.start(
+        world.store, world.registry, "ada", plan=plan, last_served=date.fromisoformat(last_served), force=True
+    )
 
 
 def judged_evidence(event) -> bool:
@@ -218,7 +221,9 @@ def test_a_good_candidate_advances_only_on_judged_evidence_and_holds_where_a_sma
             instance=world.instance,
         )
     started = rollout_start.execute_in_process(
-        run_config={"ops": {"start_rollout": {"config": {"actor": "ada", **PLAN_OPTIONS}}}},
+        # the stored scores are synthetic, the models' features random: forced past the backtest, which
+        # tests/integration/test_rollout_backtest.py covers
+        run_config={"ops": {"start_rollout": {"config": {"actor": "ada", "force": True, **PLAN_OPTIONS}}}},
         resources=world.resources,
         instance=world.instance,
     )
@@ -395,7 +400,8 @@ def test_a_broken_candidate_is_rolled_back_at_its_first_canary_evaluation(tmp_pa
     assert cli.main(["rollout", "promote", "--actor", "ada"]) == 1
     assert "no rollout is running" in capsys.readouterr().err
     assert (
-        cli.main(["rollout", "start", "--actor", "ada", "--min-days", "1", "--min-arm-accounts", "15"]) == 0
+        cli.main(["rollout", "start", "--actor", "ada", "--force", "--min-days", "1", "--min-arm-accounts", "15"])
+        == 0
     )
     assert cli.main(["rollout", "promote", "--actor", "ada"]) == 0  # skip shadow: straight to 1% of accounts
     assert "next score day 2026-09-03 is served by stage canary_1" in capsys.readouterr().out

@@ -267,7 +267,7 @@ def test_actions_take_effect_from_the_first_day_not_served_yet(models):
     store, registry, _, candidate = models
     now = datetime(2026, 11, 27, 10, 30)
 
-    rollout = controls.start(store, registry, "ada", plan=PLAN, last_served=D[1], now=now)
+    rollout = controls.start(store, registry, "ada", plan=PLAN, last_served=D[1], now=now, force=True)
     assert store.state_for_day(D[1]) is None and store.state_for_day(D[2]).stage.name == "shadow"
     controls.promote(store, registry, "ada", last_served=D[3], now=now)  # shadow -> canary_1 by hand
     controls.pause(store, "bob", "holiday", last_served=D[3], now=now)
@@ -312,7 +312,7 @@ def test_promoting_past_the_last_stage_makes_the_candidate_champion(models):
     plan = RolloutPlan(
         stages=(Stage("shadow", 0), Stage("full", 100)), min_days_per_stage=1, min_arm_accounts=1
     )
-    rollout = controls.start(store, registry, "ada", plan=plan, last_served=D[0])
+    rollout = controls.start(store, registry, "ada", plan=plan, last_served=D[0], force=True)
 
     controls.promote(store, registry, "ada", last_served=D[1])
     status = controls.status(store, last_served=D[3])

@@ -1,0 +1,154 @@
+"""Benchmark: the offline backtest over 28 days next to scoring the same 28 days directly with the same model.
+
+A throwaway DuckDB warehouse holds ``--accounts`` accounts x ``--days`` feature days of synthetic marts rows
+(``tests.model_factory``: 20 features, ~3% positives), matured labels for the older half of the days, and the
+champion's published scores for every day; a throwaway SQLite registry holds a champion and a candidate (real
+LightGBM models trained on the factory's examples). Then, in one process, best of ``--repeats``:
+
+- floor: for each day, read its features and compute probability and tier with the candidate (what any
+  backtest must do at least), nothing written;
+- backtest: :func:`safeguard.rollout.backtest_replay.run_backtest` (the same scoring, the write to
+  ``scoring.backtest_scores``, the join with the champion's scores and the labels, the per-day and pooled figures
+  with their bootstrap intervals).
+
+Writes ``bench/results/backtest.json``; ``bench/report.py`` turns it into the REPORT section.
+
+    python bench/bench_backtest.py [--accounts 100000] [--days 28] [--repeats 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import duckdb  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pyarrow as pa  # noqa: E402
+
+from safeguard.landing import ObjectStore  # noqa: E402
+from safeguard.registry import ModelRegistry  # noqa: E402
+from safeguard.rollout.backtest_replay import run_backtest, score_day  # noqa: E402
+from safeguard.scoring import SCORES_SCHEMA, read_day_features, write_scores  # noqa: E402
+from safeguard.serving.db import engine_for, upgrade  # noqa: E402
+from safeguard.tiers import TIERS, tier_index  # noqa: E402
+from tests import model_factory as mf  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results" / "backtest.json"
+FIRST_DAY = "2026-08-15"  # after both models' training days (the factory's examples end 2026-07-30)
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def build_world(folder: str, accounts: int, days: int):
+    from safeguard.training import train_risk_model
+
+    champion = mf.trained_model(seed=7)
+    candidate = train_risk_model(mf.training_examples(seed=1), mf.feature_specs(), seed=8)
+    engine = engine_for(f"sqlite:///{folder}/serving.db")
+    upgrade(engine)
+    registry = ModelRegistry(engine, ObjectStore(f"{folder}/models"))
+    registry.register(champion, "champion")
+    registry.register(candidate, "candidate")
+    day_list = mf.day_strings(FIRST_DAY, days)
+    con = duckdb.connect(f"{folder}/warehouse.duckdb")
+    con.execute("CREATE SCHEMA marts")
+    for i, day in enumerate(day_list):
+        frame = mf.synthetic_frame(accounts, [day], seed=100 + i)
+        frame["as_of_date"] = pd.to_datetime(frame["as_of_date"]).dt.date
+        features = frame.drop(columns="label")
+        for table, rows in (("fct_account_features", features), ("fct_training_examples", frame)):
+            if table == "fct_training_examples" and i >= days // 2:
+                continue  # the newer half's labels have not matured
+            con.register("_rows", rows)
+            exists = con.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'marts' AND table_name = ?",
+                [table],
+            ).fetchone()[0]
+            con.execute(f"INSERT INTO marts.{table} SELECT * FROM _rows" if exists else
+                        f"CREATE TABLE marts.{table} AS SELECT * FROM _rows")
+            con.unregister("_rows")
+        margin = champion.raw_margin(champion.matrix(features))
+        p = champion.calibrator(margin)
+        n = len(features)
+        write_scores(con, pa.table({
+            "score_date": pa.array(np.full(n, np.datetime64(day, "D")), pa.date32()),
+            "account_id": features["account_id"].to_numpy(),
+            "model_version": [champion.version] * n,
+            "model_role": ["champion"] * n,
+            "probability": p,
+            "raw_margin": margin,
+            "tier": np.asarray(TIERS, dtype=object)[tier_index(p, champion.thresholds)],
+            "explained": np.zeros(n, dtype=bool),
+            "explain_reason": pa.nulls(n, pa.string()),
+            "reasons_json": pa.nulls(n, pa.string()),
+        }, schema=SCORES_SCHEMA), [day])
+    return con, registry, candidate.version, day_list
+
+
+def floor(con, model, day_list) -> float:
+    start = time.perf_counter()
+    for day in day_list:
+        score_day(model, read_day_features(con, day), day)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--accounts", type=int, default=100_000)
+    parser.add_argument("--days", type=int, default=28)
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-backtest-") as folder:
+        started = time.perf_counter()
+        con, registry, candidate, day_list = build_world(folder, args.accounts, args.days)
+        setup = time.perf_counter() - started
+        print(f"world: {args.accounts:,} accounts x {args.days} days in {setup:.1f}s", flush=True)
+        model = registry.load(candidate)
+        floors, backtests, result = [], [], None
+        for _ in range(args.repeats):
+            floors.append(floor(con, model, day_list))
+            start = time.perf_counter()
+            result = run_backtest(con, registry, days=args.days)
+            backtests.append(time.perf_counter() - start)
+            print(f"floor {floors[-1]:.2f}s, backtest {backtests[-1]:.2f}s {result.seconds}", flush=True)
+        con.close()
+    report = {
+        "accounts": args.accounts,
+        "days": args.days,
+        "features": 20,
+        "trees": int(model.booster.num_trees()),
+        "repeats": args.repeats,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "load_average": list(os.getloadavg()),
+        "floor_seconds": round(min(floors), 2),
+        "backtest_seconds": round(min(backtests), 2),
+        "ratio": round(min(backtests) / min(floors), 2),
+        "backtest_parts_seconds": result.seconds,
+        "judged_days": result.summary["judged_days"],
+        "pooled_labelled_rows": result.summary["outcomes"]["labelled"],
+        "bootstrap_resamples": result.rule.bootstrap_resamples,
+        "verdict": result.verdict,
+        "peak_rss_mib": round(peak_rss_mib()),
+        "setup_seconds": round(setup, 1),
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
