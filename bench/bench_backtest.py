@@ -31,18 +31,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import duckdb  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pyarrow as pa  # noqa: E402
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
 
-from safeguard.landing import ObjectStore  # noqa: E402
-from safeguard.registry import ModelRegistry  # noqa: E402
-from safeguard.rollout.backtest_replay import run_backtest, score_day  # noqa: E402
-from safeguard.scoring import SCORES_SCHEMA, read_day_features, write_scores  # noqa: E402
-from safeguard.serving.db import engine_for, upgrade  # noqa: E402
-from safeguard.tiers import TIERS, tier_index  # noqa: E402
-from tests import model_factory as mf  # noqa: E402
+from safeguard.landing import ObjectStore
+from safeguard.registry import ModelRegistry
+from safeguard.rollout.backtest_replay import run_backtest, score_day
+from safeguard.scoring import SCORES_SCHEMA, read_day_features, write_scores
+from safeguard.serving.db import engine_for, upgrade
+from safeguard.tiers import TIERS, tier_index
+from tests import model_factory as mf
 
 RESULTS = ROOT / "bench" / "results" / "backtest.json"
 FIRST_DAY = "2026-08-15"  # after both models' training days (the factory's examples end 2026-07-30)
