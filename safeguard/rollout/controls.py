@@ -23,7 +23,7 @@ from typing import Any
 from safeguard.registry import CANDIDATE, CHAMPION, ModelRegistry
 from safeguard.rollout import policy
 from safeguard.rollout.backtest import PASS, backtest_verdict
-from safeguard.rollout.backtest_store import latest_backtest
+from safeguard.rollout.backtest_store import StoredBacktest, latest_backtest
 from safeguard.rollout.guardrails import OUTCOME_GUARDRAILS
 from safeguard.rollout.plan import COMPLETED, RolloutPlan
 from safeguard.rollout.state import (
@@ -247,6 +247,7 @@ class RolloutStatus:
         default_factory=dict
     )  # the latest evaluation's metrics (arm, labels)
     next_decision_day: date | None = None  # the first score day whose evaluation could advance the rollout
+    backtest: StoredBacktest | None = None  # the candidate's latest offline backtest against this champion
 
 
 def next_decision_day(
@@ -291,6 +292,7 @@ def status(
         recent=events[-recent:],
         evaluation=evaluation,
         next_decision_day=next_decision_day(rollout, next_day, guardrails, evaluation),
+        backtest=latest_backtest(store.engine, rollout.candidate_version, rollout.champion_version),
     )
 
 
@@ -303,6 +305,17 @@ def interval_text(interval: Mapping[str, Any] | None) -> str:
         return infinite if x is None else f"{x:.3g}"
 
     return f"[{bound(interval['low'], '-inf')}, {bound(interval['high'], 'inf')}] n={interval['n']}"
+
+
+def _backtest_line(backtest: StoredBacktest | None) -> str:
+    if backtest is None:
+        return "  backtest: none against this champion (the start was forced)"
+    reasons = backtest.summary.get("reasons") or []
+    why = f": {reasons[0]}" if reasons else ""
+    return (
+        f"  backtest #{backtest.backtest_id} ({backtest.first_day}..{backtest.last_day}, {backtest.judged_days} "
+        f"judged day(s)): {backtest.verdict}{why}"
+    )
 
 
 def format_status(s: RolloutStatus) -> str:
@@ -321,6 +334,7 @@ def format_status(s: RolloutStatus) -> str:
             f"{r.plan.min_outcome_guardrails} outcome guardrail(s) judged; intervals: always-valid at "
             f"alpha={test.alpha} (confidence sequences, safe to check daily)"
         ),
+        _backtest_line(s.backtest),
         f"  stage: {r.current_stage} since {r.stage_started_on}, {s.days_in_stage} day(s) served in it",
         f"  next score day {s.next_day} is served by stage {s.stage_next_day}",
     ]

@@ -345,6 +345,7 @@ def test_a_candidate_without_matured_labels_holds_and_says_when_they_mature(
     assert cli.main(["rollout", "status"]) == 0
     status = capsys.readouterr().out
     assert "waits for" in status and f"labels mature on {first_maturity}" in status
+    assert "backtest: none against this champion (the start was forced)" in status
 
 
 def test_a_shuffled_candidate_is_stopped_in_shadow_by_the_paired_comparison(tmp_path):

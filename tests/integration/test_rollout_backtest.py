@@ -29,6 +29,7 @@ from dagster_duckdb import DuckDBResource
 from assets.backtest import rollout_backtest, rollout_backtest_job
 from orchestration.resources import ModelStoreResource, ServingDatabaseResource
 from safeguard import cli
+from safeguard.rollout import controls
 from safeguard.rollout.backtest_replay import BACKTEST_SCORES_TABLE, read_backtest_scores
 from safeguard.rollout.backtest_store import latest_backtest
 from safeguard.rollout.state import RolloutStore
@@ -175,6 +176,10 @@ def test_a_candidate_as_good_as_the_champion_passes_and_only_then_starts(tmp_pat
     assert start.metrics["backtest"]["verdict"] == "pass"
     assert start.metrics["backtest"]["backtest_id"] == stored.backtest_id
     assert start.metrics["backtest"]["forced"] is False
+    capsys.readouterr()
+    assert cli.main(["rollout", "status"]) == 0
+    out = capsys.readouterr().out
+    assert f"backtest #{stored.backtest_id} (" in out and "judged day(s)): pass" in out
 
 
 def test_bad_input_is_refused_clearly_and_writes_nothing(tmp_path, monkeypatch, capsys):
@@ -246,6 +251,7 @@ def test_a_broken_candidate_fails_the_backtest_and_starts_only_when_forced(tmp_p
     assert "backtest check overridden by bob (--force): fail: AUC-PR" in start.reason
     assert start.metrics["backtest"]["forced"] is True
     assert start.metrics["backtest"]["verdict"] == "fail"
+    assert "judged day(s)): fail" in controls.format_status(controls.status(world.store))
 
 
 def test_start_under_a_plan_that_does_not_require_a_backtest_records_its_absence(tmp_path, monkeypatch, capsys):
