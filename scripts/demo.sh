@@ -41,7 +41,10 @@ if ! "$BIN/safeguard" rollout start --actor demo --min-days 1 --min-arm-accounts
   echo "no rollout: no candidate, or its backtest did not pass (above); the champion keeps serving"
 fi
 
-step "6/7 the remaining days one run each, as the daily schedule runs them: the rollout advances by itself up to 25%"
+step "6/7 the remaining days one run each, as the daily schedule runs them: the rollout advances only on judged evidence"
+# Each day pools the stage's evidence; a stage advances when an outcome guardrail (precision or recall on matured
+# labels) and every comparison guardrail passed, and holds, saying what it waits for, until then. A 1% arm of
+# this world sees about one labelled positive a day, so the demo's rollout typically holds there.
 "$BIN/safeguard" run --start "$(day $((RETRAIN_END + 1)))" --end "$(day $((DAYS - 1)))" --one-run-per-day
 
 step "7/7 what operators and downstream teams see"
