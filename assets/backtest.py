@@ -29,7 +29,8 @@ from safeguard.rollout.backtest_report import format_backtest, per_day_markdown,
 from safeguard.rollout.backtest_store import record_backtest
 from safeguard.serving.db import upgrade
 
-GROUP = "rollout"
+# Beside risk_model: it judges a registered candidate offline, once, not a dated partition like the rollout group.
+GROUP = "modeling"
 OWNERS = ["team:safeguards-ml"]
 
 
