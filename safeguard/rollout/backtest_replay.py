@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from safeguard.examples import EXAMPLES_TABLE
 from safeguard.registry import ModelRegistry, ModelVersion, RegistryError
@@ -191,21 +192,37 @@ def read_backtest_scores(con, model_version: str, first_day: str | date, last_da
 # -- the comparison -------------------------------------------------------------------------------------------------
 
 
-def _tier_codes(values: pd.Series) -> np.ndarray:
-    return pd.Categorical(values, categories=TIERS).codes.astype(np.int8)
+def _sorted_categorical(column: pa.ChunkedArray) -> pd.Categorical:
+    """A string column as a pandas Categorical whose categories are sorted (byte order, as ``np.unique`` and
+    DuckDB's ORDER BY sort them), so its codes are the index ``np.unique`` would give. Hash-encoded in Arrow: no
+    Python string object per row."""
+    encoded = column.combine_chunks().dictionary_encode() if column.num_chunks else pa.array([], pa.string()).dictionary_encode()
+    dictionary = encoded.dictionary
+    order = np.asarray(pc.sort_indices(dictionary), dtype=np.int64)
+    rank = np.empty(order.size, dtype=np.int32)
+    rank[order] = np.arange(order.size, dtype=np.int32)
+    codes = rank[np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)] if order.size else np.zeros(0, np.int32)
+    categories = np.asarray(dictionary.take(pa.array(order)).to_pylist(), dtype=object)
+    return pd.Categorical.from_codes(codes, categories=categories)
 
 
 def _comparison_rows(con, candidate: str, champion: str, days: list[str]) -> pd.DataFrame:
-    """Per (day, account) both models scored: both probabilities and tiers, and the label when it has matured."""
+    """Per (day, account) both models scored: both probabilities and tiers (indices into ``TIERS``), and the label
+    when it has matured. Fetched through Arrow: day and account as sorted Categoricals, tiers as codes computed in
+    SQL, so no Python object per row."""
     labels = (
         f"LEFT JOIN {EXAMPLES_TABLE} AS ex ON ex.account_id = cd.account_id AND ex.as_of_date = cd.score_date"
         if table_exists(con, EXAMPLES_TABLE)
         else "LEFT JOIN (SELECT NULL::VARCHAR AS account_id, NULL::DATE AS as_of_date, NULL::INT AS label) AS ex ON false"
     )
-    frame = con.execute(
+    tiers = "[" + ", ".join(f"'{t}'" for t in TIERS) + "]"
+    table = con.execute(
         f"""SELECT strftime(cd.score_date, '%Y-%m-%d') AS day, cd.account_id,
-                   cd.probability AS candidate_probability, cd.tier AS candidate_tier,
-                   ch.probability AS champion_probability, ch.tier AS champion_tier, ex.label
+                   cd.probability AS candidate_probability,
+                   CAST(list_position({tiers}, cd.tier) - 1 AS TINYINT) AS candidate_tier,
+                   ch.probability AS champion_probability,
+                   CAST(list_position({tiers}, ch.tier) - 1 AS TINYINT) AS champion_tier,
+                   CAST(ex.label AS DOUBLE) AS label
             FROM {BACKTEST_SCORES_TABLE} AS cd
             JOIN {SCORES_TABLE} AS ch
               ON ch.account_id = cd.account_id AND ch.score_date = cd.score_date AND ch.model_version = ?
@@ -213,9 +230,24 @@ def _comparison_rows(con, candidate: str, champion: str, days: list[str]) -> pd.
             WHERE cd.model_version = ? AND cd.score_date BETWEEN ?::DATE AND ?::DATE
             ORDER BY cd.score_date, cd.account_id""",
         [champion, candidate, days[0], days[-1]],
-    ).df()
-    frame["candidate_tier"] = _tier_codes(frame["candidate_tier"])
-    frame["champion_tier"] = _tier_codes(frame["champion_tier"])
+    ).arrow()
+    if isinstance(table, pa.RecordBatchReader):
+        table = table.read_all()
+    frame = pd.DataFrame(
+        {
+            "day": _sorted_categorical(table.column("day")),
+            "account_id": _sorted_categorical(table.column("account_id")),
+            **{
+                f"{m}_{x}": table.column(f"{m}_{x}").to_numpy()
+                for m in ("candidate", "champion")
+                for x in ("probability", "tier")
+            },
+            "label": table.column("label").to_numpy(zero_copy_only=False),
+        }
+    )
+    for m in ("candidate", "champion"):
+        if (frame[f"{m}_tier"] < 0).any():
+            raise BacktestError(f"{m} scores hold a tier outside {list(TIERS)}")
     return frame
 
 
@@ -240,20 +272,40 @@ def _matured_days(con, days: list[str]) -> set[str]:
     return {d for (d,) in rows}
 
 
+def _codes(column: pd.Series) -> tuple[np.ndarray, np.ndarray | None]:
+    """(integer codes, their categories) of a Categorical column, (values, None) of any other."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return column.cat.codes.to_numpy(), np.asarray(column.cat.categories)
+    return column.to_numpy(), None
+
+
 def _outcomes(rows: pd.DataFrame, pooled_days: list[str], rule: BacktestRule):
-    """Outcome figures of every matured day and of the pooled days, from one set of bootstrap draws."""
+    """Outcome figures of every matured day and of the pooled days, from one set of bootstrap draws.
+
+    Categorical day and account columns (sorted categories, see :func:`_sorted_categorical`) go in as their codes:
+    the same order ``np.unique`` gives the strings, so the same bootstrap weights per account, without sorting
+    Python strings."""
     labelled = rows[rows["label"].notna()]
-    return compare_outcomes(
+    day, day_names = _codes(labelled["day"])
+    account, _ = _codes(labelled["account_id"])
+    pooled = pooled_days
+    if day_names is not None:
+        position = {d: i for i, d in enumerate(day_names.tolist())}
+        pooled = [position[d] for d in pooled_days if d in position]
+    per_day, pooled_figures = compare_outcomes(
         labelled["label"].to_numpy(dtype=np.float64),
-        labelled["account_id"].to_numpy(),
-        labelled["day"].to_numpy(),
+        account,
+        day,
         {m: labelled[f"{m}_probability"].to_numpy(dtype=np.float64) for m in ("champion", "candidate")},
         {m: labelled[f"{m}_tier"].to_numpy() for m in ("champion", "candidate")},
-        pooled_days,
+        pooled,
         resamples=rule.bootstrap_resamples,
         seed=rule.seed,
         confidence=rule.confidence,
     )
+    if day_names is not None:
+        per_day = {day_names[k]: v for k, v in per_day.items()}
+    return per_day, pooled_figures
 
 
 def _alerts(rows: pd.DataFrame, rule: BacktestRule) -> dict[str, Any]:
@@ -281,7 +333,7 @@ def judge(
     matured = [d for d in days if status[d] in (JUDGED, IN_TRAINING)]
     judged = [d for d in days if status[d] == JUDGED]
     outcomes, pooled_outcomes = _outcomes(rows[rows["day"].isin(matured)], judged, rule)
-    by_day = dict(tuple(rows.groupby("day", sort=True))) if len(rows) else {}
+    by_day = dict(tuple(rows.groupby("day", sort=True, observed=True))) if len(rows) else {}
     notes = {
         NO_CHAMPION_SCORES: "the champion published no scores this day: not comparable",
         LABELS_PENDING: "label window not closed yet: alerts only",
@@ -327,7 +379,7 @@ def run_backtest(
     for day in replay_days:
         table = score_day(model, read_day_features(con, day), day)
         tables.append(table)
-        tiers = pd.Series(table.column("tier").to_numpy(zero_copy_only=False)).value_counts()
+        tiers = {row["values"]: row["counts"] for row in pc.value_counts(table.column("tier")).to_pylist()}
         scored[day] = {t: int(tiers.get(t, 0)) for t in TIERS}
     scoring_done = time.perf_counter()
     rows_scored = write_backtest_scores(con, pa.concat_tables(tables), candidate.version, replay_days)
