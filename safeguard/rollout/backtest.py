@@ -366,12 +366,13 @@ def backtest_verdict(summary: Mapping[str, Any] | None, rule: BacktestRule) -> t
 
     - ``insufficient_data``: no summary, no judged day, or fewer than ``rule.min_labelled_positives`` labelled
       positives on the judged days; the reasons say what is missing.
-    - ``fail``: the candidate is worse than the champion beyond the margin on the *point estimate* of either
-      difference: AUC-PR relative change below ``-max_auc_pr_drop``, or recall at the champion's alert volume
-      below ``-max_recall_drop``. The point estimate, not the interval's upper bound: this is the cheap gate before
-      any traffic, so a candidate that looks worse beyond the margin stops here (a wrong refusal costs a longer
-      backtest or a recorded ``--force``; a wrong pass costs traffic). The interval is in the reasons, so a reader
-      sees how sure the refusal is.
+    - ``fail``: the candidate is *surely* worse than the champion beyond the margin on either difference: the
+      upper end of the interval of the AUC-PR relative change is below ``-max_auc_pr_drop``, or that of recall at
+      the champion's alert volume below ``-max_recall_drop``. Surely, not on the point estimate: a pass only lets
+      the candidate into shadow, which serves nobody and judges it on the stage's pooled, always-valid evidence
+      before any traffic; a refusal on a noisy point estimate (the AUC-PR of 138 positives spans -50%..+33% on
+      the demo world) blocked retrains whose precision and recall at the operating point were surely better.
+      A candidate with no skill (shuffled or inverted scores) is far outside the margin and fails here.
     - ``pass`` otherwise, with the figures it rests on.
     """
     if not summary:
@@ -405,8 +406,11 @@ def backtest_verdict(summary: Mapping[str, Any] | None, rule: BacktestRule) -> t
     ]
     failed, reasons = [], []
     for iv, bound, text, shown in findings:
-        if iv.get("value") is None or iv["value"] < bound:
-            failed.append(f"{text}, beyond the margin {shown}")
+        surely_worse = iv.get("high") if iv.get("high") is not None else iv.get("value")
+        if iv.get("value") is None or surely_worse < bound:
+            failed.append(f"{text}, surely beyond the margin {shown}")
+        elif iv["value"] < bound:
+            reasons.append(f"{text}, beyond the margin {shown} on the point estimate but not surely: shadow judges")
         else:
             reasons.append(f"{text}, within the margin {shown}")
     scope = f"on {judged} judged day(s), {positives} labelled positives"

@@ -175,8 +175,11 @@ def test_a_stricter_rule_re_judges_a_stored_summary():
     assert verdict == PASS
     strict = BacktestRule(max_auc_pr_drop=0.0, max_recall_drop=0.0)
     diff = summary["outcomes"]["difference"]
-    expected = FAIL if min(diff["auc_pr_relative"]["value"], diff["recall_at_champion_volume"]["value"]) < 0 else PASS
-    assert backtest_verdict(summary, strict)[0] == expected
+    # Refused only when surely worse: the upper end of an interval below the (now zero) margin.
+    expected = FAIL if min(diff["auc_pr_relative"]["high"], diff["recall_at_champion_volume"]["high"]) < 0 else PASS
+    verdict, reasons = backtest_verdict(summary, strict)
+    assert verdict == expected
+    assert all("margin -0%" in r or "margin -0.000" in r for r in reasons)
 
 
 def test_the_statistics_match_their_definitions():
