@@ -5,9 +5,9 @@ set -euo pipefail
 ACCOUNTS="${DEMO_ACCOUNTS:-5000}" DAYS="${DEMO_DAYS:-60}" START="${DEMO_START:-2026-09-01}" SEED="${DEMO_SEED:-7}"
 BIN="${BIN:-.venv/bin}"
 day() { date -u -d "$START + $1 days" +%F; }  # day N of the world, 0-based
-# The first model learns from a short history; the retrain from ten more days of matured labels, so it has
+# The first model learns from a short history; the retrain from two more weeks of matured labels, so it has
 # something to show in a rollout.
-FIRST_SERVE=$((DAYS - 16)) RETRAIN_END=$((DAYS - 6))
+FIRST_SERVE=$((DAYS - 20)) RETRAIN_END=$((DAYS - 6))
 step() { printf '\n== %s\n' "$*"; }
 
 # The demo owns its data folder: it starts from nothing, and never touches a folder it did not make.
