@@ -72,6 +72,7 @@ ALLOWED: dict[str, dict[str, str]] = {
         "EXAMPLES_TABLE": TABLE + " (safeguard/examples.py)",
         "FEATURES_TABLE": TABLE + " (safeguard/scoring.py)",
         "labels": FRAGMENT + " (a LEFT JOIN on EXAMPLES_TABLE, or an empty stand-in when it does not exist)",
+        "tiers": FRAGMENT + " (a list literal of the TIERS constant)",
     },
     "safeguard/serving/publish.py": {
         "SERVED_TABLE": TABLE,
