@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 from safeguard import explain
 from safeguard.risk_model import TrainedModel
 from safeguard.tiers import TIERS, tier_index
-from safeguard.warehouse import table_exists
+from safeguard.warehouse import table_exists, transaction
 
 FEATURES_TABLE = "marts.fct_account_features"
 SCORES_TABLE = "scoring.account_risk_scores"
@@ -191,15 +191,11 @@ def write_scores(con, table: pa.Table, days: Sequence[str]) -> int:
     if stray:
         raise ScoringError(f"scores hold rows for day(s) {stray} outside the days being replaced {days}")
     ensure_scores_table(con)
-    con.execute("BEGIN TRANSACTION")
+    con.register("_scores_to_write", table)
     try:
-        con.execute(f"DELETE FROM {SCORES_TABLE} WHERE score_date IN (SELECT UNNEST(?::DATE[]))", [days])
-        con.register("_scores_to_write", table)
-        con.execute(f"INSERT INTO {SCORES_TABLE} BY NAME SELECT * FROM _scores_to_write")
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
+        with transaction(con):
+            con.execute(f"DELETE FROM {SCORES_TABLE} WHERE score_date IN (SELECT UNNEST(?::DATE[]))", [days])
+            con.execute(f"INSERT INTO {SCORES_TABLE} BY NAME SELECT * FROM _scores_to_write")
     finally:
         con.unregister("_scores_to_write")
     return table.num_rows

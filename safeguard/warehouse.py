@@ -35,6 +35,20 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(statement)
 
 
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection):
+    """One DuckDB transaction: committed when the block ends, rolled back (and the error raised) when it fails.
+    The writers that replace exactly some rows (a day's scores, served rows, a backtest's replay) delete and insert
+    inside one, so a reader sees the old rows or the new ones."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
 def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     """Whether ``table`` (``schema.name``: a table or a view) exists in the warehouse."""
     schema, name = table.split(".")

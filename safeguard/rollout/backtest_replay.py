@@ -45,7 +45,7 @@ from safeguard.rollout.backtest import (
 )
 from safeguard.scoring import FEATURES_TABLE, SCORES_TABLE, read_day_features
 from safeguard.tiers import TIERS, tier_index
-from safeguard.warehouse import table_exists
+from safeguard.warehouse import table_exists, transaction
 
 BACKTEST_SCORES_TABLE = "scoring.backtest_scores"
 BACKTEST_SCORES_SCHEMA = pa.schema(
@@ -160,18 +160,15 @@ def write_backtest_scores(con, table: pa.Table, model_version: str, days: Sequen
     con.execute("CREATE SCHEMA IF NOT EXISTS scoring")
     con.execute(BACKTEST_SCORES_DDL)
     days = sorted({date.fromisoformat(d).isoformat() for d in days})
-    con.execute("BEGIN TRANSACTION")
+    con.register("_backtest_scores", table)
     try:
-        con.execute(
-            f"DELETE FROM {BACKTEST_SCORES_TABLE} WHERE model_version = ? AND score_date IN (SELECT UNNEST(?::DATE[]))",
-            [model_version, days],
-        )
-        con.register("_backtest_scores", table)
-        con.execute(f"INSERT INTO {BACKTEST_SCORES_TABLE} BY NAME SELECT * FROM _backtest_scores")
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
+        with transaction(con):
+            con.execute(
+                f"DELETE FROM {BACKTEST_SCORES_TABLE} WHERE model_version = ? "
+                "AND score_date IN (SELECT UNNEST(?::DATE[]))",
+                [model_version, days],
+            )
+            con.execute(f"INSERT INTO {BACKTEST_SCORES_TABLE} BY NAME SELECT * FROM _backtest_scores")
     finally:
         con.unregister("_backtest_scores")
     return table.num_rows

@@ -25,7 +25,7 @@ from safeguard.dates import as_date
 from safeguard.rollout.bucketing import buckets
 from safeguard.rollout.state import RolloutState
 from safeguard.scoring import CHAMPION, SCORES_TABLE
-from safeguard.warehouse import table_exists
+from safeguard.warehouse import table_exists, transaction
 
 SERVED_TABLE = "scoring.served_risk_scores"
 ARMS = ("champion", "candidate", "shadow")
@@ -206,16 +206,11 @@ def serve_day(con, day: date | str, rollout_state: RolloutState | None) -> Serve
                 "re-score the day, or abort the rollout"
             )
         ensure_served_table(con)
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             con.execute(f"DELETE FROM {SERVED_TABLE} WHERE score_date = ?::DATE", [day])
             con.execute(
                 f"INSERT INTO {SERVED_TABLE} BY NAME SELECT * EXCLUDE (candidate_missing) FROM _served_day"
             )
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
         return ServedDay(
             day=day,
             rows=len(ids),
