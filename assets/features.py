@@ -3,17 +3,20 @@
 One dbt invocation builds a whole partition window (a backfill of a range is one run, ``single_run``) for the
 days ``[start, end)`` of the window; it holds the ``duckdb`` pool, as every step writing the warehouse does.
 dbt data tests become asset checks; a failing error-severity test fails the step and blocks what depends on it.
+Before dbt runs, the window's days are refused when a day their feature windows read was never loaded
+(:mod:`safeguard.completeness`): the step fails with the days and sources missing, and nothing is built.
 """
 
 # No ``from __future__ import annotations``: Dagster reads the asset function's annotations (resources).
 from pathlib import Path
 
-from dagster import AssetExecutionContext, AssetsDefinition
+from dagster import AssetExecutionContext, AssetsDefinition, Failure
 from dagster_dbt import DbtCliResource, dbt_assets
 from dagster_duckdb import DuckDBResource
 
 from orchestration.dbt import SafeguardDbtTranslator, dbt_project, warehouse_path_env
-from orchestration.partitions import DUCKDB_POOL, daily_partitions, single_run
+from orchestration.partitions import DUCKDB_POOL, daily_partitions, partition_days, single_run
+from safeguard.completeness import feature_window_refusal
 from safeguard.dbt_vars import dbt_build_args
 
 
@@ -34,6 +37,10 @@ def build_feature_assets(manifest_path: Path) -> AssetsDefinition:
     )
     def dbt_features(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: DuckDBResource):
         window = context.partition_time_window
+        with warehouse.get_connection() as con:
+            refusal = feature_window_refusal(con, partition_days(window.start, window.end))
+        if refusal:
+            raise Failure(description=refusal)
         args = dbt_build_args(window.start, window.end)
         context.log.info(f"dbt {' '.join(args)} on {warehouse.database}")
         with warehouse_path_env(warehouse.database):  # the dbt subprocess starts here and inherits it

@@ -1,5 +1,5 @@
-"""Sensors: the landing zone starts a day's ``daily_pipeline`` run when that day's ``_SUCCESS`` markers appear; the
-cold-start sensor retrains while the rules score serves."""
+"""Sensors: the landing zone starts ``daily_pipeline`` when days are ready, new, late or re-landed, with every later
+day they change (safeguard/readiness.py); the cold-start sensor retrains while the rules score serves."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ from dagster import AssetKey, DefaultSensorStatus, RunRequest, SensorEvaluationC
 from orchestration.automation import daily_pipeline_job, retrain_job
 from orchestration.partitions import daily_partitions
 from orchestration.resources import LandingZoneResource, ModelStoreResource, ServingDatabaseResource
-from safeguard.readiness import ready_days
+from orchestration.runner import range_tags
+from safeguard.contract import SOURCES
+from safeguard.landing_changes import content_digest, observe_day
+from safeguard.readiness import LaunchLog, plan_runs
 from safeguard.registry import ModelRegistry
 from safeguard.serving.db import upgrade
 
@@ -19,19 +22,30 @@ TRAINING_EXAMPLES = AssetKey("fct_training_examples")
     job=daily_pipeline_job,
     minimum_interval_seconds=300,
     default_status=DefaultSensorStatus.STOPPED,
-    description="Launches daily_pipeline for each day whose usage_events, accounts and enforcement_actions all "
-    "carry _SUCCESS. Cursor: the last day launched; run key: the day, so a day never runs twice from here.",
+    description="Launches daily_pipeline when landing days are ready (usage_events, accounts and "
+    "enforcement_actions all carry _SUCCESS, no unknown file): a new day, a day that completed late or a re-landed "
+    "day, in one run with every later day, whose windows it changes (safeguard/readiness.py). Cursor: the days "
+    "launched and their content; run key: the range and its content, so the same data never runs twice.",
 )
 def landing_zone_sensor(context: SensorEvaluationContext, landing: LandingZoneResource):
     first_day = daily_partitions.start.strftime("%Y-%m-%d")
-    readiness = ready_days(landing.zone(), after=context.cursor or None, first_day=first_day)
-    if not readiness.ready:
-        if readiness.waiting:
-            day, missing = next(iter(readiness.waiting.items()))
-            return SkipReason(f"{day} waits for _SUCCESS in {', '.join(missing)}")
-        return SkipReason(f"no complete landing day after {context.cursor or first_day}")
-    context.update_cursor(readiness.ready[-1])
-    return [RunRequest(run_key=day, partition_key=day) for day in readiness.ready]
+    zone = landing.zone()
+    log = LaunchLog.from_cursor(context.cursor or None)
+    days = sorted({d for s in SOURCES for d in zone.list_days(s)
+                   if d >= first_day and (log.floor is None or d > log.floor)})
+    plan = plan_runs([observe_day(zone, d) for d in days], log, content=lambda d: content_digest(zone, d),
+                     first_day=first_day)
+    if plan.first is None:
+        if plan.log.days != log.days:  # files rewritten with the same bytes: remember their new listing
+            context.update_cursor(plan.log.to_cursor())
+        return SkipReason(plan.skip_message(first_day))
+    context.update_cursor(plan.log.to_cursor())
+    if plan.held or plan.waiting or plan.behind:
+        context.log.warning(plan.skip_message(first_day))
+    tags = {"safeguard/landing": plan.reason()}
+    if plan.first == plan.last:
+        return RunRequest(run_key=plan.run_key, partition_key=plan.first, tags=tags)
+    return RunRequest(run_key=plan.run_key, tags={**tags, **range_tags(plan.first, plan.last)})
 
 
 @sensor(

@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from safeguard.contract import QUARANTINE_TABLE, SOURCES, Source
 from safeguard.landing import LandingError, LandingZone
+from safeguard.load_log import record_loads
 from safeguard.warehouse import ensure_raw_schema, table_columns
 
 log = logging.getLogger(__name__)
@@ -204,13 +205,16 @@ def ingest_days(
         return IngestResult(source.name, [], [], (), {})
     listings = [zone.day_files(source.name, d) for d in days]  # every day must be complete before any read
     stage = _Stage(con, source)
+    digests: dict[str, dict[str, str]] = {listing.day: {} for listing in listings}  # day -> file name -> sha256
     try:
         for listing in listings:
             for rel in listing.files:
-                stage.add(zone.read_file(rel), listing.day, zone.store.full_uri(rel))
+                table, digest = zone.read_file_digest(rel)
+                digests[listing.day][rel.rsplit("/", 1)[-1]] = digest
+                stage.add(table, listing.day, zone.store.full_uri(rel))
         stage.mark_duplicates(replaced_days=days)
         result = stage.result({listing.day: len(listing.files) for listing in listings})
-        stage.publish(days, result)
+        stage.publish(days, result, digests)
     finally:
         stage.drop()
     for name in result.extra_columns:
@@ -426,8 +430,9 @@ class _Stage:
             f"FROM {self.name} WHERE _reason IS NOT NULL"
         )
 
-    def publish(self, days: list[str], result: IngestResult) -> None:
-        """Replace exactly ``days`` of ``raw.<source>`` and of this source's quarantine, in one transaction."""
+    def publish(self, days: list[str], result: IngestResult, digests: dict[str, dict[str, str]]) -> None:
+        """Replace exactly ``days`` of ``raw.<source>``, of this source's quarantine and of its load log
+        (``raw.landing_loads``, with the files' digests), in one transaction."""
         raw, cols = self.source.raw_table, _column_list(self.source)
         in_days = f"IN ({', '.join(f'DATE {_lit(d)}' for d in days)})"
         now = _now()
@@ -459,6 +464,10 @@ class _Stage:
                     f"+ {quarantined} quarantined (expected {result.rows_loaded} + {result.rows_quarantined}); "
                     "rolled back"
                 )
+            record_loads(
+                self.con, self.source.name, digests,
+                {d.day: (d.rows_read, d.rows_loaded, d.rows_quarantined) for d in result.days}, now,
+            )
             self.con.execute("COMMIT")
         except BaseException:
             self.con.execute("ROLLBACK")

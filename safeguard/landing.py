@@ -99,6 +99,24 @@ class ObjectStore:
             names.update(p["Prefix"][len(prefix):].rstrip("/") for p in page.get("CommonPrefixes", []))
         return sorted(n for n in names if n)
 
+    def versions(self, rel_dir: str) -> dict[str, str]:
+        """Files directly under ``rel_dir`` -> a token that changes when the file is rewritten: ``size:mtime_ns``
+        in a folder, ``size:ETag`` on S3 (no download: the listing carries both)."""
+        if not self.is_s3:
+            d = self.root / rel_dir
+            if not d.is_dir():
+                return {}
+            return {p.name: f"{st.st_size}:{st.st_mtime_ns}" for p in d.iterdir() if p.is_file()
+                    for st in [p.stat()]}
+        prefix = self._key(rel_dir).strip("/") + "/"
+        found: dict[str, str] = {}
+        for page in self._s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix, Delimiter="/"
+        ):
+            for o in page.get("Contents", []):
+                found[o["Key"][len(prefix):]] = f"{o['Size']}:{o['ETag'].strip(chr(34))}"
+        return {n: v for n, v in found.items() if n}
+
     def read_bytes(self, rel: str) -> bytes:
         if not self.is_s3:
             return (self.root / rel).read_bytes()
@@ -147,6 +165,17 @@ def _is_data_file(name: str) -> bool:
     return name.endswith(".parquet") and not name.startswith(("_", "."))
 
 
+def is_data_file(name: str) -> bool:
+    """A Parquet part of a day (see :func:`_is_data_file`)."""
+    return _is_data_file(name)
+
+
+def is_bookkeeping_file(name: str) -> bool:
+    """A writer's bookkeeping, not data and not unknown: ``_SUCCESS``, ``_committed_*``, hidden files such as
+    ``.part-0.parquet.crc`` or a half-written ``.tmp``, and checksum files (``*.crc``)."""
+    return name.startswith(("_", ".")) or name.endswith(".crc")
+
+
 class LandingZone:
     """The landing-zone contract over an :class:`ObjectStore`."""
 
@@ -180,14 +209,20 @@ class LandingZone:
         return DayFiles(source, day, files)
 
     def read_file(self, rel: str) -> pa.Table:
+        return self.read_file_digest(rel)[0]
+
+    def read_file_digest(self, rel: str) -> tuple[pa.Table, str]:
+        """The file's table and the SHA-256 of the bytes it was read from."""
         from botocore.exceptions import BotoCoreError, ClientError
+
+        from safeguard.load_log import file_digest
 
         try:
             data = self.store.read_bytes(rel)
         except (BotoCoreError, ClientError) as e:  # botocore's message names the operation, not the object
             raise UnavailableFileError(f"cannot fetch {self.store.full_uri(rel)}: {e}") from e
         try:
-            return pq.read_table(io.BytesIO(data))
+            return pq.read_table(io.BytesIO(data)), file_digest(data)
         except (pa.ArrowException, OSError) as e:
             raise UnreadableFileError(f"cannot read Parquet file {self.store.full_uri(rel)}: {e}") from e
 

@@ -30,8 +30,11 @@ def connect(
 
 
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the ``raw`` schema, its per-source tables and ``raw.quarantine`` if missing (idempotent)."""
-    for statement in warehouse_ddl():
+    """Create the ``raw`` schema, its per-source tables, ``raw.quarantine`` and ``raw.landing_loads`` if missing
+    (idempotent)."""
+    from safeguard.load_log import LOADS_DDL
+
+    for statement in (*warehouse_ddl(), LOADS_DDL):
         con.execute(statement)
 
 

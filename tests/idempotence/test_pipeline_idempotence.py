@@ -57,6 +57,7 @@ RUN_TIME_COLUMNS: dict[str, tuple[str, ...]] = {
     "raw.accounts": ("_ingested_at",),
     "raw.enforcement_actions": ("_ingested_at",),
     "raw.quarantine": ("ingested_at",),
+    "raw.landing_loads": ("loaded_at",),
     "account_risk_current": ("published_at",),
     "account_risk_history": ("published_at",),
     "published_days": ("published_at",),
