@@ -113,8 +113,7 @@ class LandingPlan:
             day, missing = next(iter(self.waiting.items()))
             return f"{day} waits for _SUCCESS in {', '.join(missing)}" + _behind(self.behind)
         if self.behind:
-            hole = self.behind[min(self.behind)]
-            return _behind(self.behind).removeprefix("; ") + f", which has not landed in any source"
+            return _behind(self.behind).removeprefix("; ") + ", which has not landed in any source"
         return f"no new or changed landing day after {self.log.floor or first_day}"
 
 
