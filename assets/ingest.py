@@ -4,7 +4,9 @@ Thin glue over :func:`safeguard.ingest.ingest_days`, generated from the contract
 check ``quarantine_share_below_threshold``: it fails (severity ERROR, blocking, so nothing downstream runs on the
 suspect data) when any loaded day quarantined more than the allowed share of its rows. The threshold is, in order:
 the run config ``max_quarantine_share`` of the asset, else the environment variable
-``SAFEGUARD_MAX_QUARANTINE_SHARE`` (read by :mod:`safeguard.config`), else 1%.
+``SAFEGUARD_MAX_QUARANTINE_SHARE`` (read by :mod:`safeguard.config`), else 1%. A second blocking check,
+``day_volume_within_history``, fails a day whose volume collapsed against its own recent days
+(:mod:`safeguard.volume`), unless the run config accepts that day with a reason.
 """
 
 # No ``from __future__ import annotations``: Dagster reads the asset function's annotations (config, resources)
@@ -16,6 +18,7 @@ from dagster import (
     AssetExecutionContext,
     AssetsDefinition,
     Config,
+    Failure,
     MaterializeResult,
     MetadataValue,
     TableColumn,
@@ -28,11 +31,14 @@ from pydantic import Field
 
 from orchestration.partitions import DUCKDB_POOL, daily_partitions, partition_days, single_run
 from orchestration.resources import LandingZoneResource
-from safeguard.config import settings
+from safeguard.config import DEFAULT_VOLUME_TOLERANCE, settings
 from safeguard.contract import SOURCES, Source
 from safeguard.ingest import QUARANTINE_REASONS, IngestResult, ingest_days
+from safeguard.load_log import record_volume_checks
+from safeguard.volume import VolumeVerdict, judge_days
 
 QUARANTINE_CHECK = "quarantine_share_below_threshold"
+VOLUME_CHECK = "day_volume_within_history"
 # Bump when the validation rules change, so Dagster marks the raw tables as loaded by older code.
 INGEST_CODE_VERSION = "1"
 OWNERS = ["team:safeguards-data"]
@@ -56,6 +62,54 @@ class IngestConfig(Config):
         le=1.0,
         description="Largest share of a day's rows that may be quarantined before the check fails "
         "(default: SAFEGUARD_MAX_QUARANTINE_SHARE, else 0.01).",
+    )
+    volume_tolerance: float | None = Field(
+        default=None,
+        gt=1.0,
+        description="How many times below the median of its recent days a day's volume may fall before the "
+        "volume check fails (default: SAFEGUARD_VOLUME_TOLERANCE, else 4).",
+    )
+    accept_volume_days: list[str] = Field(
+        default_factory=list,
+        description="Days (YYYY-MM-DD) whose volume is accepted as real despite the check (an outage, a "
+        "migration); needs volume_override_reason.",
+    )
+    volume_override_reason: str | None = Field(
+        default=None,
+        description="Why the accept_volume_days are real (recorded on the check and in the run's log).",
+    )
+
+
+def volume_check(verdicts: list[VolumeVerdict], tolerance: float) -> AssetCheckResult:
+    """Pass when no loaded day's volume collapsed against its own recent days (or an operator accepted it)."""
+    failed = [v for v in verdicts if not v.passed]
+    accepted = [v for v in verdicts if v.accepted_reason]
+    surges = [v for v in verdicts if "surge" in v.message]
+    if failed:
+        description = "; ".join(v.message for v in failed)
+    elif accepted:
+        description = "passed with an operator's override: " + "; ".join(v.message for v in accepted)
+    else:
+        description = (f"every day within its history (tolerance {tolerance:g}x; "
+                       f"{sum(not v.judged for v in verdicts)} of {len(verdicts)} day(s) not judged)")
+        if surges:
+            description += "; " + "; ".join(v.message for v in surges)
+    return AssetCheckResult(
+        check_name=VOLUME_CHECK,
+        passed=not failed,
+        severity=AssetCheckSeverity.ERROR,
+        description=description,
+        metadata={
+            "tolerance": tolerance,
+            "days_failed": MetadataValue.json([v.day for v in failed]),
+            "days_accepted": MetadataValue.json({v.day: v.accepted_reason for v in accepted}),
+            "days_not_judged": MetadataValue.json([v.day for v in verdicts if not v.judged]),
+            "days": MetadataValue.json([
+                {"day": v.day, "passed": v.passed, "counts": v.counts,
+                 "expected": {m: [round(lo, 1), round(hi, 1)] for m, (lo, hi) in v.expected.items()}}
+                for v in verdicts
+            ]),
+        },
     )
 
 
@@ -138,7 +192,17 @@ def build_ingest_asset(source: Source) -> AssetsDefinition:
                 blocking=True,
                 description="Each loaded day quarantined at most the allowed share of its rows (default 1%). "
                 f"Reasons: {', '.join(QUARANTINE_REASONS)}.",
-            )
+            ),
+            AssetCheckSpec(
+                VOLUME_CHECK,
+                asset=name,
+                blocking=True,
+                description="Each loaded day's rows (and, for usage events, active accounts) are at least the "
+                f"median of its recent loaded days divided by the tolerance (default {DEFAULT_VOLUME_TOLERANCE:g}x; "
+                "judged with 7 or more of the 14 days before); a day without events always fails; a surge is "
+                "reported, never blocking. Override for a real outage: run config accept_volume_days with "
+                "volume_override_reason (safeguard/volume.py).",
+            ),
         ],
     )
     def ingest_source(
@@ -148,8 +212,21 @@ def build_ingest_asset(source: Source) -> AssetsDefinition:
         landing: LandingZoneResource,
     ) -> MaterializeResult:
         days = partition_days(*context.partition_time_window)
+        if config.accept_volume_days and not (config.volume_override_reason or "").strip():
+            raise Failure(f"{name}: accept_volume_days {config.accept_volume_days} needs volume_override_reason "
+                          "(why the volume of those days is real); nothing was loaded")
+        tolerance = config.volume_tolerance or settings().volume_tolerance
         with warehouse.get_connection() as con:
             result = ingest_days(con, landing.zone(), source.name, days)
+            accepted = {d: config.volume_override_reason for d in config.accept_volume_days}
+            verdicts = judge_days(con, source.name, days, tolerance=tolerance, accepted=accepted)
+            record_volume_checks(con, source.name, {
+                v.day: "accepted" if v.accepted_reason else "passed" if v.passed else "failed" for v in verdicts})
+        for v in verdicts:
+            if v.accepted_reason:
+                context.log.warning(v.message)
+            elif not v.passed:
+                context.log.error(v.message)
         context.log.info(
             f"{source.raw_table}: {result.rows_loaded} rows loaded, {result.rows_quarantined} quarantined "
             f"over {len(days)} day(s) from {len(result.files_read)} file(s)"
@@ -160,7 +237,8 @@ def build_ingest_asset(source: Source) -> AssetsDefinition:
             else settings().max_quarantine_share
         )
         return MaterializeResult(
-            metadata=ingest_metadata(result), check_results=[quarantine_check(result, threshold)]
+            metadata=ingest_metadata(result),
+            check_results=[quarantine_check(result, threshold), volume_check(verdicts, tolerance)],
         )
 
     return ingest_source

@@ -8,7 +8,8 @@ before dbt runs, so nothing downstream (scores, served rows, risk tables) is bui
 lands, the landing-zone sensor launches it together with every later day (:mod:`safeguard.readiness`), so every
 window is rebuilt in date order.
 
-Days before the first day the load log holds are not judged: they are before this deployment's data (or before
+A day loaded but failed by ingestion's volume check (empty or collapsed, ``raw.landing_loads.volume_check``) counts
+as missing: its rows are not what happened that day. Days before the first day the load log holds are not judged: they are before this deployment's data (or before
 the log existed). A day lost for good is landed as an empty day (``_SUCCESS`` and no file) and its volume accepted
 (docs/operations.md, "When data misbehaves"): the window then counts it as present, honestly empty.
 """
@@ -67,7 +68,7 @@ def refusal_message(gaps: Mapping[str, Mapping[str, list[str]]], *, window_days:
     what = "; ".join(f"{source} {_days(sorted(missing))}" for source, missing in sorted(needed.items()))
     return (
         f"features of {_days(refused)} refused: their {window_days}-day windows need days that were never "
-        f"loaded ({what}). Nothing was built for them. When the missing day lands (its _SUCCESS in every "
+        f"loaded, or failed their volume check ({what}). Nothing was built for them. When the missing day lands (its _SUCCESS in every "
         "source), the landing-zone sensor runs it with every later day; from the UI, backfill the missing day "
         "through the last day in one run. A day lost for good: land it empty (_SUCCESS only) and accept its "
         "volume (docs/operations.md, 'When data misbehaves')."

@@ -23,6 +23,7 @@ ENV_VARS = (
     "S3_ENDPOINT_URL",
     "SAFEGUARD_START_DATE",
     "SAFEGUARD_MAX_QUARANTINE_SHARE",
+    "SAFEGUARD_VOLUME_TOLERANCE",
     "SERVING_READONLY_ROLE",
     "SERVING_READONLY_PASSWORD",
     "WAREHOUSE_MEMORY_LIMIT",
@@ -30,6 +31,10 @@ ENV_VARS = (
 
 # Largest share of a day's rows that ingestion may quarantine before its asset check fails.
 DEFAULT_MAX_QUARANTINE_SHARE = 0.01
+
+# A landing day's rows (and active accounts) may be this many times below the median of its recent days before
+# ingestion's volume check fails (safeguard/volume.py).
+DEFAULT_VOLUME_TOLERANCE = 4.0
 
 # DuckDB's memory limit for every warehouse connection (Dagster resource, domain code, dbt). Past it DuckDB spills
 # to disk; without it DuckDB takes up to 80% of the machine, which a single-run backfill of a month of a 1M-account
@@ -52,6 +57,7 @@ class Settings:
     s3_endpoint_url: str | None
     start_date: date
     max_quarantine_share: float = DEFAULT_MAX_QUARANTINE_SHARE
+    volume_tolerance: float = DEFAULT_VOLUME_TOLERANCE
     warehouse_memory_limit: str = DEFAULT_WAREHOUSE_MEMORY_LIMIT
     serving_readonly_role: str = DEFAULT_SERVING_READONLY_ROLE
     serving_readonly_password: str | None = field(default=None, repr=False)  # never printed
@@ -76,6 +82,7 @@ def settings(env: dict[str, str] | None = None) -> Settings:
         s3_endpoint_url=env.get("S3_ENDPOINT_URL") or None,
         start_date=date.fromisoformat(env.get("SAFEGUARD_START_DATE") or DEFAULT_START_DATE),
         max_quarantine_share=_share(env, "SAFEGUARD_MAX_QUARANTINE_SHARE", DEFAULT_MAX_QUARANTINE_SHARE),
+        volume_tolerance=_factor(env, "SAFEGUARD_VOLUME_TOLERANCE", DEFAULT_VOLUME_TOLERANCE),
         warehouse_memory_limit=env.get("WAREHOUSE_MEMORY_LIMIT") or DEFAULT_WAREHOUSE_MEMORY_LIMIT,
         serving_readonly_role=env.get("SERVING_READONLY_ROLE") or DEFAULT_SERVING_READONLY_ROLE,
         serving_readonly_password=env.get("SERVING_READONLY_PASSWORD") or None,
@@ -93,4 +100,18 @@ def _share(env: dict[str, str], name: str, default: float) -> float:
         value = float("nan")  # refused below
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"{name}={text!r}: expected a share between 0 and 1, e.g. 0.01 for 1%")
+    return value
+
+
+def _factor(env: dict[str, str], name: str, default: float) -> float:
+    """A factor above 1 from ``env[name]``, refusing anything else with a message naming the variable."""
+    text = env.get(name)
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")  # refused below
+    if not value > 1.0:
+        raise ValueError(f"{name}={text!r}: expected a factor above 1, e.g. 4 for 'a quarter of the usual volume'")
     return value

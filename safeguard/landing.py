@@ -32,6 +32,10 @@ class UnreadableFileError(LandingError):
     """A file of the day is not valid Parquet."""
 
 
+class UnknownFileError(LandingError):
+    """A day folder holds a file that is neither Parquet nor a writer's bookkeeping: the day is held."""
+
+
 class UnavailableFileError(LandingError):
     """The object store did not deliver a file of the day, after the client's retries (S3 errors, throttling)."""
 
@@ -191,7 +195,7 @@ class LandingZone:
         return self.store.exists(f"{day_path(source, day)}/{SUCCESS_MARKER}")
 
     def day_files(self, source: str, day: str) -> DayFiles:
-        """The day's Parquet files; refuses a day without ``_SUCCESS``."""
+        """The day's Parquet files; refuses a day without ``_SUCCESS`` or with an unknown file."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         rel = day_path(source, day)
@@ -204,6 +208,13 @@ class LandingZone:
             raise IncompleteDayError(
                 f"{source} {day}: no {SUCCESS_MARKER} at {self.store.full_uri(rel)}; "
                 "the day is not complete and was not loaded"
+            )
+        unknown = [n for n in names if not _is_data_file(n) and not is_bookkeeping_file(n)]
+        if unknown:
+            raise UnknownFileError(
+                f"{source} {day}: unknown file(s) {', '.join(unknown)} in {self.store.full_uri(rel)} (neither Parquet "
+                "nor a writer's bookkeeping); the day is held and was not loaded: remove them or convert them to "
+                "*.parquet"
             )
         files = [f"{rel}/{n}" for n in names if _is_data_file(n)]
         return DayFiles(source, day, files)

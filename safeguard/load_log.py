@@ -35,8 +35,13 @@ LOADS_DDL = f"""CREATE TABLE IF NOT EXISTS {LOADS_TABLE} (
   rows_read BIGINT NOT NULL,
   rows_loaded BIGINT NOT NULL,
   rows_quarantined BIGINT NOT NULL,
-  loaded_at TIMESTAMP NOT NULL
+  loaded_at TIMESTAMP NOT NULL,
+  volume_check VARCHAR
 )"""
+# volume_check: the verdict of ingestion's volume check on the day (safeguard.volume): 'passed', 'accepted' (an
+# operator's override) or 'failed'; NULL until judged. A failed day is loaded but not usable: feature windows
+# treat it as missing until it is re-landed or accepted.
+VOLUME_FAILED = "failed"
 
 
 def file_digest(data: bytes) -> str:
@@ -70,7 +75,7 @@ def record_loads(
         [source, *days],
     )
     con.executemany(
-        f"INSERT INTO {LOADS_TABLE} VALUES (?, ?::DATE, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO {LOADS_TABLE} VALUES (?, ?::DATE, ?, ?, ?, ?, ?, ?, ?, NULL)",
         [
             [source, day, day_digest(digests[day]), json.dumps(dict(sorted(digests[day].items()))),
              len(digests[day]), *stats[day], loaded_at]
@@ -79,10 +84,21 @@ def record_loads(
     )
 
 
+def record_volume_checks(con: duckdb.DuckDBPyConnection, source: str, verdicts: Mapping[str, str]) -> None:
+    """Record the volume check's verdict (day -> 'passed' | 'accepted' | 'failed') on the days' loads."""
+    for day, verdict in verdicts.items():
+        con.execute(f"UPDATE {LOADS_TABLE} SET volume_check = ? WHERE source = ? AND day = ?::DATE",
+                    [verdict, source, day])
+
+
 def loaded_days(con: duckdb.DuckDBPyConnection, sources: list[str]) -> dict[str, set[str]]:
-    """The days each source has a recorded load of (an empty day included)."""
+    """The days each source has a usable load of: recorded (an empty day included) and not failed by the volume
+    check."""
     loaded: dict[str, set[str]] = {s: set() for s in sources}
-    for source, day in con.execute(f"SELECT source, CAST(day AS VARCHAR) FROM {LOADS_TABLE}").fetchall():
+    for source, day in con.execute(
+        f"SELECT source, CAST(day AS VARCHAR) FROM {LOADS_TABLE} WHERE volume_check IS DISTINCT FROM ?",
+        [VOLUME_FAILED],
+    ).fetchall():
         if source in loaded:
             loaded[source].add(day)
     return loaded

@@ -16,4 +16,13 @@ sees it (a Dagster materialization through the code location's assets and resour
 6. Late events for an old day (re-materializing the day picks them up; everything downstream follows):
    test_late_events.py. The dbt half: tests/dbt/test_incremental.py.
 7. Timestamps from a skewed clock (quarantined with the reason, never loaded): test_landing_data_faults.py.
+
+Across days (issue 16):
+- a day completing late (held with the days after it, then run with them; a day run early is refused by the
+  feature step) and a re-landed day (rebuilt with every later day; equal to a clean run):
+  test_days_across_runs.py; the sensor alone: tests/integration/test_landing_sensor.py;
+- an empty or collapsed day (the volume check fails it, nothing published; the override; a later day refused), an
+  unknown file (the day held): test_volume_faults.py;
+- the export killed while switching a day: test_export_kill.py; an abort racing the daily decision:
+  test_rollout_race.py.
 """

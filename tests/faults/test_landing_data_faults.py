@@ -89,8 +89,8 @@ def test_timestamps_from_a_skewed_clock_are_quarantined_with_the_reason_and_neve
     (event,) = result.asset_materializations_for_node("raw_usage_events")
     assert event.metadata["quarantined_by_reason"].data == {"timestamp_outside_day:event_ts": 3}
     assert event.metadata["dagster/row_count"].value == ROWS - 3
-    checks = {e.asset_key.to_user_string(): e for e in result.get_asset_check_evaluations()}
-    assert checks["raw_usage_events"].check_name == QUARANTINE_CHECK and checks["raw_usage_events"].passed
+    checks = {(e.asset_key.to_user_string(), e.check_name): e for e in result.get_asset_check_evaluations()}
+    assert checks["raw_usage_events", QUARANTINE_CHECK].passed
     with read_warehouse(d.warehouse) as con:
         loaded = con.execute("SELECT count(*) FROM raw.usage_events WHERE event_id IN (SELECT unnest(?))",
                              [skewed_ids]).fetchone()[0]

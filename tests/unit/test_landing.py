@@ -10,7 +10,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 
 from safeguard.ingest import ingest_days
-from safeguard.landing import IncompleteDayError, LandingZone, UnreadableFileError
+from safeguard.landing import IncompleteDayError, LandingZone, UnknownFileError, UnreadableFileError
 from tests import landing_factory as lf
 
 DAY, NEXT = "2026-09-05", "2026-09-06"
@@ -66,14 +66,18 @@ def test_rewriting_a_day_replaces_its_files_and_an_empty_day_is_complete(zone):
     assert zone.day_files("enforcement_actions", DAY).files == []
 
 
-def test_day_files_skip_bookkeeping_and_other_names(zone):
+def test_day_files_skip_bookkeeping_and_refuse_an_unknown_file_by_name(zone):
     zone.write_day("usage_events", DAY, [lf.usage_events(DAY, 3)])
-    for name in ("_committed_123", ".part-00000.parquet.crc", "_temporary.parquet", "notes.txt"):
+    for name in ("_committed_123", ".part-00000.parquet.crc", "_temporary.parquet", "part-0.parquet.crc"):
         zone.store.write_bytes(f"usage_events/date={DAY}/{name}", b"x")
     zone.store.write_bytes("usage_events/not-a-day/part-0.parquet", b"x")
 
     assert zone.day_files("usage_events", DAY).files == [f"usage_events/date={DAY}/part-00000.parquet"]
     assert zone.list_days("usage_events") == [DAY]
+
+    zone.store.write_bytes(f"usage_events/date={DAY}/notes.txt", b"x")
+    with pytest.raises(UnknownFileError, match=rf"usage_events {DAY}: unknown file\(s\) notes.txt in .*held"):
+        zone.day_files("usage_events", DAY)
 
 
 def test_an_unreadable_file_is_named(zone):
