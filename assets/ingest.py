@@ -11,6 +11,8 @@ the run config ``max_quarantine_share`` of the asset, else the environment varia
 
 # No ``from __future__ import annotations``: Dagster reads the asset function's annotations (config, resources)
 # at definition time, and the function is local to a factory, where string annotations cannot be resolved.
+from datetime import timedelta
+
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -19,6 +21,7 @@ from dagster import (
     AssetsDefinition,
     Config,
     Failure,
+    FreshnessPolicy,
     MaterializeResult,
     MetadataValue,
     TableColumn,
@@ -42,6 +45,10 @@ VOLUME_CHECK = "day_volume_within_history"
 # Bump when the validation rules change, so Dagster marks the raw tables as loaded by older code.
 INGEST_CODE_VERSION = "1"
 OWNERS = ["team:safeguards-data"]
+# Freshness: a day's landing data must be loaded by 06:00 UTC the next morning (the schedule starts at 02:00; the
+# landing sensor as soon as the day is complete). A morning without a load in 00:00 .. 06:00 turns the asset's
+# freshness to FAIL in the UI until it loads; publishing has the same deadline (assets/publish.py).
+LOADED_BY_06_UTC = FreshnessPolicy.cron(deadline_cron="0 6 * * *", lower_bound_delta=timedelta(hours=6))
 
 _DAY_TABLE = TableSchema(
     columns=[
@@ -179,6 +186,7 @@ def build_ingest_asset(source: Source) -> AssetsDefinition:
         kinds={"duckdb", *landing_kind},
         owners=OWNERS,
         code_version=INGEST_CODE_VERSION,
+        freshness_policy=LOADED_BY_06_UTC,
         metadata={"dagster/table_name": source.raw_table},
         description=(
             f"`{source.raw_table}`: the landing zone's `{source.name}` validated against the contract (design "
