@@ -81,6 +81,11 @@ ALLOWED: dict[str, dict[str, str]] = {
         "names": FRAGMENT,
         "', '.join('?' * rows.num_columns)": PLACEHOLDERS,
     },
+    "safeguard/load_log.py": {
+        "LOADS_TABLE": TABLE,
+        "', '.join(('?::DATE' for _ in days))": PLACEHOLDERS + " (typed as DATE)",
+    },
+    "safeguard/volume.py": {"LOADS_TABLE": TABLE + " (owned by safeguard/load_log.py)"},
     "safeguard/serving/migrations/versions/0003_readonly_role.py": {"', '.join(READABLE_TABLES)": TABLE},
     "safeguard/ingest.py": {
         "QUARANTINE_TABLE": TABLE,
