@@ -32,6 +32,7 @@ from statistics import NormalDist
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 
 from safeguard.tiers import TIERS
 
@@ -143,51 +144,71 @@ def paired_rate_difference(a: np.ndarray, b: np.ndarray, confidence: float = 0.9
 
 
 class _RankedScores:
-    """Rows sorted once by (group, score descending), so the weighted average precision of every group costs one
-    gather and one cumulative sum over the rows per bootstrap draw, and the rest only over the positives.
+    """Rows sorted once by (group, score descending), so the weighted average precision of every group, for a whole
+    block of bootstrap draws at once, costs one sparse product over the rows and the rest only over the positives.
 
     Average precision is the sum over thresholds of (recall gained) x precision; with ties as one threshold (as
     :mod:`safeguard.metrics`) that is, per group, the sum over positive rows of ``w_i x tp(e_i) / flagged(e_i)``
-    divided by the positives' weight, where ``e_i`` is the last row of the tie run of row ``i``.
+    divided by the positives' weight, where ``e_i`` is the last row of the tie run of row ``i``. ``flagged(e_i)``
+    is a prefix sum of row weights between the group's first row and ``e_i``: the rows are cut into segments at
+    every position such a sum starts or ends, each segment's weight per draw is ``weights @ segment_accounts``
+    (an account's rows in one segment counted together), and a cumulative sum over the segments gives every prefix.
     ``group``: 0 .. n_groups - 1 per row; ``account``: the row's account index (bootstrap weights are per account).
     """
 
     def __init__(self, probability: np.ndarray, y: np.ndarray, account: np.ndarray, group: np.ndarray, n_groups: int):
         order = np.lexsort((-probability, group))
-        g, p = group[order], probability[order]
+        g, p, acc = group[order], probability[order], account[order]
         self.n_groups = n_groups
-        self.account = account[order]
         n = p.size
+        self.n_accounts = int(acc.max()) + 1 if n else 0
         ends = np.r_[np.flatnonzero((np.diff(p) != 0) | (np.diff(g) != 0)), n - 1] if n else np.zeros(0, np.int64)
         tie_end = ends[np.searchsorted(ends, np.arange(n))] if n else ends
         starts = np.r_[0, np.flatnonzero(np.diff(g)) + 1] if n else np.zeros(0, np.int64)
         start_of = np.zeros(n_groups, dtype=np.int64)
         start_of[g[starts]] = starts
         positive = np.flatnonzero(y[order] == 1)
-        self.positive_account = self.account[positive]
+        self.positive_account = acc[positive]
         self.positive_group = g[positive]
-        self.positive_end = tie_end[positive]
-        self.positive_start = start_of[self.positive_group]
+        positive_end, positive_start = tie_end[positive], start_of[self.positive_group]
         # positives ranked at or above each positive's tie end, and before its group's first row
-        self.positives_through_end = np.searchsorted(positive, self.positive_end, side="right")
-        self.positives_before_start = np.searchsorted(positive, self.positive_start, side="left")
+        self.positives_through_end = np.searchsorted(positive, positive_end, side="right")
+        self.positives_before_start = np.searchsorted(positive, positive_start, side="left")
+        # prefix sums of row weights are needed only at these cuts; rows past the last cut never count
+        cuts = np.unique(np.r_[0, positive_start, positive_end + 1])
+        self.cut_through_end = np.searchsorted(cuts, positive_end + 1)
+        self.cut_at_start = np.searchsorted(cuts, positive_start)
+        segment = np.searchsorted(cuts, np.arange(n), side="right") - 1
+        counted = segment < cuts.size - 1
+        self.segment_accounts = sparse.csc_matrix(
+            (np.ones(int(counted.sum())), (acc[counted], segment[counted])),
+            shape=(self.n_accounts, max(cuts.size - 1, 0)),
+        )
+        self.positives_by_group = sparse.csr_matrix(
+            (np.ones(positive.size), (self.positive_group, np.arange(positive.size))),
+            shape=(n_groups, positive.size),
+        )
 
     def average_precision(self, account_weight: np.ndarray) -> np.ndarray:
         """Per group, as :func:`safeguard.metrics.average_precision` with integer row weights ``account_weight[account]``
-        (NaN for a group without weighted positives)."""
-        # Bootstrap weights are counts: integer sums are exact, and half the memory traffic of float64.
-        dtype = np.int32 if account_weight.max(initial=0) * self.account.size < 2**31 else np.int64
-        flagged_through = np.zeros(self.account.size + 1, dtype=dtype)
-        np.cumsum(account_weight[self.account], out=flagged_through[1:])
-        w = account_weight[self.positive_account]
-        hits_through = np.zeros(w.size + 1, dtype=dtype)
-        np.cumsum(w, out=hits_through[1:])
+        (NaN for a group without weighted positives). ``account_weight``: one draw (accounts,) -> (groups,), or a
+        block of draws (draws, accounts) -> (draws, groups)."""
+        weights = np.asarray(account_weight, dtype=np.float64)  # counts: sums stay exact integers below 2**53
+        single = weights.ndim == 1
+        weights = np.atleast_2d(weights)[:, : self.n_accounts]
+        segment_weight = np.asarray(self.segment_accounts.T @ weights.T)  # (segments, draws)
+        flagged_through = np.zeros((segment_weight.shape[0] + 1, weights.shape[0]))
+        np.cumsum(segment_weight, axis=0, out=flagged_through[1:])
+        w = weights[:, self.positive_account].T  # (positives, draws)
+        hits_through = np.zeros((w.shape[0] + 1, w.shape[1]))
+        np.cumsum(w, axis=0, out=hits_through[1:])
         tp = hits_through[self.positives_through_end] - hits_through[self.positives_before_start]
-        flagged = flagged_through[self.positive_end + 1] - flagged_through[self.positive_start]
-        gained = w * tp / np.maximum(flagged, 1).astype(np.float64)  # flagged >= w > 0 wherever gained counts
-        area = np.bincount(self.positive_group, weights=gained, minlength=self.n_groups)
-        positives = np.bincount(self.positive_group, weights=w, minlength=self.n_groups)
-        return _ratio(area, positives)
+        flagged = flagged_through[self.cut_through_end] - flagged_through[self.cut_at_start]
+        gained = w * tp / np.maximum(flagged, 1)  # flagged >= w > 0 wherever gained counts
+        area = np.asarray(self.positives_by_group @ gained)
+        positives = np.asarray(self.positives_by_group @ w)
+        out = _ratio(area, positives).T
+        return out[0] if single else out
 
 
 def top_k_per_day(probability: np.ndarray, day: np.ndarray, k: Mapping[Any, int]) -> np.ndarray:
@@ -212,6 +233,8 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 
 
 OUTCOME_METRICS = ("precision", "recall", "auc_pr", "recall_at_champion_volume")
+# Bootstrap draws computed together: one sparse product per block; memory ~ draws x (accounts + positives) x 8 B
+_DRAWS_PER_BLOCK = 25
 
 
 def compare_outcomes(
@@ -263,41 +286,46 @@ def compare_outcomes(
         for m in MODELS
     }
 
-    def per_group(key: str, account_weight: np.ndarray) -> np.ndarray:
-        """Weighted count of ``rows[key]`` per day, with the pooled total appended."""
-        r = rows[key]
-        counts = np.bincount(day_index[r], weights=account_weight[account_index[r]], minlength=G)
-        return np.r_[counts, counts[pooled].sum()]
+    n_accounts = accounts.size
+    row_counts = {  # (accounts, days): how many of rows[key] each account has on each day
+        key: sparse.csr_matrix((np.ones(r.size), (account_index[r], day_index[r])), shape=(n_accounts, G))
+        for key, r in rows.items()
+    }
 
-    def statistics(account_weight: np.ndarray) -> dict[str, np.ndarray]:
-        """Every figure per day, the pooled value last (index G)."""
+    def per_group(key: str, weights: np.ndarray) -> np.ndarray:
+        """Weighted count of ``rows[key]`` per draw and day, with the pooled total appended: (draws, days + 1)."""
+        counts = np.asarray((row_counts[key].T @ weights.T).T)
+        return np.c_[counts, counts[:, pooled].sum(axis=1)]
+
+    def statistics(weights: np.ndarray) -> dict[str, np.ndarray]:
+        """Every figure per draw (rows of ``weights``, one Poisson weight per account) and day, the pooled value
+        last (column G)."""
         out = {}
-        pos = per_group("positives", account_weight)
+        pos = per_group("positives", weights)
         for m in MODELS:
-            hit = per_group(f"{m}.hit", account_weight)
-            out[f"{m}.precision"] = _ratio(hit, per_group(f"{m}.flagged", account_weight))
+            hit = per_group(f"{m}.hit", weights)
+            out[f"{m}.precision"] = _ratio(hit, per_group(f"{m}.flagged", weights))
             out[f"{m}.recall"] = _ratio(hit, pos)
-            out[f"{m}.recall_at_champion_volume"] = _ratio(per_group(f"{m}.selected_hit", account_weight), pos)
-            out[f"{m}.auc_pr"] = np.r_[
-                ranked[m].average_precision(account_weight), ranked_pool[m].average_precision(account_weight)
-            ]
+            out[f"{m}.recall_at_champion_volume"] = _ratio(per_group(f"{m}.selected_hit", weights), pos)
+            out[f"{m}.auc_pr"] = np.c_[ranked[m].average_precision(weights), ranked_pool[m].average_precision(weights)]
         for x in OUTCOME_METRICS:
             out[f"difference.{x}"] = out[f"candidate.{x}"] - out[f"champion.{x}"]
         out["difference.auc_pr_relative"] = _relative(out["candidate.auc_pr"], out["champion.auc_pr"])
         return out
 
-    ones = np.ones(accounts.size, dtype=np.int32)
-    observed = statistics(ones)
+    ones = np.ones((1, n_accounts))
+    observed = {k: v[0] for k, v in statistics(ones).items()}
     boot_keys = [*(f"{m}.auc_pr" for m in MODELS), *(f"difference.{x}" for x in OUTCOME_METRICS),
                  "difference.auc_pr_relative"]
     bounds: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    if resamples and accounts.size:
+    if resamples and n_accounts:
         rng = np.random.default_rng(seed)
         draws = {k: np.empty((resamples, G + 1)) for k in boot_keys}
-        for i in range(resamples):
-            s = statistics(rng.poisson(1.0, accounts.size).astype(np.int32))
+        for first in range(0, resamples, _DRAWS_PER_BLOCK):
+            block = min(_DRAWS_PER_BLOCK, resamples - first)
+            s = statistics(rng.poisson(1.0, (block, n_accounts)).astype(np.float64))
             for k in boot_keys:
-                draws[k][i] = s[k]
+                draws[k][first : first + block] = s[k]
         tail = (1 - confidence) / 2 * 100
         for k in boot_keys:
             with warnings.catch_warnings():
@@ -306,7 +334,7 @@ def compare_outcomes(
             bounds[k] = (low, high)
 
     n_rows = np.r_[np.bincount(day_index, minlength=G), int(in_pool.sum())]
-    counts = {k: per_group(k, ones).astype(int) for k in rows}
+    counts = {k: per_group(k, ones)[0].round().astype(int) for k in rows}
 
     def figures(j: int) -> dict[str, Any]:
         def boot(k: str) -> dict:

@@ -196,6 +196,16 @@ def test_the_statistics_match_their_definitions():
     for g in range(3):
         m = group == g
         assert per_group[g] == pytest.approx(metrics.average_precision(y[m], p[m], w[m]))
+    # a block of draws at once gives, row by row, what each draw gives alone
+    block = rng.poisson(1.0, (4, 500)).astype(np.int32)
+    ranked = _RankedScores(p, y, rows, group, 3)
+    together = ranked.average_precision(block)
+    assert together.shape == (4, 3)
+    for i in range(4):
+        np.testing.assert_allclose(together[i], ranked.average_precision(block[i]))
+        for g in range(3):
+            m = group == g
+            assert together[i, g] == pytest.approx(metrics.average_precision(y[m], p[m], block[i][m]))
 
     iv = wilson(8, 10)
     assert (iv["value"], round(iv["low"], 4), round(iv["high"], 4)) == (0.8, 0.4902, 0.9433)
