@@ -15,7 +15,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 
 # The demo world: small enough for a laptop, long enough to train (label horizon 14 days) and roll out.
 DEMO_ACCOUNTS ?= 5000
-DEMO_DAYS ?= 60
+DEMO_DAYS ?= 70
 DEMO_START ?= 2026-09-01
 DEMO_SEED ?= 7
 

@@ -2,12 +2,13 @@
 # `make demo`: a synthetic world, the whole graph, a retrained model rolled out in stages, the risk tables.
 # Runs the same commands an operator would; every run is recorded in the Dagster instance under DAGSTER_HOME.
 set -euo pipefail
-ACCOUNTS="${DEMO_ACCOUNTS:-5000}" DAYS="${DEMO_DAYS:-60}" START="${DEMO_START:-2026-09-01}" SEED="${DEMO_SEED:-7}"
+ACCOUNTS="${DEMO_ACCOUNTS:-5000}" DAYS="${DEMO_DAYS:-70}" START="${DEMO_START:-2026-09-01}" SEED="${DEMO_SEED:-7}"
 BIN="${BIN:-.venv/bin}"
 day() { date -u -d "$START + $1 days" +%F; }  # day N of the world, 0-based
 # The first model learns from a short history; the retrain from two more weeks of matured labels, so it has
-# something to show in a rollout.
-FIRST_SERVE=$((DAYS - 20)) RETRAIN_END=$((DAYS - 6))
+# something to show in a rollout. The rollout then runs 15 days: an outcome guardrail needs the candidate's scores of
+# a day whose 14-day label window has closed, so shadow can be judged on precision and recall from its 15th day.
+FIRST_SERVE=$((DAYS - 30)) RETRAIN_END=$((DAYS - 16))
 step() { printf '\n== %s\n' "$*"; }
 
 # The demo owns its data folder: it starts from nothing, and never touches a folder it did not make.
