@@ -178,10 +178,12 @@ class _RankedScores:
         cuts = np.unique(np.r_[0, positive_start, positive_end + 1])
         self.cut_through_end = np.searchsorted(cuts, positive_end + 1)
         self.cut_at_start = np.searchsorted(cuts, positive_start)
-        segment = np.searchsorted(cuts, np.arange(n), side="right") - 1
-        counted = segment < cuts.size - 1
+        counted = int(cuts[-1])  # the rows before the last cut; cuts are increasing, so a row's segment is a count
+        marks = np.zeros(counted, dtype=np.int64)
+        marks[cuts[1:-1]] = 1
+        segment = np.cumsum(marks)
         self.segment_accounts = sparse.csc_matrix(
-            (np.ones(int(counted.sum())), (acc[counted], segment[counted])),
+            (np.ones(counted, dtype=np.float32), (acc[:counted], segment)),
             shape=(self.n_accounts, max(cuts.size - 1, 0)),
         )
         self.positives_by_group = sparse.csr_matrix(
@@ -193,13 +195,14 @@ class _RankedScores:
         """Per group, as :func:`safeguard.metrics.average_precision` with integer row weights ``account_weight[account]``
         (NaN for a group without weighted positives). ``account_weight``: one draw (accounts,) -> (groups,), or a
         block of draws (draws, accounts) -> (draws, groups)."""
-        weights = np.asarray(account_weight, dtype=np.float64)  # counts: sums stay exact integers below 2**53
-        single = weights.ndim == 1
-        weights = np.atleast_2d(weights)[:, : self.n_accounts]
-        segment_weight = np.asarray(self.segment_accounts.T @ weights.T)  # (segments, draws)
+        # Counts: float32 sums of them stay exact integers below 2**24 (a segment's weight, a day's); prefix sums
+        # run in float64.
+        weights = np.atleast_2d(np.asarray(account_weight))[:, : self.n_accounts]
+        single = np.ndim(account_weight) == 1
+        segment_weight = np.asarray(self.segment_accounts.T @ weights.T.astype(np.float32))  # (segments, draws)
         flagged_through = np.zeros((segment_weight.shape[0] + 1, weights.shape[0]))
         np.cumsum(segment_weight, axis=0, out=flagged_through[1:])
-        w = weights[:, self.positive_account].T  # (positives, draws)
+        w = weights[:, self.positive_account].T.astype(np.float64)  # (positives, draws)
         hits_through = np.zeros((w.shape[0] + 1, w.shape[1]))
         np.cumsum(w, axis=0, out=hits_through[1:])
         tp = hits_through[self.positives_through_end] - hits_through[self.positives_before_start]
