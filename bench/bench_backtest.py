@@ -110,6 +110,7 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=100_000)
     parser.add_argument("--days", type=int, default=28)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--notes", default="", help="what changed and where the time goes, printed under the table")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-backtest-") as folder:
@@ -144,6 +145,7 @@ def main() -> None:
         "verdict": result.verdict,
         "peak_rss_mib": round(peak_rss_mib()),
         "setup_seconds": round(setup, 1),
+        "notes": args.notes,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")

@@ -231,6 +231,7 @@ def backtest() -> list[str]:
         "",
         f"Goal ≤ 1.3x: {goal}. Peak RSS {r['peak_rss_mib']:,} MiB.",
         "",
+        *([r["notes"], ""] if r.get("notes") else []),
     ]
 
 
