@@ -38,14 +38,22 @@ fi
 step "5/7 start a staged rollout of the candidate (shadow first), refused unless its backtest passed"
 # The gate may reject the retrained model (not better than the champion on the same rows), or its backtest may not
 # pass: then nothing rolls out, the champion keeps serving, and the demo says so instead of stopping.
-if ! "$BIN/safeguard" rollout start --actor demo --min-days 1 --min-arm-accounts 40; then
+# The demo's plan widens one margin: recall may fall by up to 0.25 (the production default is 0.10). The world's
+# 5,000 accounts give about 150 labelled positives in two weeks, and the always-valid interval of a recall
+# difference at that size is about +-0.17: a 0.10 margin could never be settled here, a 0.25 one is after about
+# twelve days of shadow. Every other guardrail keeps its default, and the plan is stored with the rollout.
+PLAN="$HOME_DIR/demo_rollout_plan.json"
+echo '{"guardrails": {"max_recall_drop": 0.25}}' > "$PLAN"
+echo "demo plan: max_recall_drop 0.25 (default 0.10; a 5,000-account world cannot settle a 0.10 margin in two weeks)"
+if ! "$BIN/safeguard" rollout start --actor demo --plan "$PLAN" --min-days 1 --min-arm-accounts 40; then
   echo "no rollout: no candidate, or its backtest did not pass (above); the champion keeps serving"
 fi
 
 step "6/7 the remaining days one run each, as the daily schedule runs them: the rollout advances only on judged evidence"
 # Each day pools the stage's evidence; a stage advances when an outcome guardrail (precision or recall on matured
-# labels) and every comparison guardrail passed, and holds, saying what it waits for, until then. A 1% arm of
-# this world sees about one labelled positive a day, so the demo's rollout typically holds there.
+# labels) and every comparison guardrail passed, and holds, saying what it waits for, until then. On this world
+# shadow holds while the recall interval is wider than the margin, then advances to 1%, which then holds in turn:
+# its own evidence starts again from nothing.
 "$BIN/safeguard" run --start "$(day $((RETRAIN_END + 1)))" --end "$(day $((DAYS - 1)))" --one-run-per-day
 
 step "7/7 what operators and downstream teams see"
