@@ -89,8 +89,8 @@ def settings(env: dict[str, str] | None = None) -> Settings:
     )
 
 
-def _share(env: dict[str, str], name: str, default: float) -> float:
-    """A fraction in [0, 1] from ``env[name]``, refusing anything else with a message naming the variable."""
+def _number(env: dict[str, str], name: str, default: float, accepts, expected: str) -> float:
+    """A number from ``env[name]`` that ``accepts``, refusing anything else with a message naming the variable."""
     text = env.get(name)
     if not text:
         return default
@@ -98,20 +98,16 @@ def _share(env: dict[str, str], name: str, default: float) -> float:
         value = float(text)
     except ValueError:
         value = float("nan")  # refused below
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name}={text!r}: expected a share between 0 and 1, e.g. 0.01 for 1%")
+    if not accepts(value):
+        raise ValueError(f"{name}={text!r}: expected {expected}")
     return value
+
+
+def _share(env: dict[str, str], name: str, default: float) -> float:
+    """A fraction in [0, 1] from ``env[name]``."""
+    return _number(env, name, default, lambda v: 0.0 <= v <= 1.0, "a share between 0 and 1, e.g. 0.01 for 1%")
 
 
 def _factor(env: dict[str, str], name: str, default: float) -> float:
-    """A factor above 1 from ``env[name]``, refusing anything else with a message naming the variable."""
-    text = env.get(name)
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")  # refused below
-    if not value > 1.0:
-        raise ValueError(f"{name}={text!r}: expected a factor above 1, e.g. 4 for 'a quarter of the usual volume'")
-    return value
+    """A factor above 1 from ``env[name]``."""
+    return _number(env, name, default, lambda v: v > 1.0, "a factor above 1, e.g. 4 for 'a quarter of the usual volume'")

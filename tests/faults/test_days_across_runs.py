@@ -19,7 +19,6 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
-import sqlalchemy as sa
 from dagster import DagsterInstance, RunRequest, SkipReason, build_sensor_context
 
 from orchestration.resources import LandingZoneResource
@@ -29,10 +28,9 @@ from safeguard.content_hash import table_digest
 from safeguard.contract import SUCCESS_MARKER, day_path
 from safeguard.landing import LandingZone
 from safeguard.serving.db import engine_for
-from safeguard.serving.schema import published_days
 from safeguard.world import generate_world
 from tests.faults.conftest import failure_text
-from tests.idempotence.pipeline import Locations, definitions, register_models, run
+from tests.idempotence.pipeline import Locations, definitions, published_day_set, register_models, run
 
 START = "2026-09-01"
 ACCOUNTS = 120
@@ -63,13 +61,7 @@ def _days(n: int) -> list[str]:
 
 def _deployment(root: Path, days: int, seed: int) -> Locations:
     root.mkdir(parents=True)
-    loc = Locations(
-        landing_uri=str(root / "landing"),
-        warehouse=str(root / "warehouse.duckdb"),
-        serving_url=f"sqlite:///{root / 'serving.db'}",
-        model_uri=str(root / "models"),
-        export_uri=str(root / "exports"),
-    )
+    loc = Locations.under(root)
     generate_world(accounts=ACCOUNTS, days=days, start=START, seed=seed, out_uri=loc.landing_uri,
                    truth_path=root / "truth.parquet", progress=False)
     register_models(loc.serving_url, loc.model_uri)  # the same champion and candidate in every deployment
@@ -104,13 +96,6 @@ def _changed(a: dict, b: dict) -> dict[str, str]:
     return {t: f"{a[t].rows} vs {b[t].rows} rows" for t in a if a[t] != b[t]}
 
 
-def _published(loc: Locations) -> set[str]:
-    engine = engine_for(loc.serving_url)
-    try:
-        with engine.connect() as conn:
-            return {str(d) for d in conn.execute(sa.select(published_days.c.score_date)).scalars()}
-    finally:
-        engine.dispose()
 
 
 def test_a_late_day_holds_the_days_after_it_then_runs_with_them_as_if_on_time(tmp_path):
@@ -135,14 +120,14 @@ def test_a_late_day_holds_the_days_after_it_then_runs_with_them_as_if_on_time(tm
     message = failure_text(result)
     assert f"features of {days[3]} refused" in message
     assert f"enforcement_actions {late}" in message and f"usage_events {late}" in message
-    assert _published(loc) == set(days[:2])
+    assert published_day_set(loc.serving_url) == set(days[:2])
 
     marker.write_bytes(b"")  # the late day completes
     request, cursor = _sensor(loc, cursor)
     assert _run_request(loc, request, instance) == (late, days[-1])
     assert "new " + f"{late} .. {days[-1]} (4 days)" in request.tags["safeguard/landing"]
     assert isinstance(_sensor(loc, cursor)[0], SkipReason)
-    assert _published(loc) == set(days)
+    assert published_day_set(loc.serving_url) == set(days)
 
     on_time = _deployment(tmp_path / "on-time", len(days), seed=21)
     run(definitions(on_time.resources()), "daily_pipeline", days[0], days[-1], instance=DagsterInstance.ephemeral())

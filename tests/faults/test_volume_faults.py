@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-import sqlalchemy as sa
 from dagster import DagsterInstance, materialize
 
 from assets.features import dbt_features
@@ -23,10 +22,9 @@ from assets.scoring import account_risk_scores
 from orchestration.runner import range_tags
 from safeguard.catalog import load_catalog
 from safeguard.landing import LandingZone
-from safeguard.serving.db import engine_for
-from safeguard.serving.schema import published_days
 from tests import landing_factory as lf
 from tests.faults.conftest import failure_text, register_champion, small_model
+from tests.idempotence.pipeline import published_day_set
 
 DAY_ASSETS = [*ingest_assets, dbt_features, account_risk_scores, served_risk_scores, risk_tables]
 FIRST = date(2026, 9, 1)
@@ -35,13 +33,6 @@ ORDINARY, EMPTY, COLLAPSED, STRAY, NEXT = DAYS[:8], DAYS[8], DAYS[9], DAYS[10], 
 ROWS = 40  # events per ordinary day, of 20 accounts
 
 
-def _published(d) -> set[str]:
-    engine = engine_for(d.serving_url)
-    try:
-        with engine.connect() as conn:
-            return {str(day) for day in conn.execute(sa.select(published_days.c.score_date)).scalars()}
-    finally:
-        engine.dispose()
 
 
 def _volume(result) -> dict[str, object]:
@@ -71,7 +62,7 @@ def test_an_empty_or_collapsed_day_publishes_nothing_unless_accepted_and_a_stray
 
     ordinary = materialize(DAY_ASSETS, resources=d.resources, instance=instance,
                            tags=range_tags(ORDINARY[0], ORDINARY[-1]))
-    assert ordinary.success and _published(d) == set(ORDINARY)
+    assert ordinary.success and published_day_set(d.serving_url) == set(ORDINARY)
     assert all(e.passed for e in _volume(ordinary).values())
 
     empty = day_run(EMPTY)
@@ -81,13 +72,13 @@ def test_an_empty_or_collapsed_day_publishes_nothing_unless_accepted_and_a_stray
     assert check.description.startswith(f"usage_events {EMPTY}: rows 0 below the expected 10 .. 160 (median 40")
     assert _volume(empty)["raw_accounts"].passed
     assert not empty.asset_materializations_for_node("dbt_features")  # nothing below ingestion ran
-    assert _published(d) == set(ORDINARY)
+    assert published_day_set(d.serving_url) == set(ORDINARY)
 
     collapsed = day_run(COLLAPSED)
     assert not collapsed.success
     assert f"usage_events {COLLAPSED}: rows 2 below the expected 10 .. 160" in _volume(collapsed)[
         "raw_usage_events"].description
-    assert _published(d) == set(ORDINARY)
+    assert published_day_set(d.serving_url) == set(ORDINARY)
 
     # a later, ordinary day: its windows would read the failed days, so its features are refused
     later = day_run(NEXT)
@@ -95,7 +86,7 @@ def test_an_empty_or_collapsed_day_publishes_nothing_unless_accepted_and_a_stray
     assert f"features of {NEXT} refused" in failure_text(later)
     # the failed days, and the held one, which was never loaded
     assert f"usage_events {EMPTY} .. {STRAY} (3 days)" in failure_text(later)
-    assert NEXT not in _published(d)
+    assert NEXT not in published_day_set(d.serving_url)
 
     refused = day_run(EMPTY, run_config=_accept([EMPTY], None))
     assert not refused.success and "needs volume_override_reason" in failure_text(refused)
@@ -105,9 +96,9 @@ def test_an_empty_or_collapsed_day_publishes_nothing_unless_accepted_and_a_stray
     check = _volume(accepted)["raw_usage_events"]
     assert check.passed and "passed with an operator's override" in check.description
     assert check.metadata["days_accepted"].data == {EMPTY: "API outage all day, INC-4711"}
-    assert _published(d) == {*ORDINARY, EMPTY}
+    assert published_day_set(d.serving_url) == {*ORDINARY, EMPTY}
 
     stray = day_run(STRAY)
     assert not stray.success
     assert f"usage_events {STRAY}: unknown file(s) events.csv in " in failure_text(stray)
-    assert STRAY not in _published(d)
+    assert STRAY not in published_day_set(d.serving_url)

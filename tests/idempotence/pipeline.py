@@ -11,6 +11,7 @@ import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import sqlalchemy as sa
 from dagster import AssetKey, DagsterInstance, Definitions, ExecuteInProcessResult
 from dagster_duckdb import DuckDBResource
 
@@ -27,6 +28,7 @@ from safeguard.landing import ObjectStore
 from safeguard.registry import ModelRegistry
 from safeguard.risk_model import TrainedModel
 from safeguard.serving.db import engine_for, upgrade
+from safeguard.serving.schema import published_days
 from tests import model_factory as mf
 
 
@@ -41,6 +43,17 @@ class Locations:
     export_uri: str
     s3_endpoint_url: str | None = None
 
+    @classmethod
+    def under(cls, root) -> Locations:
+        """Every location a folder below ``root`` (landing, warehouse, serving database, models, exports)."""
+        return cls(
+            landing_uri=str(root / "landing"),
+            warehouse=str(root / "warehouse.duckdb"),
+            serving_url=f"sqlite:///{root / 'serving.db'}",
+            model_uri=str(root / "models"),
+            export_uri=str(root / "exports"),
+        )
+
     def resources(self) -> dict:
         return {
             "warehouse": DuckDBResource(database=self.warehouse),
@@ -50,6 +63,16 @@ class Locations:
             "exports": ExportStoreResource(uri=self.export_uri, s3_endpoint_url=self.s3_endpoint_url),
             "dbt": dbt_resource(),
         }
+
+
+def published_day_set(serving_url: str) -> set[str]:
+    """The days ``published_days`` of the serving database at ``serving_url`` records, as ISO dates."""
+    engine = engine_for(serving_url)
+    try:
+        with engine.connect() as conn:
+            return {str(day) for day in conn.execute(sa.select(published_days.c.score_date)).scalars()}
+    finally:
+        engine.dispose()
 
 
 def definitions(resources: dict) -> Definitions:

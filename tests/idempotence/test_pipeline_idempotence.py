@@ -181,13 +181,7 @@ def test_days_run_again_after_a_rollback_keep_the_models_that_served_them(backfi
 def backfilled(tmp_path_factory):
     """The world, then the 3-day backfill run twice: (locations, snapshot after the first, after the second)."""
     root = tmp_path_factory.mktemp("idempotence")
-    loc = Locations(
-        landing_uri=str(root / "landing"),
-        warehouse=str(root / "warehouse.duckdb"),
-        serving_url=f"sqlite:///{root / 'serving.db'}",
-        model_uri=str(root / "models"),
-        export_uri=str(root / "exports"),
-    )
+    loc = Locations.under(root)
     generate_world(
         accounts=ACCOUNTS, days=len(DAYS), start=START, seed=5, out_uri=loc.landing_uri,
         truth_path=root / "truth.parquet", progress=False,
