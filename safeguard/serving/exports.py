@@ -4,8 +4,10 @@ Layout under ``EXPORT_URI`` (a folder or ``s3://bucket/prefix``)::
 
     risk_scores/date=YYYY-MM-DD/part-00000.parquet
     risk_scores/date=YYYY-MM-DD/_SUCCESS          written last: the day is complete when it exists
+    review_queue/date=YYYY-MM-DD/...              the day's review queue, the same layout (safeguard.review)
 
-One row per account of the day, the columns of ``account_risk_history`` (``reasons`` as JSON text).
+One row per account of the day, the columns of ``account_risk_history`` (``reasons`` as JSON text); the review
+queue's rows are the columns of ``review_queue``.
 
 Exporting a day again replaces it so that a reader sees the previous export of the day or the new one, never a
 missing or a half-written day, whatever point the exporting process dies at (issue 16 §4):
@@ -58,8 +60,8 @@ class ExportResult:
     bytes: int  # size of the Parquet file
 
 
-def day_folder(score_date: date | str) -> str:
-    return f"{EXPORT_DATASET}/date={as_date(score_date).isoformat()}"
+def day_folder(score_date: date | str, dataset: str = EXPORT_DATASET) -> str:
+    return f"{dataset}/date={as_date(score_date).isoformat()}"
 
 
 def export_day(
@@ -76,7 +78,13 @@ def export_day(
     """
     prepared = prepare_day(served, score_date)
     rows = with_published_at(prepared.history, published_at or utcnow())
-    folder = day_folder(prepared.score_date)
+    return write_day(store, EXPORT_DATASET, prepared.score_date, rows)
+
+
+def write_day(store: ObjectStore, dataset: str, day: date, rows: pa.Table) -> ExportResult:
+    """Replace ``dataset/date=D/`` with ``rows`` as one Parquet file and ``_SUCCESS``, atomically for a reader
+    (module doc). Every daily export (``risk_scores``, ``review_queue``) is written through here."""
+    folder = day_folder(day, dataset)
     buf = io.BytesIO()
     pq.write_table(rows, buf, compression="zstd")
     data = buf.getvalue()
@@ -85,7 +93,7 @@ def export_day(
         _overwrite_objects(store, folder, files)
     else:
         _swap_folder(store.root / folder, files)
-    return ExportResult(prepared.score_date, rows.num_rows, store.full_uri(folder), len(data))
+    return ExportResult(day, rows.num_rows, store.full_uri(folder), len(data))
 
 
 def _overwrite_objects(store: ObjectStore, folder: str, files: dict[str, bytes]) -> None:
@@ -163,9 +171,9 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(errno, os.strerror(errno), str(b))
 
 
-def read_export(store: ObjectStore, score_date: date | str) -> pa.Table:
+def read_export(store: ObjectStore, score_date: date | str, dataset: str = EXPORT_DATASET) -> pa.Table:
     """An exported day, refused when its ``_SUCCESS`` marker is missing (the day is incomplete)."""
-    folder = day_folder(score_date)
+    folder = day_folder(score_date, dataset)
     if not store.exists(f"{folder}/{SUCCESS_MARKER}"):
         raise FileNotFoundError(f"no {SUCCESS_MARKER} at {store.full_uri(folder)}: the export is incomplete")
     return pq.read_table(io.BytesIO(store.read_bytes(f"{folder}/{PART_NAME}")))
