@@ -175,7 +175,46 @@ rollout_backtests = sa.Table(
     sa.Index("ix_rollout_backtests_models", "candidate_version", "champion_version", "created_at"),
 )
 
+# The daily review queue (issue 17), written by safeguard.review.store: one row per (day, case, member account).
+# A case is one account or a ring of linked accounts; cases are ranked by expected abuse caught (the members'
+# summed probabilities), at most the day's capacity of them. A re-run of a day replaces that day's rows.
+review_queue = sa.Table(
+    "review_queue",
+    metadata,
+    sa.Column("score_date", sa.Date(), primary_key=True),
+    sa.Column("case_id", sa.String(32), primary_key=True),  # '2026-11-09#007': day and rank
+    sa.Column("account_id", sa.String(64), primary_key=True),
+    sa.Column("rank", sa.Integer(), nullable=False),  # 1 = the case with the most expected abuse
+    sa.Column("case_accounts", sa.Integer(), nullable=False),
+    sa.Column("case_expected_abuse", sa.Float(), nullable=False),  # sum of the members' probabilities
+    sa.Column("case_links", sa.JSON(), nullable=False),  # link kinds joining the members: payment, device, ...
+    sa.Column("case_reasons", sa.JSON(), nullable=False),  # [{reason, accounts}]: the members' shared reasons
+    sa.Column("probability", sa.Float(), nullable=False),  # this member's published probability and tier
+    sa.Column("tier", sa.String(16), nullable=False),
+    sa.Column("queued_at", sa.DateTime(), nullable=False),  # naive UTC
+    sa.Index("ix_review_queue_account", "account_id", "score_date"),
+)
+
+# What reviewers decided on queued accounts (issue 17), written by `safeguard review decide`; the queue reads the
+# latest decision per account: confirmed accounts are never queued again, cleared ones not within the cool-down.
+review_decisions = sa.Table(
+    "review_decisions",
+    metadata,
+    sa.Column("decision_id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("case_id", sa.String(32), nullable=False),
+    sa.Column("score_date", sa.Date(), nullable=False),  # the queue day of the case
+    sa.Column("account_id", sa.String(64), nullable=False),
+    sa.Column("decision", sa.String(16), nullable=False),
+    sa.Column("reviewer", sa.String(128), nullable=False),
+    sa.Column("decided_at", sa.DateTime(), nullable=False),  # naive UTC
+    sa.Column("probability", sa.Float(), nullable=False),  # the queued probability the reviewer saw
+    sa.Column("note", sa.Text(), nullable=True),
+    sa.CheckConstraint("decision IN ('confirmed', 'cleared')", name="ck_review_decisions_decision"),
+    sa.Index("ix_review_decisions_account", "account_id", "decided_at"),
+)
+
 RISK_TABLES = (account_risk_current, account_risk_history, risk_reasons, published_days)
 # What the read-only role may SELECT: the risk tables, and the registry and rollout log that explain them (which
-# model a version is, its tier thresholds, why an account was in the candidate arm). Never alembic_version.
-READABLE_TABLES = (*RISK_TABLES, model_versions, rollouts, rollout_events)
+# model a version is, its tier thresholds, why an account was in the candidate arm), and the review queue. Never
+# alembic_version, and never the reviewers' decisions.
+READABLE_TABLES = (*RISK_TABLES, model_versions, rollouts, rollout_events, review_queue)

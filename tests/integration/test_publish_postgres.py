@@ -12,7 +12,13 @@ import sqlalchemy as sa
 from safeguard.serving.db import current_revision, engine_for, upgrade
 from safeguard.serving.publish import publish_day, published_day_sha256
 from safeguard.serving.reader import RiskReader
-from safeguard.serving.schema import account_risk_current, account_risk_history, published_days, risk_reasons
+from safeguard.serving.schema import (
+    account_risk_current,
+    account_risk_history,
+    metadata,
+    published_days,
+    risk_reasons,
+)
 from tests.pg_scratch import scratch_database
 from tests.served_factory import served_day
 
@@ -54,9 +60,8 @@ def count(engine, table) -> int:
 
 def test_migrated_to_head_with_the_tables(pg):
     engine = pg[0]
-    assert current_revision(engine) == "0006"
-    assert {"account_risk_current", "account_risk_history", "risk_reasons", "published_days", "rollouts",
-            "rollout_events", "model_versions"} <= set(sa.inspect(engine).get_table_names())
+    assert current_revision(engine) == "0007"
+    assert set(metadata.tables) <= set(sa.inspect(engine).get_table_names())
 
 
 def test_copy_publish_round_trips_and_republishing_replaces_exactly(engine):
@@ -119,7 +124,7 @@ def test_the_readonly_role_can_read_and_cannot_write(engine, pg):
         assert RiskReader(reader).top(limit=3)
         with reader.connect() as conn:
             for table in ("account_risk_current", "account_risk_history", "risk_reasons", "published_days",
-                          "model_versions", "rollouts", "rollout_events"):
+                          "model_versions", "rollouts", "rollout_events", "review_queue"):
                 conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar()
         for statement in (
             ("INSERT INTO published_days (score_date, published_at, rows, content_sha256, model_versions) "
@@ -128,6 +133,11 @@ def test_the_readonly_role_can_read_and_cannot_write(engine, pg):
             "DELETE FROM risk_reasons",
             "TRUNCATE account_risk_history",
             "SELECT * FROM alembic_version",
+            # reviewers' decisions are written by `safeguard review decide`, and not readable by everyone
+            ("INSERT INTO review_decisions (case_id, score_date, account_id, decision, reviewer, decided_at, "
+             "probability) VALUES ('2026-09-01#001', '2026-09-01', 'acct-0000001', 'cleared', 'x', now(), 0.5)"),
+            "SELECT * FROM review_decisions",
+            "DELETE FROM review_queue",
             "CREATE TABLE sneaky (x int)",
         ):
             with pytest.raises(sa.exc.ProgrammingError, match="permission denied"), reader.begin() as conn:
