@@ -45,6 +45,9 @@ DEFAULT_WAREHOUSE_MEMORY_LIMIT = "3GB"
 # is created NOLOGIN: a group role to grant to people (``GRANT safeguard_reader TO alice``).
 DEFAULT_SERVING_READONLY_ROLE = "safeguard_reader"
 
+# What the analysts can work in a day: the review queue's cases (issue 17) and the k of the models' precision@k.
+DEFAULT_REVIEW_CAPACITY = 100
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -61,6 +64,7 @@ class Settings:
     warehouse_memory_limit: str = DEFAULT_WAREHOUSE_MEMORY_LIMIT
     serving_readonly_role: str = DEFAULT_SERVING_READONLY_ROLE
     serving_readonly_password: str | None = field(default=None, repr=False)  # never printed
+    review_capacity: int = DEFAULT_REVIEW_CAPACITY
 
     @property
     def truth_path(self) -> Path:
@@ -86,6 +90,8 @@ def settings(env: dict[str, str] | None = None) -> Settings:
         warehouse_memory_limit=env.get("WAREHOUSE_MEMORY_LIMIT") or DEFAULT_WAREHOUSE_MEMORY_LIMIT,
         serving_readonly_role=env.get("SERVING_READONLY_ROLE") or DEFAULT_SERVING_READONLY_ROLE,
         serving_readonly_password=env.get("SERVING_READONLY_PASSWORD") or None,
+        review_capacity=int(_number(env, "REVIEW_CAPACITY", DEFAULT_REVIEW_CAPACITY,
+                                    lambda v: v >= 1 and v == int(v), "a whole number of cases, at least 1")),
     )
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-DEFAULT_REVIEW_CAPACITY = 100  # accounts an analyst team reviews per day: precision@k uses it
+from safeguard.config import DEFAULT_REVIEW_CAPACITY  # precision@k: what the analysts review in a day
+
 DEFAULT_FPR = 0.01
 ECE_BINS = 10
 

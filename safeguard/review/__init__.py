@@ -1,0 +1,1 @@
+"""From scores to action (issue 17): the daily review queue and the reviewers' decisions."""
