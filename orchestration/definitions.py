@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dagster import Definitions, in_process_executor, load_asset_checks_from_modules, load_assets_from_modules
 
-from assets import backtest, features, ingest, model, publish, rollout, scoring
+from assets import backtest, features, ingest, model, publish, review, rollout, scoring
 from assets.backtest import rollout_backtest_job
 from assets.rollout import rollout_jobs
 from orchestration.automation import jobs, schedules, sensors, with_catch_up
@@ -12,7 +12,7 @@ from orchestration.dbt import dbt_resource
 from orchestration.resources import build_resources
 from orchestration.sensors import cold_start_retrain_sensor, landing_zone_sensor
 
-_ASSET_MODULES = [ingest, features, model, scoring, rollout, backtest, publish]
+_ASSET_MODULES = [ingest, features, model, scoring, rollout, backtest, publish, review]
 
 defs = Definitions(
     assets=with_catch_up(load_assets_from_modules(_ASSET_MODULES)),

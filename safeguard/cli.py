@@ -294,7 +294,13 @@ def _backtest(args: argparse.Namespace, engine, registry, warehouse_path: str) -
     return 0
 
 
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_generate, add_risk, add_rollout]
+def add_review(subparsers: argparse._SubParsersAction) -> None:
+    from safeguard.review.cli import add_review as add
+
+    add(subparsers)
+
+
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_generate, add_risk, add_rollout, add_review]
 
 
 def build_parser(

@@ -35,6 +35,7 @@ from safeguard import contract
 from safeguard.content_hash import TableDigest, arrow_sha256, database_digests
 from safeguard.landing import ObjectStore
 from safeguard.registry import REJECTED, ModelRegistry
+from safeguard.review.export import QUEUE_DATASET
 from safeguard.rollout import RolloutPlan, controls
 from safeguard.rollout.state import POLICY_ACTOR, RolloutStore
 from safeguard.serving import schema as serving_schema
@@ -50,7 +51,8 @@ ACCOUNTS = 300
 PLAN = RolloutPlan(min_days_per_stage=1, min_arm_accounts=1)
 
 # The columns that record *when* something ran, the only ones left out of the comparison: the wall-clock time
-# ingestion loaded a row (raw.* and the quarantine) and the time a day was published (serving tables and exports).
+# ingestion loaded a row (raw.* and the quarantine) and the time a day was published or queued (serving tables and
+# exports).
 # Everything else, registry and rollout timestamps included, must come out the same.
 RUN_TIME_COLUMNS: dict[str, tuple[str, ...]] = {
     "raw.usage_events": ("_ingested_at",),
@@ -61,8 +63,9 @@ RUN_TIME_COLUMNS: dict[str, tuple[str, ...]] = {
     "account_risk_current": ("published_at",),
     "account_risk_history": ("published_at",),
     "published_days": ("published_at",),
+    "review_queue": ("queued_at",),
 }
-EXPORT_RUN_TIME_COLUMNS = ("published_at",)
+EXPORT_RUN_TIME_COLUMNS = {EXPORT_DATASET: ("published_at",), QUEUE_DATASET: ("queued_at",)}
 WAREHOUSE_SCHEMAS = {"raw", "staging", "intermediate", "marts", "scoring"}
 # every table safeguard.serving.schema owns, and Alembic's version table
 SERVING_TABLES = set(serving_schema.metadata.tables) | {"alembic_version"}
@@ -105,11 +108,12 @@ def export_digests(loc: Locations) -> dict[str, TableDigest]:
     store = ObjectStore(loc.export_uri)
     digests = {}
     for day in DAYS:
-        table = read_export(store, day).drop_columns(list(EXPORT_RUN_TIME_COLUMNS))
-        name = f"export:{EXPORT_DATASET}/date={day}"
-        digests[name] = TableDigest(
-            name, table.num_rows, tuple(sorted(table.column_names)), EXPORT_RUN_TIME_COLUMNS, arrow_sha256(table)
-        )
+        for dataset, run_time in EXPORT_RUN_TIME_COLUMNS.items():
+            table = read_export(store, day, dataset).drop_columns(list(run_time))
+            name = f"export:{dataset}/date={day}"
+            digests[name] = TableDigest(
+                name, table.num_rows, tuple(sorted(table.column_names)), run_time, arrow_sha256(table)
+            )
     return digests
 
 
@@ -125,13 +129,14 @@ def test_a_backfill_run_twice_writes_identical_tables(backfilled):
     schemas = {name.split(":")[1].split(".")[0] for name in first if name.startswith("warehouse:")}
     assert schemas == WAREHOUSE_SCHEMAS
     assert {name.split(":")[1] for name in first if name.startswith("serving:")} == SERVING_TABLES
-    assert len([n for n in first if n.startswith("export:")]) == len(DAYS)
+    assert len([n for n in first if n.startswith("export:")]) == len(DAYS) * len(EXPORT_RUN_TIME_COLUMNS)
     for table in ("warehouse:raw.quarantine", "warehouse:scoring.served_risk_scores", "serving:rollout_events",
                   "serving:account_risk_history", "serving:risk_reasons", "warehouse:marts.fct_account_features"):
         assert first[table].rows > 0, f"{table} is empty: the comparison would prove little"
     # Exactly the listed columns were left out, nothing else.
     excluded = {name.split(":")[1]: d.excluded for name, d in first.items() if d.excluded}
-    assert excluded == {**RUN_TIME_COLUMNS, **{f"{EXPORT_DATASET}/date={d}": EXPORT_RUN_TIME_COLUMNS for d in DAYS}}
+    assert excluded == {**RUN_TIME_COLUMNS, **{f"{dataset}/date={d}": columns for d in DAYS
+                                               for dataset, columns in EXPORT_RUN_TIME_COLUMNS.items()}}
     assert_same(first, second)
 
 

@@ -49,6 +49,10 @@ ALLOWED: dict[str, dict[str, str]] = {
         "source": FRAGMENT + " (the examples table, or a subquery joining it with the late-evidence view)",
     },
     "assets/model.py": {"cols": FRAGMENT + " (key columns and safeguard.baseline.DEFAULT_SIGNALS, constants)"},
+    "safeguard/review/links.py": {
+        "SNAPSHOT_TABLE": TABLE,
+        "columns": FRAGMENT + " (the LINK_COLUMNS constants joined)",
+    },
     "safeguard/rollout/served.py": {
         "SCORES_TABLE": TABLE,
         "SERVED_TABLE": TABLE,
