@@ -65,6 +65,8 @@ from safeguard.serving.db import engine_for
 from safeguard.serving.reader import RiskReader
 print(RiskReader(engine_for(settings().serving_db_url)).top(limit=1)[0].account_id)")
 "$BIN/safeguard" risk show "$top_account"
+# The analysts' view of the last day: at most REVIEW_CAPACITY cases, linked accounts as one case (the first 3).
+"$BIN/safeguard" review queue --date "$(day $((DAYS - 1)))" --limit 3 || true  # a day without cases exits 1
 
 "$BIN/python" bench/report.py --headline
 
@@ -72,6 +74,6 @@ cat <<TXT
 
 Where to look:
   data:        ${SAFEGUARD_HOME}  (landing/, warehouse.duckdb, serving.db, models/, exports/, ground_truth/)
-  risk tables: sqlite:///${SAFEGUARD_HOME}/serving.db  (account_risk_current, account_risk_history, risk_reasons)
+  risk tables: sqlite:///${SAFEGUARD_HOME}/serving.db  (account_risk_current, account_risk_history, risk_reasons, review_queue)
   Dagster UI:  make ui, then http://127.0.0.1:3000  (runs, asset metadata, model card, plots; DAGSTER_HOME=${DAGSTER_HOME})
 TXT

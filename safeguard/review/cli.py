@@ -29,6 +29,8 @@ def add_review(subparsers: argparse._SubParsersAction) -> None:
                        help="build the day's queue again from its published rows and the warehouse, replacing it")
     queue.add_argument("--capacity", type=_positive_int, default=None,
                        help="with --rebuild: cases at most (default: REVIEW_CAPACITY)")
+    queue.add_argument("--limit", type=_positive_int, default=None,
+                       help="print only the first N cases (default: all of them)")
     decide = actions.add_parser("decide", help="record a decision on a case (every member, or one)")
     decide.add_argument("case_id", metavar="CASE", help="a case id from the queue, e.g. 2026-11-09#007")
     verdict = decide.add_mutually_exclusive_group(required=True)
@@ -70,7 +72,7 @@ def cmd_review(args: argparse.Namespace) -> int:
                   f"review_queue asset for the day, or add --rebuild), or no account reached the alert tier",
                   file=sys.stderr)
             return 1
-        print_queue(rows)
+        print_queue(rows, args.limit)
         return 0
     except QueueError as e:
         print(f"safeguard review: {e}", file=sys.stderr)
@@ -79,12 +81,13 @@ def cmd_review(args: argparse.Namespace) -> int:
         engine.dispose()
 
 
-def print_queue(rows) -> None:
+def print_queue(rows, limit: int | None = None) -> None:
     cases = {}
     for r in rows:
         cases.setdefault(r.case_id, []).append(r)
-    print(f"{len(cases)} case(s), {len(rows)} account(s)")
-    for case_id, members in cases.items():
+    shown = f", the first {limit} below" if limit is not None and limit < len(cases) else ""
+    print(f"{len(cases)} case(s), {len(rows)} account(s){shown}")
+    for case_id, members in list(cases.items())[:limit]:
         head = members[0]
         links = f", linked by {', '.join(head.case_links)}" if head.case_links else ""
         print(f"\n{case_id}  expected abuse {head.case_expected_abuse:.2f}  {head.case_accounts} account(s){links}")

@@ -216,6 +216,10 @@ def test_cli_prints_the_queue_and_records_a_decision(published, monkeypatch, cap
     assert main(["review", "queue", "--date", DAYS[1], "--rebuild", "--capacity", "5"]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0].startswith(f"{DAYS[1]}: 5 case(s) queued")
+    assert main(["review", "queue", "--date", DAYS[1], "--limit", "2"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("5 case(s)") and "the first 2 below" in out and f"{DAYS[1]}#002" in out
+    assert f"{DAYS[1]}#003" not in out
 
 
 def test_cli_refuses_a_decision_without_actor_and_a_capacity_of_zero(published, monkeypatch, capsys):
