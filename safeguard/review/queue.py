@@ -9,7 +9,7 @@ Pure: plain rows in, cases out; the serving tables it is stored in are :mod:`saf
 - **A case is a ring**: queued accounts that share a payment fingerprint, signup IP, device or org as of the day
   are one case (connected components: A shares a card with B, B a device with C: one case of three). A value
   shared by more than ``max_link_group`` accounts in the whole population (a big org, a carrier NAT) links
-  nothing, as in the ring features (``link_max_accounts_per_value``).
+  nothing, as in the ring features (by default the dbt var ``link_max_accounts_per_value``, 100).
 - **Ranked by expected abuse caught per case**: the sum of the members' calibrated probabilities (the expected
   number of abusive accounts a reviewer confirms by working the case), highest first; ties by the case's first
   account. A ring of twenty accounts at 0.4 (8 expected) outranks one account at 0.95. The first ``capacity``
@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from safeguard.catalog import project_var
 from safeguard.tiers import TIERS
 
 CONFIRMED, CLEARED = "confirmed", "cleared"
@@ -48,7 +49,7 @@ class QueueRule:
     cooldown_days: int = 14
     rescore_margin: float = 0.2
     alert_tier: str = "elevated"
-    max_link_group: int = 50
+    max_link_group: int = field(default_factory=lambda: int(project_var("link_max_accounts_per_value")))
 
     def __post_init__(self) -> None:
         for name, least in (("capacity", 1), ("cooldown_days", 0), ("max_link_group", 2)):
