@@ -25,6 +25,7 @@ from orchestration.partitions import DUCKDB_POOL, daily_partitions, partition_da
 from orchestration.resources import ModelStoreResource, ServingDatabaseResource
 from safeguard import model_card
 from safeguard.explain import ADDITIVITY_TOLERANCE, DEFAULT_SAMPLE_RATE
+from safeguard.linked_reasons import read_enforced_links
 from safeguard.registry import ModelRegistry
 from safeguard.rollout.state import RolloutStore
 from safeguard.scoring import (
@@ -116,7 +117,8 @@ def account_risk_scores(
                         loaded[version] = registry.load(version, replay=replay)
                 models = [(role, loaded[version]) for role, version in versions]
                 versions_used.update({version: role for role, version in versions})
-                scored = score_accounts(features, models, day, sample_rate=config.monitoring_sample_rate)
+                scored = score_accounts(features, models, day, sample_rate=config.monitoring_sample_rate,
+                                        enforced_links=read_enforced_links(con, day))
                 rows_per_day[day] = write_scores(con, scored.table, [day])
                 tiers_per_day[day] = scored.tier_counts()
                 worst_error = max(worst_error, scored.additivity_error)

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from safeguard import explain
+from safeguard.linked_reasons import EnforcedLinks, name_linked_accounts
 from safeguard.risk_model import TrainedModel
 from safeguard.tiers import TIERS, tier_index
 from safeguard.warehouse import table_exists, transaction
@@ -114,10 +115,13 @@ def score_accounts(
     sample_rate: float = explain.DEFAULT_SAMPLE_RATE,
     requested: Sequence[str] | None = None,
     top_k: int = explain.DEFAULT_TOP_REASONS,
+    enforced_links: EnforcedLinks | None = None,
 ) -> ScoredDay:
     """Score every account of ``features`` (one as_of_date = ``score_date``) with each ``(role, model)``.
 
     ``models``: role -> model, or (role, model) pairs when several candidates share the role.
+    ``enforced_links``: the day's :func:`safeguard.linked_reasons.read_enforced_links`; the reasons of link
+    features then name the enforced account that links the account.
     """
     pairs = list(models.items()) if isinstance(models, Mapping) else list(models)
     if not pairs:
@@ -146,9 +150,12 @@ def score_accounts(
             # Scatter the explained rows' JSON into a column of nulls, in Arrow.
             position = np.full(n, -1, dtype=np.int64)
             position[rows] = np.arange(rows.size)
-            reasons = explain.reasons_json(contribs, X[rows], model.features, top_k).take(
-                pa.array(position, mask=position < 0)
-            )
+            explained_reasons = explain.reasons_json(contribs, X[rows], model.features, top_k)
+            if enforced_links:
+                explained_reasons = name_linked_accounts(
+                    explained_reasons, ids.take(pa.array(rows)), model.features, enforced_links
+                )
+            reasons = explained_reasons.take(pa.array(position, mask=position < 0))
         explained_total += int(rows.size)
         tables.append(
             pa.table(

@@ -49,6 +49,7 @@ ALLOWED: dict[str, dict[str, str]] = {
         "source": FRAGMENT + " (the examples table, or a subquery joining it with the late-evidence view)",
     },
     "assets/model.py": {"cols": FRAGMENT + " (key columns and safeguard.baseline.DEFAULT_SIGNALS, constants)"},
+    "safeguard/linked_reasons.py": {"ENFORCED_LINKS_TABLE": TABLE},
     "safeguard/review/links.py": {
         "SNAPSHOT_TABLE": TABLE,
         "columns": FRAGMENT + " (the LINK_COLUMNS constants joined)",
