@@ -1,4 +1,5 @@
-"""The ``review_queue`` asset: each published day's alerts as at most ``REVIEW_CAPACITY`` cases for the analysts.
+"""The review queue's assets: ``review_queue``, each published day's alerts as at most ``REVIEW_CAPACITY`` cases for
+the analysts; ``raw_review_labels``, the reviewers' confirmations copied into the warehouse as training labels.
 
 Thin: the queue's rules are :mod:`safeguard.review.queue`, its build and publish :mod:`safeguard.review.publish`.
 Days run in order, each replacing that day's queue and its export; decisions reviewers record with
@@ -14,6 +15,8 @@ from orchestration.partitions import DUCKDB_POOL, daily_partitions, partition_da
 from orchestration.resources import ExportStoreResource, ServingDatabaseResource
 from safeguard.config import settings
 from safeguard.dates import as_date
+from safeguard.serving.db import upgrade
+from safeguard.review.labels import REVIEW_LABELS_TABLE, sync_review_labels
 from safeguard.review.publish import publish_queue
 from safeguard.review.queue import QueueRule
 
@@ -85,3 +88,30 @@ def _top_cases(result, n: int = 10) -> str:
         lines.append(f"| {case.case_id} | {len(case.members)} | {case.expected_abuse:.2f} | {case.top_tier} | "
                      f"{', '.join(case.links) or '-'} | {reason} |")
     return "\n".join(lines)
+
+
+@asset(
+    group_name="ingestion",
+    partitions_def=daily_partitions,
+    backfill_policy=single_run,
+    pool=DUCKDB_POOL,
+    kinds={"duckdb", "sqlalchemy"},
+    owners=OWNERS,
+    code_version=REVIEW_CODE_VERSION,
+    metadata={"dagster/table_name": REVIEW_LABELS_TABLE},
+)
+def raw_review_labels(
+    context: AssetExecutionContext, warehouse: DuckDBResource, serving: ServingDatabaseResource
+) -> MaterializeResult:
+    """`raw.review_labels`: every account whose latest review decision is a confirmation, copied whole from the
+    serving database's `review_decisions` before the features are built, so `fct_training_examples` labels it
+    (`label_review`) like a suspend or ban that starts when it was confirmed."""
+    engine = serving.engine()
+    try:
+        upgrade(engine)
+        with warehouse.get_connection() as con:
+            rows = sync_review_labels(engine, con)
+    finally:
+        engine.dispose()
+    context.log.info(f"{rows} confirmed review(s) copied to {REVIEW_LABELS_TABLE}")
+    return MaterializeResult(metadata={"dagster/row_count": rows})

@@ -30,11 +30,12 @@ def connect(
 
 
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the ``raw`` schema, its per-source tables, ``raw.quarantine`` and ``raw.landing_loads`` if missing
-    (idempotent)."""
+    """Create the ``raw`` schema, its per-source tables, ``raw.quarantine``, ``raw.landing_loads`` and
+    ``raw.review_labels`` if missing (idempotent)."""
     from safeguard.load_log import LOADS_DDL
+    from safeguard.review.labels import REVIEW_LABELS_DDL
 
-    for statement in (*warehouse_ddl(), LOADS_DDL):
+    for statement in (*warehouse_ddl(), LOADS_DDL, REVIEW_LABELS_DDL):
         con.execute(statement)
 
 

@@ -76,7 +76,9 @@ class RawWorld:
 
 
 def create_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
-    for statement in warehouse_ddl():
+    from safeguard.review.labels import REVIEW_LABELS_DDL
+
+    for statement in (*warehouse_ddl(), REVIEW_LABELS_DDL):
         con.execute(statement)
 
 

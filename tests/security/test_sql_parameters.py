@@ -50,6 +50,7 @@ ALLOWED: dict[str, dict[str, str]] = {
     },
     "assets/model.py": {"cols": FRAGMENT + " (key columns and safeguard.baseline.DEFAULT_SIGNALS, constants)"},
     "safeguard/linked_reasons.py": {"ENFORCED_LINKS_TABLE": TABLE},
+    "safeguard/review/labels.py": {"REVIEW_LABELS_TABLE": TABLE},
     "safeguard/review/links.py": {
         "SNAPSHOT_TABLE": TABLE,
         "columns": FRAGMENT + " (the LINK_COLUMNS constants joined)",
