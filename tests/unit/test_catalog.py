@@ -59,7 +59,7 @@ def test_training_examples_carry_every_feature_with_the_same_type():
     """fct_training_examples repeats the features' contract: both YAMLs must list the same columns and types."""
     features = [(c["name"], c["data_type"]) for c in _model_columns("fct_account_features")]
     training = [(c["name"], c["data_type"]) for c in _model_columns("fct_training_examples")]
-    labels = [("label", "integer"), ("label_warned", "integer"), ("label_reinstated", "integer")]
+    labels = [(name, "integer") for name in ("label", "label_warned", "label_reinstated", "label_review")]
     assert training == [*features, *labels]
     assert all(c.get("config", {}).get("meta", {}).get("feature") for c in _model_columns("fct_account_features")[2:])
 

@@ -8,7 +8,10 @@
     Accounts under an active suspend or ban as of D are left out: their label says nothing new.
     label_warned and label_reinstated say what else happened in (D, D + H]: a warning, or a suspend or ban that
     started there and was reinstated within it. They are not features; safeguard.labels decides what fitting
-    learns from these ambiguous examples. -#}
+    learns from these ambiguous examples.
+    A reviewer's confirmation in the review queue (stg_review_labels) is a label of its own source: confirmed in
+    (D, D + H] makes the example positive with label_review = 1; confirmed by the end of D leaves the account
+    out, as an enforced one. -#}
 
 with example_dates as (
     {{ window_dates('as_of_date', offset_days=-horizon) }}
@@ -22,10 +25,22 @@ features as (
 ),
 
 eligible as (
-    select as_of_date, account_id
-    from {{ ref('int_account_snapshot') }}
-    where {{ in_window('as_of_date', offset_days=-horizon) }}
-      and is_enforced = 0
+    select snapshot.as_of_date, snapshot.account_id
+    from {{ ref('int_account_snapshot') }} as snapshot
+    left join {{ ref('stg_review_labels') }} as confirmed
+        on confirmed.account_id = snapshot.account_id
+       and confirmed.confirmed_at < {{ day_end('snapshot.as_of_date') }}
+    where {{ in_window('snapshot.as_of_date', offset_days=-horizon) }}
+      and snapshot.is_enforced = 0
+      and confirmed.account_id is null
+),
+
+reviewed as (
+    select distinct example_dates.as_of_date, reviews.account_id
+    from example_dates
+    inner join {{ ref('stg_review_labels') }} as reviews
+        on reviews.confirmed_at >= {{ day_end('example_dates.as_of_date') }}
+       and reviews.confirmed_at < {{ horizon_end }}
 ),
 
 blocks as (
@@ -56,9 +71,11 @@ warned as (
 
 select
     features.*,
-    cast(coalesce(blocks.still_enforced, 0) as {{ dbt.type_int() }}) as label,
+    cast(case when blocks.still_enforced = 1 or reviewed.account_id is not null then 1 else 0 end
+        as {{ dbt.type_int() }}) as label,
     cast(case when warned.account_id is null then 0 else 1 end as {{ dbt.type_int() }}) as label_warned,
-    cast(coalesce(blocks.reinstated, 0) as {{ dbt.type_int() }}) as label_reinstated
+    cast(coalesce(blocks.reinstated, 0) as {{ dbt.type_int() }}) as label_reinstated,
+    cast(case when reviewed.account_id is null then 0 else 1 end as {{ dbt.type_int() }}) as label_review
 from features
 inner join eligible
     on eligible.as_of_date = features.as_of_date and eligible.account_id = features.account_id
@@ -66,3 +83,5 @@ left join blocks
     on blocks.as_of_date = features.as_of_date and blocks.account_id = features.account_id
 left join warned
     on warned.as_of_date = features.as_of_date and warned.account_id = features.account_id
+left join reviewed
+    on reviewed.as_of_date = features.as_of_date and reviewed.account_id = features.account_id
