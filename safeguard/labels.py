@@ -30,6 +30,9 @@ from safeguard.examples import LABEL_COLUMN, LATE_COLUMNS, TrainingDataError
 
 WARNED_COLUMN = "label_warned"
 REINSTATED_COLUMN = "label_reinstated"
+# 1 when the positive label came from a reviewer's confirmation in the review queue (safeguard.review.labels):
+# part of ``label``, counted on the model card; examples built before reviews existed have no such column.
+REVIEW_COLUMN = "label_review"
 
 
 @dataclass(frozen=True)

@@ -144,12 +144,14 @@ def model_card_markdown(
     )
     policy = (model.params.get("label_policy") or {})
     label = (
-        f"- label: suspend or ban, not reinstated, within {model.label_horizon_days} days after D "
+        f"- label: suspend or ban, not reinstated, or a reviewer's confirmation, within {model.label_horizon_days} days after D "
         f"(enforcement known later than D is the label, never a feature); label policy for fitting: "
         f"**{policy.get('name', 'enforced')}** ({policy.get('description', 'plain label')})"
     )
     if m.get("fit_policy_positives") is not None:
-        label += (f"; examples fitted as positives: {m['fit_label_positives']} from the label, "
+        from_reviews = m.get("fit_review_positives")
+        reviews = f" ({from_reviews} of them confirmed by reviewers)" if from_reviews is not None else ""
+        label += (f"; examples fitted as positives: {m['fit_label_positives']} from the label{reviews}, "
                   f"{m['fit_policy_positives']} more from the policy (warnings, late evidence); measured on "
                   "unseen worlds' truth in bench/REPORT.md (*Detection on unseen worlds*)")
     lines = [

@@ -54,7 +54,7 @@ from safeguard.examples import (
     feature_matrix,
     sampling_rates,
 )
-from safeguard.labels import DEFAULT_LABEL_POLICY
+from safeguard.labels import DEFAULT_LABEL_POLICY, REVIEW_COLUMN
 from safeguard.labels import label_policy as resolve_label_policy
 from safeguard.metrics import DEFAULT_REVIEW_CAPACITY, evaluate, expected_calibration_error
 from safeguard.risk_model import TrainedModel
@@ -243,6 +243,8 @@ def train_risk_model(
     # how many fitting positives the plain label gives, and how many the policy adds (warnings, late evidence)
     metrics["fit_label_positives"] = int(((y_all == 1) & fitted).sum())
     metrics["fit_policy_positives"] = int(((target_all == 1) & (y_all == 0) & fitted).sum())
+    reviewed = ex[REVIEW_COLUMN].to_numpy() == 1 if REVIEW_COLUMN in ex else np.zeros(len(ex), dtype=bool)
+    metrics["fit_review_positives"] = int((reviewed & (y_all == 1) & fitted).sum())  # of fit_label_positives
 
     # 2. The served model: refitted on every matured day before validation (fit, early stopping and the gap),
     #    so a short history is not cut down to its first days; calibrated and given its tier thresholds on the

@@ -135,6 +135,21 @@ def test_training_rows_are_bounded_with_weights():
     assert model.metrics["auc_roc"] > 0.75
 
 
+def test_the_model_card_counts_the_positives_confirmed_by_reviewers():
+    from safeguard.model_card import model_card_markdown
+
+    examples = training_examples().copy()
+    positives = np.flatnonzero(examples["label"].to_numpy() == 1)
+    examples["label_review"] = 0
+    examples.loc[examples.index[positives[::4]], "label_review"] = 1  # a quarter of them came from reviews
+    model = train_risk_model(examples, feature_specs(), seed=7)
+    m = model.metrics
+    assert 0 < m["fit_review_positives"] < m["fit_label_positives"]
+    assert m["fit_review_positives"] == pytest.approx(m["fit_label_positives"] / 4, rel=0.2)
+    assert f"({m['fit_review_positives']} of them confirmed by reviewers)" in model_card_markdown(model)
+    assert train_risk_model(training_examples(), feature_specs(), seed=7).metrics["fit_review_positives"] == 0
+
+
 def _examples_warehouse():
     """An in-memory warehouse holding the synthetic training examples as marts.fct_training_examples."""
     examples = training_examples()
