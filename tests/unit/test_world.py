@@ -365,3 +365,23 @@ def test_cli_generates_a_world_and_rejects_bad_input(tmp_path, capsys):
         main(["generate", "--start", "2026-13-01"])
     assert exit_.value.code == 2
     assert "'2026-13-01' is not a date" in capsys.readouterr().err
+
+
+def test_world_rings_are_the_truth_s_ring_members_and_share_cards_signup_ips_or_devices(world):
+    from safeguard.world.generate import world_rings
+
+    _, _, db, _ = world
+    db.register("rings", world_rings(**WORLD))
+    ring_members = {r[0] for r in db.sql("SELECT account_id FROM rings").fetchall()}
+    truth_members = {r[0] for r in db.sql("SELECT account_id FROM t WHERE archetype = 'coordinated_ring'").fetchall()}
+    assert ring_members == truth_members
+    assert db.sql("SELECT count(DISTINCT ring) FROM rings").fetchone()[0] > 1
+    # each ring is one operator's: its members share a card, a signup IP or a device with another member
+    lonely = db.sql("""
+        WITH latest AS (SELECT account_id, any_value(payment_fingerprint) AS p, any_value(signup_ip_hash) AS s,
+                               any_value(device_hash) AS d FROM a GROUP BY account_id)
+        SELECT count(*) FROM rings AS r JOIN latest AS l USING (account_id)
+        WHERE NOT EXISTS (SELECT 1 FROM rings AS o JOIN latest AS m USING (account_id)
+                          WHERE o.ring = r.ring AND o.account_id <> r.account_id
+                            AND (m.p = l.p OR m.s = l.s OR m.d = l.d))""").fetchone()[0]
+    assert lonely == 0
