@@ -57,3 +57,14 @@ def s3_endpoint():
             yield f"http://{host}:{port}"
         finally:
             server.stop()
+
+
+@pytest.fixture
+def serving_engine(tmp_path):
+    """A fresh SQLite serving database migrated to head (the default deployment's serving database)."""
+    from safeguard.serving.db import engine_for, upgrade
+
+    engine = engine_for(f"sqlite:///{tmp_path / 'serving.db'}")
+    upgrade(engine)
+    yield engine
+    engine.dispose()

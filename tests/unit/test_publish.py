@@ -31,11 +31,8 @@ D1, D2, D3 = "2026-09-01", "2026-09-02", "2026-09-03"
 
 
 @pytest.fixture
-def engine(tmp_path):
-    engine = engine_for(f"sqlite:///{tmp_path / 'serving.db'}")
-    upgrade(engine)
-    yield engine
-    engine.dispose()
+def engine(serving_engine):
+    return serving_engine
 
 
 def current_by_account(engine) -> dict[str, tuple]:

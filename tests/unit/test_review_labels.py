@@ -9,16 +9,12 @@ import pytest
 import sqlalchemy as sa
 
 from safeguard.review.labels import REVIEW_LABELS_TABLE, sync_review_labels
-from safeguard.serving.db import engine_for, upgrade
 from safeguard.serving.schema import review_decisions
 
 
 @pytest.fixture
-def engine(tmp_path):
-    engine = engine_for(f"sqlite:///{tmp_path / 'serving.db'}")
-    upgrade(engine)
-    yield engine
-    engine.dispose()
+def engine(serving_engine):
+    return serving_engine
 
 
 def decide(engine, account: str, decision: str, when: str, case: str = "2026-09-02#001") -> None:
