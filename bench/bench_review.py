@@ -146,7 +146,8 @@ def main(argv=None) -> int:
             print(f"capacity {capacity:>3}  {strategy:<13} " + "  ".join(f"{k} {v}" for k, v in result.items()))
     alerts = sum(len(v) for v in scored_by_day.values())
     report = {
-        "home": str(home), "accounts": args.accounts, "days": len(days), "first_day": days[0].isoformat(),
+        "home": str(home), "accounts": args.accounts, "world_days": args.world_days, "seed": args.seed,
+        "days": len(days), "first_day": days[0].isoformat(),
         "last_day": days[-1].isoformat(), "alerts": alerts, "abusers": len(truth), "rings": len(set(rings.values())),
         "ring_members": len(rings), "runs": runs, "seconds": round(time.perf_counter() - began, 1),
         "measured_at": datetime.now().isoformat(timespec="seconds"),
