@@ -120,7 +120,7 @@ def test_two_overlapping_runs_both_succeed_serialized_by_the_duckdb_pool(tmp_pat
     records = instance.get_runs()
     assert len(records) == 2 and all(r.is_success for r in records)
     intervals = sorted(i for r in records for i in pooled_step_intervals(instance, r.run_id))
-    assert len(intervals) == 6  # three ingestion steps per run
+    assert len(intervals) == 8  # four ingestion steps per run: the three landing sources and raw_review_labels
     for (_, end, step), (start, _, next_step) in itertools.pairwise(intervals):
         assert start >= end, f"{next_step} started before {step} ended"
     for source in ("raw.usage_events", "raw.accounts", "raw.enforcement_actions"):
