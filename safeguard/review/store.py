@@ -25,6 +25,7 @@ from safeguard.review.queue import (
 )
 from safeguard.serving.publish import utcnow
 from safeguard.serving.schema import account_risk_history, published_days, review_decisions, review_queue
+from safeguard.tiers import TIERS
 
 
 def published_accounts(engine: sa.Engine, day: date) -> list[ScoredAccount]:
@@ -90,7 +91,9 @@ def build_day_queue(warehouse_con, engine: sa.Engine, day: date, rule: QueueRule
     from safeguard.review.links import links_as_of
 
     scored = published_accounts(engine, day)
-    links, enforced = links_as_of(warehouse_con, day)
+    floor = TIERS.index(rule.alert_tier)
+    alerts = [a.account_id for a in scored if a.tier in TIERS and TIERS.index(a.tier) >= floor]
+    links, enforced = links_as_of(warehouse_con, day, alerts, rule.max_link_group)
     return build_queue(day, scored, links, enforced, latest_decisions(engine, day), rule)
 
 

@@ -236,3 +236,18 @@ def test_cli_refuses_a_decision_without_actor_and_a_capacity_of_zero(published, 
     monkeypatch.setenv("REVIEW_CAPACITY", "0")
     with pytest.raises(ValueError, match="REVIEW_CAPACITY"):
         main(["review", "queue", "--date", DAYS[1], "--rebuild"])
+
+
+def test_the_links_of_the_day_s_alerts_give_the_rings_every_account_s_links_give(world):
+    from safeguard.review.links import links_as_of
+    from safeguard.review.queue import ScoredAccount, build_queue
+
+    scored = [ScoredAccount(r["account_id"], r["probability"], r["tier"])
+              for r in served_day(DAYS[0], N, seed=1).to_pylist()]
+    alerts = [a.account_id for a in scored if a.tier != "low"]
+    with duckdb.connect(world["warehouse"], read_only=True) as con:
+        everyone = links_as_of(con, D1)
+        filtered = links_as_of(con, D1, alerts, QueueRule().max_link_group)
+    assert len(filtered[0]) < len(everyone[0])
+    for rule in (QueueRule(capacity=1000), QueueRule(capacity=1000, max_link_group=2)):
+        assert build_queue(D1, scored, *everyone, {}, rule) == build_queue(D1, scored, *filtered, {}, rule)

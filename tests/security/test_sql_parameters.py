@@ -53,7 +53,9 @@ ALLOWED: dict[str, dict[str, str]] = {
     "safeguard/review/labels.py": {"REVIEW_LABELS_TABLE": TABLE},
     "safeguard/review/links.py": {
         "SNAPSHOT_TABLE": TABLE,
-        "columns": FRAGMENT + " (the LINK_COLUMNS constants joined)",
+        "kind": FRAGMENT + " (a key of the LINK_COLUMNS constant)",
+        "column": FRAGMENT + " (a value of the LINK_COLUMNS constant)",
+        "values": FRAGMENT + " (a union of SELECTs over the LINK_COLUMNS constants)",
     },
     "safeguard/rollout/served.py": {
         "SCORES_TABLE": TABLE,
