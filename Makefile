@@ -1,6 +1,6 @@
 # safeguard-dags: every set-up step a fresh machine needs lives here.
 #   make demo   install, generate the demo world, materialize the whole graph, print where to look
-#   make test   install and run the test suite (what CI runs)
+#   make test   install, lint (ruff) and run the test suite (what CI runs)
 #   make ui     the Dagster UI on http://127.0.0.1:3000
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -46,12 +46,15 @@ demo: dbt-manifest dagster-home
 		bash scripts/demo.sh
 
 # The tests need the machine's PostgreSQL (started here, idempotently) besides the embedded defaults.
-# First the dependency audit (security/audit.py): fails on a known vulnerability not in security/audit-allowlist.txt;
+# First ruff: the lint rules, then the formatting (pyproject.toml [tool.ruff]; `$(BIN)/ruff format .` fixes the latter).
+# Then the dependency audit (security/audit.py): fails on a known vulnerability not in security/audit-allowlist.txt;
 # says DEPENDENCY AUDIT NOT RUN, without failing, when no vulnerability service is reachable (SAFEGUARD_AUDIT_REQUIRED=1,
 # or a configured SAFEGUARD_AUDIT_OSV_URL, makes that fatal). Its one-line outcome is printed again after pytest.
 AUDIT_STATUS := $(SAFEGUARD_HOME)/dependency-audit.txt
 test: dbt-manifest
 	@rm -f $(AUDIT_STATUS)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	SAFEGUARD_AUDIT_STATUS_FILE=$(AUDIT_STATUS) $(BIN)/python security/audit.py
 	SAFEGUARD_TEST_POSTGRES_URL="$$(bash scripts/postgres-up.sh)" $(BIN)/pytest; status=$$?; cat $(AUDIT_STATUS); exit $$status
 
