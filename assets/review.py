@@ -15,10 +15,10 @@ from orchestration.partitions import DUCKDB_POOL, daily_partitions, partition_da
 from orchestration.resources import ExportStoreResource, ServingDatabaseResource
 from safeguard.config import settings
 from safeguard.dates import as_date
-from safeguard.serving.db import upgrade
 from safeguard.review.labels import REVIEW_LABELS_TABLE, sync_review_labels
 from safeguard.review.publish import publish_queue
 from safeguard.review.queue import QueueRule
+from safeguard.serving.db import upgrade
 
 OWNERS = ["team:safeguards-data"]
 REVIEW_CODE_VERSION = "1"

@@ -37,13 +37,11 @@ def complete_days(zone, source: str) -> list[str]:
 def run_phase(phase: str, landing: str, warehouse: str, only_days: list[str] | None = None) -> dict:
     """Load every complete day (or those of ``only_days``) of every source with ``phase``; rows and seconds per
     source, and peak RSS."""
-    import duckdb
     import pyarrow as pa
 
     from safeguard.contract import SOURCES
     from safeguard.ingest import ingest_days
     from safeguard.landing import LandingZone
-
     from safeguard.warehouse import connect
 
     zone = LandingZone(landing)

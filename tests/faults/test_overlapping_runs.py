@@ -97,7 +97,9 @@ def test_two_overlapping_runs_both_succeed_serialized_by_the_duckdb_pool(tmp_pat
     release = threading.Event()
     reading = [blocking_usage_file(home, day, release) for day in DAYS]
     instance = DagsterInstance.from_config(str(dagster_home))
-    pool = lambda: instance.event_log_storage.get_concurrency_info("duckdb")
+
+    def pool():
+        return instance.event_log_storage.get_concurrency_info("duckdb")
 
     runs = [safeguard_run(env, day) for day in DAYS]  # started together
     try:

@@ -144,7 +144,7 @@ def published(world):
     engine = engine_for(world["url"])
     upgrade(engine)
     with duckdb.connect(world["warehouse"]) as con:
-        for seed, day in enumerate(DAYS, start=1):
+        for day in DAYS:
             publish_day(engine, read_served_day(con, day),
                         day)
         publish_queue(con, engine, ObjectStore(world["exports"]), D1, QueueRule())

@@ -80,7 +80,7 @@ def _contract_violations(table: pa.Table, source: contract.Source, day: str) -> 
         values = table.column(col.name)
         if not col.nullable and values.null_count:
             problems.append(f"{col.name}: {values.null_count} nulls")
-        if col.enum is not None and not pc.all(pc.is_in(values.drop_null(), pa.array(col.enum))).as_py() in (
+        if col.enum is not None and pc.all(pc.is_in(values.drop_null(), pa.array(col.enum))).as_py() not in (
                 True, None):
             problems.append(f"{col.name}: values outside {col.enum}")
         if col.min_value is not None and table.num_rows and pc.min(values).as_py() < col.min_value:
