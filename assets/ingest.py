@@ -97,8 +97,10 @@ def volume_check(verdicts: list[VolumeVerdict], tolerance: float) -> AssetCheckR
     elif accepted:
         description = "passed with an operator's override: " + "; ".join(v.message for v in accepted)
     else:
-        description = (f"every day within its history (tolerance {tolerance:g}x; "
-                       f"{sum(not v.judged for v in verdicts)} of {len(verdicts)} day(s) not judged)")
+        description = (
+            f"every day within its history (tolerance {tolerance:g}x; "
+            f"{sum(not v.judged for v in verdicts)} of {len(verdicts)} day(s) not judged)"
+        )
         if surges:
             description += "; " + "; ".join(v.message for v in surges)
     return AssetCheckResult(
@@ -111,11 +113,17 @@ def volume_check(verdicts: list[VolumeVerdict], tolerance: float) -> AssetCheckR
             "days_failed": MetadataValue.json([v.day for v in failed]),
             "days_accepted": MetadataValue.json({v.day: v.accepted_reason for v in accepted}),
             "days_not_judged": MetadataValue.json([v.day for v in verdicts if not v.judged]),
-            "days": MetadataValue.json([
-                {"day": v.day, "passed": v.passed, "counts": v.counts,
-                 "expected": {m: [round(lo, 1), round(hi, 1)] for m, (lo, hi) in v.expected.items()}}
-                for v in verdicts
-            ]),
+            "days": MetadataValue.json(
+                [
+                    {
+                        "day": v.day,
+                        "passed": v.passed,
+                        "counts": v.counts,
+                        "expected": {m: [round(lo, 1), round(hi, 1)] for m, (lo, hi) in v.expected.items()},
+                    }
+                    for v in verdicts
+                ]
+            ),
         },
     )
 
@@ -221,15 +229,20 @@ def build_ingest_asset(source: Source) -> AssetsDefinition:
     ) -> MaterializeResult:
         days = partition_days(*context.partition_time_window)
         if config.accept_volume_days and not (config.volume_override_reason or "").strip():
-            raise Failure(f"{name}: accept_volume_days {config.accept_volume_days} needs volume_override_reason "
-                          "(why the volume of those days is real); nothing was loaded")
+            raise Failure(
+                f"{name}: accept_volume_days {config.accept_volume_days} needs volume_override_reason "
+                "(why the volume of those days is real); nothing was loaded"
+            )
         tolerance = config.volume_tolerance or settings().volume_tolerance
         with warehouse.get_connection() as con:
             result = ingest_days(con, landing.zone(), source.name, days)
             accepted = {d: config.volume_override_reason for d in config.accept_volume_days}
             verdicts = judge_days(con, source.name, days, tolerance=tolerance, accepted=accepted)
-            record_volume_checks(con, source.name, {
-                v.day: "accepted" if v.accepted_reason else "passed" if v.passed else "failed" for v in verdicts})
+            record_volume_checks(
+                con,
+                source.name,
+                {v.day: "accepted" if v.accepted_reason else "passed" if v.passed else "failed" for v in verdicts},
+            )
         for v in verdicts:
             if v.accepted_reason:
                 context.log.warning(v.message)
@@ -240,9 +253,7 @@ def build_ingest_asset(source: Source) -> AssetsDefinition:
             f"over {len(days)} day(s) from {len(result.files_read)} file(s)"
         )
         threshold = (
-            config.max_quarantine_share
-            if config.max_quarantine_share is not None
-            else settings().max_quarantine_share
+            config.max_quarantine_share if config.max_quarantine_share is not None else settings().max_quarantine_share
         )
         return MaterializeResult(
             metadata=ingest_metadata(result),

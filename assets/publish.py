@@ -63,8 +63,10 @@ def risk_tables(
             for day in days:
                 served = read_served_day(con, day)
                 if served.num_rows == 0:
-                    raise Failure(f"{day}: no rows in {SERVED_TABLE}; materialize served_risk_scores for it first "
-                                  "(an empty day is never published over a published one)")
+                    raise Failure(
+                        f"{day}: no rows in {SERVED_TABLE}; materialize served_risk_scores for it first "
+                        "(an empty day is never published over a published one)"
+                    )
                 result = publish_day(engine, served, day)
                 exported.append(export_day(store, served, day, published_at=result.published_at))
                 published.append(result)

@@ -26,10 +26,12 @@ REVIEW_CODE_VERSION = "1"
 
 class ReviewQueueConfig(Config):
     capacity: int | None = Field(default=None, description="Cases a day at most (default: REVIEW_CAPACITY, 100).")
-    cooldown_days: int = Field(default=QueueRule.cooldown_days,
-                               description="Days a cleared account stays out of the queue.")
-    rescore_margin: float = Field(default=QueueRule.rescore_margin,
-                                  description="Rise of probability that brings a cleared account back earlier.")
+    cooldown_days: int = Field(
+        default=QueueRule.cooldown_days, description="Days a cleared account stays out of the queue."
+    )
+    rescore_margin: float = Field(
+        default=QueueRule.rescore_margin, description="Rise of probability that brings a cleared account back earlier."
+    )
 
 
 @asset(
@@ -52,8 +54,11 @@ def review_queue(
     """`review_queue` in the serving database and `review_queue/date=D/` Parquet: the day's alerts as cases
     (a ring of linked accounts is one case), ranked by expected abuse caught, at most the capacity
     (docs/risk-tables.md)."""
-    rule = QueueRule(capacity=config.capacity or settings().review_capacity, cooldown_days=config.cooldown_days,
-                     rescore_margin=config.rescore_margin)
+    rule = QueueRule(
+        capacity=config.capacity or settings().review_capacity,
+        cooldown_days=config.cooldown_days,
+        rescore_margin=config.rescore_margin,
+    )
     engine = serving.engine()
     store = exports.store()
     published = []
@@ -85,8 +90,10 @@ def _top_cases(result, n: int = 10) -> str:
     lines = ["| case | accounts | expected abuse | top tier | linked by | first reason |", "|---|---|---|---|---|---|"]
     for case in result.cases[:n]:
         reason = case.reasons[0][0] if case.reasons else ""
-        lines.append(f"| {case.case_id} | {len(case.members)} | {case.expected_abuse:.2f} | {case.top_tier} | "
-                     f"{', '.join(case.links) or '-'} | {reason} |")
+        lines.append(
+            f"| {case.case_id} | {len(case.members)} | {case.expected_abuse:.2f} | {case.top_tier} | "
+            f"{', '.join(case.links) or '-'} | {reason} |"
+        )
     return "\n".join(lines)
 
 

@@ -91,11 +91,7 @@ def timeline_markdown(store: RolloutStore, rollout_id: str, through: str) -> str
     changes = store.timeline(rollout_id, through)
     rows = []
     for (first, stage), following in zip(changes, [*changes[1:], None]):
-        last = (
-            through
-            if following is None
-            else (date.fromisoformat(following[0]) - timedelta(days=1)).isoformat()
-        )
+        last = through if following is None else (date.fromisoformat(following[0]) - timedelta(days=1)).isoformat()
         rows.append(f"| {first} | {last} | {stage} | {rollout.plan.stage(stage).percent}% |")
     header = f"Rollout `{rollout_id}`: candidate `{rollout.candidate_version}` vs champion `{rollout.champion_version}`"
     return "\n".join(
@@ -211,9 +207,7 @@ def rollout_evaluation(
                     }
                 )
             metadata["new_alerts"] = MetadataValue.json(latest.new_alerts)
-            metadata["rollout_timeline"] = MetadataValue.md(
-                timeline_markdown(store, latest.state.rollout_id, days[-1])
-            )
+            metadata["rollout_timeline"] = MetadataValue.md(timeline_markdown(store, latest.state.rollout_id, days[-1]))
     return MaterializeResult(metadata=metadata)
 
 
@@ -226,9 +220,7 @@ class RolloutActionConfig(Config):
 
 class StartRolloutConfig(RolloutActionConfig):
     candidate_version: str | None = Field(default=None, description="Default: the registry's only candidate.")
-    plan_json: str | None = Field(
-        default=None, description="A RolloutPlan as JSON (any subset of its fields)."
-    )
+    plan_json: str | None = Field(default=None, description="A RolloutPlan as JSON (any subset of its fields).")
     min_days_per_stage: int | None = Field(default=None, ge=0)
     min_arm_accounts: int | None = Field(default=None, ge=0)
     max_auto_stage: int | None = Field(default=None, ge=0, le=100)

@@ -97,9 +97,7 @@ def account_risk_scores(
             for day in days:
                 features = read_day_features(con, day)
                 if features.empty:
-                    context.log.warning(
-                        f"{day}: no rows in marts.fct_account_features; the day's scores are emptied"
-                    )
+                    context.log.warning(f"{day}: no rows in marts.fct_account_features; the day's scores are emptied")
                     write_scores(con, SCORES_SCHEMA.empty_table(), [day])
                     rows_per_day[day] = 0
                     continue
@@ -117,8 +115,13 @@ def account_risk_scores(
                         loaded[version] = registry.load(version, replay=replay)
                 models = [(role, loaded[version]) for role, version in versions]
                 versions_used.update({version: role for role, version in versions})
-                scored = score_accounts(features, models, day, sample_rate=config.monitoring_sample_rate,
-                                        enforced_links=read_enforced_links(con, day))
+                scored = score_accounts(
+                    features,
+                    models,
+                    day,
+                    sample_rate=config.monitoring_sample_rate,
+                    enforced_links=read_enforced_links(con, day),
+                )
                 rows_per_day[day] = write_scores(con, scored.table, [day])
                 tiers_per_day[day] = scored.tier_counts()
                 worst_error = max(worst_error, scored.additivity_error)

@@ -77,24 +77,34 @@ def build_world(folder: str, accounts: int, days: int):
                 "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'marts' AND table_name = ?",
                 [table],
             ).fetchone()[0]
-            con.execute(f"INSERT INTO marts.{table} SELECT * FROM _rows" if exists else
-                        f"CREATE TABLE marts.{table} AS SELECT * FROM _rows")
+            con.execute(
+                f"INSERT INTO marts.{table} SELECT * FROM _rows"
+                if exists
+                else f"CREATE TABLE marts.{table} AS SELECT * FROM _rows"
+            )
             con.unregister("_rows")
         margin = champion.raw_margin(champion.matrix(features))
         p = champion.calibrator(margin)
         n = len(features)
-        write_scores(con, pa.table({
-            "score_date": pa.array(np.full(n, np.datetime64(day, "D")), pa.date32()),
-            "account_id": features["account_id"].to_numpy(),
-            "model_version": [champion.version] * n,
-            "model_role": ["champion"] * n,
-            "probability": p,
-            "raw_margin": margin,
-            "tier": np.asarray(TIERS, dtype=object)[tier_index(p, champion.thresholds)],
-            "explained": np.zeros(n, dtype=bool),
-            "explain_reason": pa.nulls(n, pa.string()),
-            "reasons_json": pa.nulls(n, pa.string()),
-        }, schema=SCORES_SCHEMA), [day])
+        write_scores(
+            con,
+            pa.table(
+                {
+                    "score_date": pa.array(np.full(n, np.datetime64(day, "D")), pa.date32()),
+                    "account_id": features["account_id"].to_numpy(),
+                    "model_version": [champion.version] * n,
+                    "model_role": ["champion"] * n,
+                    "probability": p,
+                    "raw_margin": margin,
+                    "tier": np.asarray(TIERS, dtype=object)[tier_index(p, champion.thresholds)],
+                    "explained": np.zeros(n, dtype=bool),
+                    "explain_reason": pa.nulls(n, pa.string()),
+                    "reasons_json": pa.nulls(n, pa.string()),
+                },
+                schema=SCORES_SCHEMA,
+            ),
+            [day],
+        )
     return con, registry, candidate.version, day_list
 
 

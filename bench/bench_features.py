@@ -86,12 +86,16 @@ def polars_features(warehouse: str, start: str, end: str):
 
     first = date.fromisoformat(start) - timedelta(days=max(WINDOWS) - 1)
     with duckdb.connect(warehouse, read_only=True) as con:
-        events = pl.from_arrow(con.sql(
-            "SELECT account_id, event_ts, input_tokens, output_tokens, ip_hash, country, stop_reason, "
-            "policy_category, classifier_score FROM raw.usage_events "
-            f"WHERE event_ts >= DATE '{first}' AND event_ts < DATE '{end}' + 1").to_arrow_table())
+        events = pl.from_arrow(
+            con.sql(
+                "SELECT account_id, event_ts, input_tokens, output_tokens, ip_hash, country, stop_reason, "
+                "policy_category, classifier_score FROM raw.usage_events "
+                f"WHERE event_ts >= DATE '{first}' AND event_ts < DATE '{end}' + 1"
+            ).to_arrow_table()
+        )
     events = events.with_columns(
-        flagged=(pl.col("classifier_score") >= 0.5) & pl.col("policy_category").is_not_null()
+        flagged=(pl.col("classifier_score") >= 0.5)
+        & pl.col("policy_category").is_not_null()
         & (pl.col("policy_category") != "none"),
         day=pl.col("event_ts").dt.date(),
         hour=pl.col("event_ts").dt.truncate("1h"),
@@ -102,16 +106,18 @@ def polars_features(warehouse: str, start: str, end: str):
         per_window = []
         for w in WINDOWS:
             inside = events.filter(pl.col("day").is_between(day - timedelta(days=w - 1), day))
-            per_window.append(inside.group_by("account_id").agg(
-                pl.len().alias(f"events_{w}d"),
-                pl.col("input_tokens").sum().alias(f"input_tokens_{w}d"),
-                pl.col("output_tokens").sum().alias(f"output_tokens_{w}d"),
-                pl.col("flagged").sum().alias(f"flagged_{w}d"),
-                (pl.col("stop_reason") == "refusal").sum().alias(f"refusals_{w}d"),
-                (pl.col("event_ts").dt.hour() < 6).sum().alias(f"night_{w}d"),
-                pl.col("ip_hash").n_unique().alias(f"distinct_ips_{w}d"),
-                pl.col("country").drop_nulls().n_unique().alias(f"distinct_countries_{w}d"),
-            ))
+            per_window.append(
+                inside.group_by("account_id").agg(
+                    pl.len().alias(f"events_{w}d"),
+                    pl.col("input_tokens").sum().alias(f"input_tokens_{w}d"),
+                    pl.col("output_tokens").sum().alias(f"output_tokens_{w}d"),
+                    pl.col("flagged").sum().alias(f"flagged_{w}d"),
+                    (pl.col("stop_reason") == "refusal").sum().alias(f"refusals_{w}d"),
+                    (pl.col("event_ts").dt.hour() < 6).sum().alias(f"night_{w}d"),
+                    pl.col("ip_hash").n_unique().alias(f"distinct_ips_{w}d"),
+                    pl.col("country").drop_nulls().n_unique().alias(f"distinct_countries_{w}d"),
+                )
+            )
         frame = per_window[-1]
         for other in per_window[:-1]:
             frame = frame.join(other, on="account_id", how="left")
@@ -137,16 +143,20 @@ def run_phase(phase: str, warehouse: str, start: str, end: str) -> dict:
         args = dbt_build_args(datetime.fromisoformat(first), datetime.fromisoformat(end) + timedelta(days=1))
         # its own target folder, removed after: the project's target/ holds the manifest the code location loads
         with warehouse_path_env(warehouse), tempfile.TemporaryDirectory(prefix="bench-features-dbt-") as target:
-            subprocess.run([str(Path(sys.executable).parent / "dbt"), *args, "--quiet", "--target-path", target],
-                           cwd=ROOT / "dbt_project", env={**os.environ, "DBT_PROFILES_DIR": str(ROOT / "dbt_project")},
-                           check=True)
+            subprocess.run(
+                [str(Path(sys.executable).parent / "dbt"), *args, "--quiet", "--target-path", target],
+                cwd=ROOT / "dbt_project",
+                env={**os.environ, "DBT_PROFILES_DIR": str(ROOT / "dbt_project")},
+                check=True,
+            )
         seconds = time.perf_counter() - began
         with duckdb.connect(warehouse, read_only=True) as con:
             rows, *sums = con.sql(
                 "SELECT count(*), sum(events_7d), sum(distinct_ips_28d), "
                 f"sum(events_7d) FILTER (WHERE as_of_date = DATE '{end}'), "
                 f"sum(distinct_ips_28d) FILTER (WHERE as_of_date = DATE '{end}') FROM marts.fct_account_features "
-                f"WHERE as_of_date BETWEEN DATE '{start}' AND DATE '{end}'").fetchone()
+                f"WHERE as_of_date BETWEEN DATE '{start}' AND DATE '{end}'"
+            ).fetchone()
         check, check_day = sums[:2], sums[2:]
         return {"seconds": round(seconds, 3), "rows": rows, "check": check, "check_day": check_day}
     if phase in ("floor", "floor_day"):
@@ -159,14 +169,21 @@ def run_phase(phase: str, warehouse: str, start: str, end: str) -> dict:
         return {"seconds": round(seconds, 3), "rows": table.num_rows, "check": check}
     frame = polars_features(warehouse, start, end)
     seconds = time.perf_counter() - began
-    return {"seconds": round(seconds, 3), "rows": frame.height,
-            "check": [int(frame["events_7d"].sum()), int(frame["distinct_ips_28d"].sum())]}
+    return {
+        "seconds": round(seconds, 3),
+        "rows": frame.height,
+        "check": [int(frame["events_7d"].sum()), int(frame["distinct_ips_28d"].sum())],
+    }
 
 
 def in_child(phase: str, warehouse: str, start: str, end: str) -> dict:
     """Run ``phase`` in a child process; its result plus its peak RSS (ru_maxrss of that child alone)."""
-    proc = subprocess.Popen([sys.executable, __file__, "--phase", phase, warehouse, "--start", start, "--end", end],
-                            stdout=subprocess.PIPE, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--phase", phase, warehouse, "--start", start, "--end", end],
+        stdout=subprocess.PIPE,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     if status != 0:
@@ -186,8 +203,15 @@ def generate(accounts: int, days: int, folder: str) -> str:
     from safeguard.world.generate import generate_world
 
     landing, warehouse = f"{folder}/landing", f"{folder}/warehouse.duckdb"
-    generate_world(accounts=accounts, days=days, start="2026-09-01", seed=7, out_uri=landing,
-                   truth_path=f"{folder}/truth.parquet", progress=False)
+    generate_world(
+        accounts=accounts,
+        days=days,
+        start="2026-09-01",
+        seed=7,
+        out_uri=landing,
+        truth_path=f"{folder}/truth.parquet",
+        progress=False,
+    )
     zone = LandingZone(landing)
     with duckdb.connect(warehouse) as con:
         for statement in warehouse_ddl():
@@ -205,9 +229,12 @@ def main() -> None:
     parser.add_argument("--start", help="first as_of day (default: first day of raw.usage_events)")
     parser.add_argument("--end", help="last as_of day, inclusive (default: last day of raw.usage_events)")
     parser.add_argument("--out", default=str(RESULTS))
-    parser.add_argument("--phases", default=",".join(PHASES),
-                        help="comma-separated phases to run, of " + ", ".join(PHASES) + " (default: all); "
-                        "polars holds the events in memory (about 20 GB at 1M accounts x 30 days)")
+    parser.add_argument(
+        "--phases",
+        default=",".join(PHASES),
+        help="comma-separated phases to run, of " + ", ".join(PHASES) + " (default: all); "
+        "polars holds the events in memory (about 20 GB at 1M accounts x 30 days)",
+    )
     parser.add_argument("--phase", choices=PHASES, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase:
@@ -226,7 +253,8 @@ def main() -> None:
         with duckdb.connect(warehouse, read_only=True) as con:
             first, last, events, accounts = con.sql(
                 "SELECT min(event_ts)::DATE::VARCHAR, max(event_ts)::DATE::VARCHAR, count(*), "
-                "count(DISTINCT account_id) FROM raw.usage_events").fetchone()
+                "count(DISTINCT account_id) FROM raw.usage_events"
+            ).fetchone()
         start, end = args.start or first, args.end or last
         chosen = [phase for phase in PHASES if phase in args.phases.split(",")]
         phases = {}
@@ -243,7 +271,10 @@ def main() -> None:
     report = {
         "what": "feature build over the as_of days [start, end]; floor and polars compute a subset (see docstring)",
         "warehouse": args.warehouse or f"generated: {args.generate_accounts} accounts, {args.days} days",
-        "start": start, "end": end, "raw_events": events, "active_accounts": accounts,
+        "start": start,
+        "end": end,
+        "raw_events": events,
+        "active_accounts": accounts,
         "phases": phases,
         "events_7d_and_distinct_ips_28d_agree": len({tuple(c) for c in checks.values()}) == 1,
         "checks": checks,

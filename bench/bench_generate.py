@@ -99,8 +99,13 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(args.out, ignore_errors=True)
     args.out.mkdir(parents=True)
     summary = generate_world(
-        accounts=args.accounts, days=args.days, start=date.fromisoformat(args.start), seed=args.seed,
-        out_uri=str(args.out / "landing"), truth_path=args.out / "truth.parquet", progress=True,
+        accounts=args.accounts,
+        days=args.days,
+        start=date.fromisoformat(args.start),
+        seed=args.seed,
+        out_uri=str(args.out / "landing"),
+        truth_path=args.out / "truth.parquet",
+        progress=True,
     )
     generator_peak = _peak_rss_mib()
     events = summary.rows["usage_events"]

@@ -120,15 +120,11 @@ def landing_bytes(landing: str) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("landing", nargs="?", help="a local landing folder (design §3.1)")
     parser.add_argument("--repeats", type=int, default=1, help="runs per phase; the fastest is reported")
     parser.add_argument("--out", default=str(RESULTS))
-    parser.add_argument(
-        "--generate-accounts", type=int, help="generate a synthetic world of this many accounts"
-    )
+    parser.add_argument("--generate-accounts", type=int, help="generate a synthetic world of this many accounts")
     parser.add_argument("--days", type=int, default=3, help="days of the generated world")
     parser.add_argument(
         "--keep-warehouse", help="leave the ingested warehouse at this path (input of bench_features.py)"
@@ -178,9 +174,7 @@ def main() -> None:
         "ingest": ingest["sources"],
         "baseline": baseline["sources"],
     }
-    report["slowdown_vs_baseline"] = round(
-        report["ingest_seconds_total"] / report["baseline_seconds_total"], 2
-    )
+    report["slowdown_vs_baseline"] = round(report["ingest_seconds_total"] / report["baseline_seconds_total"], 2)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))

@@ -63,9 +63,7 @@ def bench_training(train_accounts: int, train_days: int, n_features: int, seed: 
     y = examples["label"].to_numpy()
     fit, stop = np.isin(day, split.fit), np.isin(day, split.early_stopping)
     params = {
-        k: v
-        for k, v in model.params.items()
-        if k not in ("num_boost_round", "early_stopping_rounds", "max_train_rows")
+        k: v for k, v in model.params.items() if k not in ("num_boost_round", "early_stopping_rounds", "max_train_rows")
     }
 
     def raw_train():
@@ -76,9 +74,7 @@ def bench_training(train_accounts: int, train_days: int, n_features: int, seed: 
             dtrain,
             num_boost_round=DEFAULT_NUM_BOOST_ROUND,
             valid_sets=[dstop],
-            callbacks=[
-                lgb.early_stopping(DEFAULT_EARLY_STOPPING_ROUNDS, first_metric_only=True, verbose=False)
-            ],
+            callbacks=[lgb.early_stopping(DEFAULT_EARLY_STOPPING_ROUNDS, first_metric_only=True, verbose=False)],
         )
 
     raw, raw_seconds = timed(raw_train)
@@ -119,9 +115,7 @@ def bench_scoring(model, accounts: int, n_features: int) -> dict:
     explained = scored.table.column("explained").to_numpy(zero_copy_only=False)
 
     _, floor_seconds = timed(lambda: predict_floor(model, features, explained))
-    _, contrib_seconds = timed(
-        lambda: model.booster.predict(model.matrix(features)[explained], pred_contrib=True)
-    )
+    _, contrib_seconds = timed(lambda: model.booster.predict(model.matrix(features)[explained], pred_contrib=True))
     return {
         "accounts": accounts,
         "explained_rows": int(explained.sum()),
@@ -136,9 +130,7 @@ def bench_scoring(model, accounts: int, n_features: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--accounts", type=int, default=1_000_000, help="accounts scored in one day")
     parser.add_argument("--features", type=int, default=60)
     parser.add_argument("--train-accounts", type=int, default=20_000)

@@ -70,11 +70,15 @@ SAMPLE_SECONDS = 0.25
 
 # What each stage processed, counted in the warehouse (DuckDB) or the serving DB after the stage: (label, table).
 STAGE_ROWS = {
-    "ingestion": ("raw rows loaded (events, accounts, enforcement)",
-                  ("raw.usage_events", "raw.accounts", "raw.enforcement_actions")),
+    "ingestion": (
+        "raw rows loaded (events, accounts, enforcement)",
+        ("raw.usage_events", "raw.accounts", "raw.enforcement_actions"),
+    ),
     "features": ("feature rows built (fct_account_features)", ("marts.fct_account_features",)),
-    "modeling": ("training examples in fct_training_examples (training reads a sample of at most 3M)",
-                 ("marts.fct_training_examples",)),
+    "modeling": (
+        "training examples in fct_training_examples (training reads a sample of at most 3M)",
+        ("marts.fct_training_examples",),
+    ),
     "scoring": ("account scores written (all models)", ("scoring.account_risk_scores",)),
     "rollout": ("served scores written", ("scoring.served_risk_scores",)),
     "publishing": ("history rows published to the serving DB", ("serving:account_risk_history",)),
@@ -183,17 +187,23 @@ def floor_ingestion(env: dict, days: list[str]) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-floor-", dir=env["SAFEGUARD_HOME"]) as tmp:
         result = run_phase("baseline", env["LANDING_URI"], f"{tmp}/floor.duckdb", only_days=days)
     sources = result["sources"]
-    return {"what": "bare CREATE TABLE AS SELECT * FROM read_parquet of the same files, one per source, no checks",
-            "seconds": round(sum(s["seconds"] for s in sources.values()), 3),
-            "rows": sum(s["rows"] for s in sources.values()), "per_source": sources}
+    return {
+        "what": "bare CREATE TABLE AS SELECT * FROM read_parquet of the same files, one per source, no checks",
+        "seconds": round(sum(s["seconds"] for s in sources.values()), 3),
+        "rows": sum(s["rows"] for s in sources.values()),
+        "per_source": sources,
+    }
 
 
 def floor_features(env: dict, days: list[str]) -> dict:
     from bench_features import run_phase
 
     result = run_phase("floor", env["WAREHOUSE_PATH"], days[0], days[-1])
-    return {"what": "one hand-written DuckDB query: usage features of active accounts (a subset of dbt's)",
-            "seconds": result["seconds"], "rows": result["rows"]}
+    return {
+        "what": "one hand-written DuckDB query: usage features of active accounts (a subset of dbt's)",
+        "seconds": result["seconds"],
+        "rows": result["rows"],
+    }
 
 
 def floor_scoring(env: dict, days: list[str]) -> dict:
@@ -217,16 +227,22 @@ def floor_scoring(env: dict, days: list[str]) -> dict:
             features = read_day_features(con, day)
             explained = con.execute(
                 f"SELECT explained FROM {SCORES_TABLE} WHERE score_date = ?::DATE AND model_role = ? "
-                "ORDER BY account_id", [day, CHAMPION]).fetchnumpy()["explained"]
+                "ORDER BY account_id",
+                [day, CHAMPION],
+            ).fetchnumpy()["explained"]
             if len(explained) != len(features):
                 raise SystemExit(f"{day}: {len(features)} feature rows but {len(explained)} champion scores")
             started = time.perf_counter()
             predict_floor(model, features, explained)
             seconds += time.perf_counter() - started
             rows, explained_rows = rows + len(features), explained_rows + int(explained.sum())
-    return {"what": "LightGBM predict on every account + pred_contrib on the rows the stage explained, champion "
-                    "only, feature reads excluded",
-            "seconds": round(seconds, 3), "rows": rows, "explained_rows": explained_rows}
+    return {
+        "what": "LightGBM predict on every account + pred_contrib on the rows the stage explained, champion "
+        "only, feature reads excluded",
+        "seconds": round(seconds, 3),
+        "rows": rows,
+        "explained_rows": explained_rows,
+    }
 
 
 def _executemany_seconds(engine, rows) -> float:
@@ -239,7 +255,8 @@ def _executemany_seconds(engine, rows) -> float:
     started = time.perf_counter()
     with engine.begin() as conn:
         conn.connection.driver_connection.executemany(
-            f"INSERT INTO raw_history ({names}) VALUES ({', '.join('?' * rows.num_columns)})", zip(*columns))
+            f"INSERT INTO raw_history ({names}) VALUES ({', '.join('?' * rows.num_columns)})", zip(*columns)
+        )
     return time.perf_counter() - started
 
 
@@ -257,27 +274,38 @@ def floor_publishing(env: dict, days: list[str]) -> dict:
         with duckdb.connect(env["WAREHOUSE_PATH"], read_only=True) as con:
             for day in days:
                 history = with_published_at(prepare_day(read_served_day(con, day), day).history, utcnow())
-                seconds += (raw_copy(engine, "raw_history", "account_risk_history", history) if postgres
-                            else _executemany_seconds(engine, history))
+                seconds += (
+                    raw_copy(engine, "raw_history", "account_risk_history", history)
+                    if postgres
+                    else _executemany_seconds(engine, history)
+                )
                 rows += history.num_rows
         with engine.begin() as conn:
             conn.exec_driver_sql("DROP TABLE IF EXISTS raw_history")
     finally:
         engine.dispose()
     how = "COPY (CSV) on PostgreSQL" if postgres else "executemany on SQLite"
-    return {"what": f"raw {how} of the history rows into a table like account_risk_history, day by day",
-            "seconds": round(seconds, 3), "rows": rows}
+    return {
+        "what": f"raw {how} of the history rows into a table like account_risk_history, day by day",
+        "seconds": round(seconds, 3),
+        "rows": rows,
+    }
 
 
-FLOORS = {"ingestion": floor_ingestion, "features": floor_features, "scoring": floor_scoring,
-          "publishing": floor_publishing}
+FLOORS = {
+    "ingestion": floor_ingestion,
+    "features": floor_features,
+    "scoring": floor_scoring,
+    "publishing": floor_publishing,
+}
 
 
 def measure_floor(stage: str, days: list[str], env: dict, logs: Path, tag: str) -> dict:
     """The floor of ``stage`` over ``days`` in a child process: its own result plus wall, CPU and peak RSS."""
     log = logs / f"{tag}-floor-{stage}.log"
-    figures = run_or_die(f"floor of {stage}", [sys.executable, __file__, "--floor", stage, "--floor-days",
-                                               ",".join(days)], env, log)
+    figures = run_or_die(
+        f"floor of {stage}", [sys.executable, __file__, "--floor", stage, "--floor-days", ",".join(days)], env, log
+    )
     result = json.loads(log.read_text().strip().splitlines()[-1])
     return {**result, "process": {k: figures[k] for k in ("wall_s", "cpu_s", "peak_rss_mib")}}
 
@@ -297,8 +325,10 @@ def table_counts(env: dict) -> dict[str, int]:
     counts = dict.fromkeys(tables, 0)
     if Path(env["WAREHOUSE_PATH"]).exists():
         with duckdb.connect(env["WAREHOUSE_PATH"], read_only=True) as con:
-            present = {f"{s}.{t}" for s, t in con.execute(
-                "SELECT table_schema, table_name FROM information_schema.tables").fetchall()}
+            present = {
+                f"{s}.{t}"
+                for s, t in con.execute("SELECT table_schema, table_name FROM information_schema.tables").fetchall()
+            }
             for table in sorted(tables):
                 if table in present:
                     counts[table] = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
@@ -306,8 +336,11 @@ def table_counts(env: dict) -> dict[str, int]:
     try:
         with engine.connect() as conn:
             present = sa.inspect(conn).get_table_names()
-            counts["serving:account_risk_history"] = conn.exec_driver_sql(
-                "SELECT count(*) FROM account_risk_history").scalar() if "account_risk_history" in present else 0
+            counts["serving:account_risk_history"] = (
+                conn.exec_driver_sql("SELECT count(*) FROM account_risk_history").scalar()
+                if "account_risk_history" in present
+                else 0
+            )
     finally:
         engine.dispose()
     return counts
@@ -317,8 +350,11 @@ def rows_processed(stage: str, before: dict, after: dict) -> dict:
     label, tables = STAGE_ROWS[stage]
     if stage == "modeling":  # training reads the table as it stands
         return {"what": label, "rows": sum(after[t] for t in tables)}
-    return {"what": label, "rows": sum(after[t] - before[t] for t in tables),
-            "per_table": {t: after[t] - before[t] for t in tables}}
+    return {
+        "what": label,
+        "rows": sum(after[t] - before[t] for t in tables),
+        "per_table": {t: after[t] - before[t] for t in tables},
+    }
 
 
 def distinct_accounts(env: dict) -> int:
@@ -365,15 +401,24 @@ def step_timings(run_id: str) -> list[dict]:
     steps = []
     for key, start in started.items():
         end, ok = ended.get(key, (None, False))
-        steps.append({
-            "step": key,
-            "group": ",".join(sorted(groups.get(key, {"?"}))),
-            "seconds": round(end - start, 2) if end else None,
-            "succeeded": ok,
-            **({"slowest_dbt_models": [{"model": m, "seconds": round(s, 2)}
-                                       for m, s in sorted(models[key].items(), key=lambda x: -x[1])[:5]]}
-               if key in models else {}),
-        })
+        steps.append(
+            {
+                "step": key,
+                "group": ",".join(sorted(groups.get(key, {"?"}))),
+                "seconds": round(end - start, 2) if end else None,
+                "succeeded": ok,
+                **(
+                    {
+                        "slowest_dbt_models": [
+                            {"model": m, "seconds": round(s, 2)}
+                            for m, s in sorted(models[key].items(), key=lambda x: -x[1])[:5]
+                        ]
+                    }
+                    if key in models
+                    else {}
+                ),
+            }
+        )
     return sorted(steps, key=lambda s: -(s["seconds"] or 0))
 
 
@@ -381,8 +426,9 @@ def step_timings(run_id: str) -> list[dict]:
 # The benchmark
 
 
-def pipeline_env(work: Path, landing: str, truth: Path | None, first_day: str, serving_url: str | None,
-                 reader_role: str | None) -> dict:
+def pipeline_env(
+    work: Path, landing: str, truth: Path | None, first_day: str, serving_url: str | None, reader_role: str | None
+) -> dict:
     """A clean environment for the children: everything under ``work`` except the landing zone (and the world's
     ground truth, copied where the model card looks for it)."""
     home, dagster_home = work / "home", work / "dagster_home"
@@ -393,18 +439,23 @@ def pipeline_env(work: Path, landing: str, truth: Path | None, first_day: str, s
     if truth:
         (home / "ground_truth").mkdir()
         shutil.copy(truth, home / "ground_truth" / "accounts.parquet")
-    env = {k: v for k, v in os.environ.items() if k not in ("WAREHOUSE_PATH", "MODEL_STORE_URI", "EXPORT_URI",
-                                                             "S3_ENDPOINT_URL", "SERVING_DB_URL")}
-    env.update({
-        "SAFEGUARD_HOME": str(home),
-        "DAGSTER_HOME": str(dagster_home),
-        "LANDING_URI": landing,
-        "SAFEGUARD_START_DATE": first_day,
-        "WAREHOUSE_PATH": str(home / "warehouse.duckdb"),
-        "MODEL_STORE_URI": str(home / "models"),
-        "SERVING_DB_URL": serving_url or f"sqlite:///{home / 'serving.db'}",
-        "PYTHONPATH": os.pathsep.join([str(ROOT), str(HERE)]),
-    })
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("WAREHOUSE_PATH", "MODEL_STORE_URI", "EXPORT_URI", "S3_ENDPOINT_URL", "SERVING_DB_URL")
+    }
+    env.update(
+        {
+            "SAFEGUARD_HOME": str(home),
+            "DAGSTER_HOME": str(dagster_home),
+            "LANDING_URI": landing,
+            "SAFEGUARD_START_DATE": first_day,
+            "WAREHOUSE_PATH": str(home / "warehouse.duckdb"),
+            "MODEL_STORE_URI": str(home / "models"),
+            "SERVING_DB_URL": serving_url or f"sqlite:///{home / 'serving.db'}",
+            "PYTHONPATH": os.pathsep.join([str(ROOT), str(HERE)]),
+        }
+    )
     if reader_role:
         env["SERVING_READONLY_ROLE"] = reader_role
     return env
@@ -423,11 +474,20 @@ def run_stage(stage: str, days: list[str], env: dict, logs: Path, floors: bool) 
     figures = run_or_die(f"stage {stage}", args, env, logs / f"backfill-{stage}.log")
     processed = rows_processed(stage, before, table_counts(env))
     run_id = run_id_from(logs / f"backfill-{stage}.log")
-    result = {"stage": stage, "command": " ".join(args[1:]), "run_id": run_id, **figures, **processed,
-              "rows_per_s": round(processed["rows"] / figures["wall_s"]) if figures["wall_s"] else None}
-    print(f"   {stage}: {figures['wall_s']:.1f}s wall, {figures['cpu_s']:.1f}s CPU, "
-          f"peak RSS {figures['peak_rss_mib']:,.0f} MiB (tree {figures['tree_peak_rss_mib_sampled']:,.0f}), "
-          f"{processed['rows']:,} rows", flush=True)
+    result = {
+        "stage": stage,
+        "command": " ".join(args[1:]),
+        "run_id": run_id,
+        **figures,
+        **processed,
+        "rows_per_s": round(processed["rows"] / figures["wall_s"]) if figures["wall_s"] else None,
+    }
+    print(
+        f"   {stage}: {figures['wall_s']:.1f}s wall, {figures['cpu_s']:.1f}s CPU, "
+        f"peak RSS {figures['peak_rss_mib']:,.0f} MiB (tree {figures['tree_peak_rss_mib_sampled']:,.0f}), "
+        f"{processed['rows']:,} rows",
+        flush=True,
+    )
     if floors and stage in FLOORED:
         floor = measure_floor(stage, days, env, logs, "backfill")
         result["floor"] = floor
@@ -442,11 +502,18 @@ def run_daily(day: str, env: dict, logs: Path, floors: bool) -> dict:
     log = logs / "daily.log"
     figures = run_or_die("daily run", args, env, log)
     after = table_counts(env)
-    result = {"day": day, "command": " ".join(args[1:]), "run_id": run_id_from(log), **figures,
-              "rows": {s: rows_processed(s, before, after)["rows"] for s in STAGES if s != "modeling"}}
-    print(f"   daily run: {figures['wall_s']:.1f}s wall, {figures['cpu_s']:.1f}s CPU, "
-          f"peak RSS {figures['peak_rss_mib']:,.0f} MiB (tree {figures['tree_peak_rss_mib_sampled']:,.0f})",
-          flush=True)
+    result = {
+        "day": day,
+        "command": " ".join(args[1:]),
+        "run_id": run_id_from(log),
+        **figures,
+        "rows": {s: rows_processed(s, before, after)["rows"] for s in STAGES if s != "modeling"},
+    }
+    print(
+        f"   daily run: {figures['wall_s']:.1f}s wall, {figures['cpu_s']:.1f}s CPU, "
+        f"peak RSS {figures['peak_rss_mib']:,.0f} MiB (tree {figures['tree_peak_rss_mib_sampled']:,.0f})",
+        flush=True,
+    )
     if floors:
         result["floors"] = {}
         for stage in FLOORED:
@@ -466,12 +533,16 @@ def daily_breakdown(daily: dict) -> None:
             continue
         seconds = round(per_group.pop(stage, 0.0), 2)
         floor = daily.get("floors", {}).get(stage)
-        daily["stages"].append({
-            "stage": stage, "step_seconds": seconds, "rows": daily["rows"][stage],
-            "rows_per_s": round(daily["rows"][stage] / seconds) if seconds else None,
-            "floor_seconds": floor["seconds"] if floor else None,
-            "ratio_to_floor": round(seconds / floor["seconds"], 2) if floor and floor["seconds"] else None,
-        })
+        daily["stages"].append(
+            {
+                "stage": stage,
+                "step_seconds": seconds,
+                "rows": daily["rows"][stage],
+                "rows_per_s": round(daily["rows"][stage] / seconds) if seconds else None,
+                "floor_seconds": floor["seconds"] if floor else None,
+                "ratio_to_floor": round(seconds / floor["seconds"], 2) if floor and floor["seconds"] else None,
+            }
+        )
     steps_total = sum(s["step_seconds"] for s in daily["stages"]) + sum(per_group.values())
     daily["other_groups_step_seconds"] = {g: round(s, 2) for g, s in per_group.items()}
     daily["outside_steps_s"] = round(daily["wall_s"] - steps_total, 2)  # process start, imports, run set-up
@@ -484,15 +555,24 @@ def targets(backfill: dict, daily: dict, backfill_days: int) -> dict:
     out = {
         "daily_run": {
             "target": f"ingestion to publishing < {DAILY_TARGET_SECONDS} s, peak memory < {DAILY_TARGET_RSS_MIB} MiB",
-            "wall_s": daily["wall_s"], "peak_rss_mib": daily_peak, "met": daily_met,
+            "wall_s": daily["wall_s"],
+            "peak_rss_mib": daily_peak,
+            "met": daily_met,
             "peak_rss_is": "max of ru_maxrss (largest process) and the sampled sum over the process tree",
         },
         "backfill": {
             "target": f"{BACKFILL_TARGET_DAYS}-day backfill < {BACKFILL_TARGET_SECONDS} s",
-            "days": backfill_days, "wall_s": backfill["wall_s"], "met": backfill_met,
-            "note": (f"measured over {backfill_days} days" + (
-                f" (a model needs {MIN_TRAINING_DAYS + LABEL_HORIZON_DAYS}); stricter than {BACKFILL_TARGET_DAYS}"
-                if backfill_days > BACKFILL_TARGET_DAYS else "")),
+            "days": backfill_days,
+            "wall_s": backfill["wall_s"],
+            "met": backfill_met,
+            "note": (
+                f"measured over {backfill_days} days"
+                + (
+                    f" (a model needs {MIN_TRAINING_DAYS + LABEL_HORIZON_DAYS}); stricter than {BACKFILL_TARGET_DAYS}"
+                    if backfill_days > BACKFILL_TARGET_DAYS
+                    else ""
+                )
+            ),
         },
     }
     if not daily_met:
@@ -500,7 +580,8 @@ def targets(backfill: dict, daily: dict, backfill_days: int) -> dict:
     if not backfill_met:
         out["backfill"]["where_time_goes"] = sorted(
             ({"stage": s["stage"], **step} for s in backfill["stages"] for step in s["steps"]),
-            key=lambda x: -(x["seconds"] or 0))[:6]
+            key=lambda x: -(x["seconds"] or 0),
+        )[:6]
     return out
 
 
@@ -509,13 +590,23 @@ def main() -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--landing", help="a local landing zone of N+1 complete days (the last one is the daily run)")
     source.add_argument("--generate-accounts", type=int, help="generate a world of this many accounts (N+1 days)")
-    parser.add_argument("--days", type=int, default=34,
-                        help="N, the backfill days, with --generate-accounts (the world gets N+1; N >= 34 to train)")
+    parser.add_argument(
+        "--days",
+        type=int,
+        default=34,
+        help="N, the backfill days, with --generate-accounts (the world gets N+1; N >= 34 to train)",
+    )
     parser.add_argument("--seed", type=int, default=7, help="seed of the generated world")
-    parser.add_argument("--truth", help="with --landing: the world's ground-truth Parquet (copied under the run's "
-                        "SAFEGUARD_HOME, where the model card's quality section reads it, as in `make demo`)")
-    parser.add_argument("--postgres-url", help="serving DB on this PostgreSQL server (a scratch database is created "
-                        "and dropped); default: SQLite under the work folder")
+    parser.add_argument(
+        "--truth",
+        help="with --landing: the world's ground-truth Parquet (copied under the run's "
+        "SAFEGUARD_HOME, where the model card's quality section reads it, as in `make demo`)",
+    )
+    parser.add_argument(
+        "--postgres-url",
+        help="serving DB on this PostgreSQL server (a scratch database is created "
+        "and dropped); default: SQLite under the work folder",
+    )
     parser.add_argument("--work", help="work folder (kept); default: a temporary folder under /tmp, removed")
     parser.add_argument("--no-floors", action="store_true", help="skip the floors (stages only)")
     parser.add_argument("--out", default=str(RESULTS), help="where the JSON goes")
@@ -530,8 +621,11 @@ def main() -> None:
         parser.error("give --landing or --generate-accounts")
 
     with ExitStack() as stack:
-        work = Path(args.work) if args.work else Path(stack.enter_context(
-            tempfile.TemporaryDirectory(prefix="bench-pipeline-")))
+        work = (
+            Path(args.work)
+            if args.work
+            else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-pipeline-")))
+        )
         work.mkdir(parents=True, exist_ok=True)
         logs = work / "logs"
         logs.mkdir(exist_ok=True)
@@ -542,12 +636,32 @@ def main() -> None:
             shutil.rmtree(landing, ignore_errors=True)
             truth = work / "truth.parquet"
             print(f"== generate {args.generate_accounts:,} accounts x {args.days + 1} days into {landing}", flush=True)
-            gen = run_or_die("generate", [str(BIN / "safeguard"), "generate", "--accounts",
-                                          str(args.generate_accounts), "--days", str(args.days + 1), "--seed",
-                                          str(args.seed), "--out", landing, "--truth", str(truth), "--no-progress"],
-                             {**os.environ, "PYTHONPATH": str(ROOT)}, logs / "generate.log")
-            world = {"generated": True, "accounts": args.generate_accounts, "seed": args.seed,
-                     "generate": {k: gen[k] for k in ("wall_s", "cpu_s", "peak_rss_mib")}}
+            gen = run_or_die(
+                "generate",
+                [
+                    str(BIN / "safeguard"),
+                    "generate",
+                    "--accounts",
+                    str(args.generate_accounts),
+                    "--days",
+                    str(args.days + 1),
+                    "--seed",
+                    str(args.seed),
+                    "--out",
+                    landing,
+                    "--truth",
+                    str(truth),
+                    "--no-progress",
+                ],
+                {**os.environ, "PYTHONPATH": str(ROOT)},
+                logs / "generate.log",
+            )
+            world = {
+                "generated": True,
+                "accounts": args.generate_accounts,
+                "seed": args.seed,
+                "generate": {k: gen[k] for k in ("wall_s", "cpu_s", "peak_rss_mib")},
+            }
         else:
             landing, truth = str(Path(args.landing).resolve()), Path(args.truth) if args.truth else None
             world = {"generated": False}
@@ -557,11 +671,19 @@ def main() -> None:
             raise SystemExit(
                 f"{landing} has {len(days)} complete days: the backfill (all but the last) needs at least "
                 f"{MIN_TRAINING_DAYS + LABEL_HORIZON_DAYS} for the first model to train ({MIN_TRAINING_DAYS} days of "
-                f"examples, each {LABEL_HORIZON_DAYS} days before its label window closes)")
-        world.update({"landing": landing, "days": len(days), "backfill": [backfill_days[0], backfill_days[-1]],
-                      "daily_day": daily_day,
-                      "landing_parquet_mib": round(sum(p.stat().st_size for p in Path(landing).rglob("*.parquet"))
-                                                   / 2**20, 1)})
+                f"examples, each {LABEL_HORIZON_DAYS} days before its label window closes)"
+            )
+        world.update(
+            {
+                "landing": landing,
+                "days": len(days),
+                "backfill": [backfill_days[0], backfill_days[-1]],
+                "daily_day": daily_day,
+                "landing_parquet_mib": round(
+                    sum(p.stat().st_size for p in Path(landing).rglob("*.parquet")) / 2**20, 1
+                ),
+            }
+        )
 
         serving_url = reader_role = None
         if args.postgres_url:
@@ -572,8 +694,11 @@ def main() -> None:
         env = pipeline_env(work / "run", landing, truth, days[0], serving_url, reader_role)
         os.environ.update(env)  # this process reads the same warehouse, serving DB and Dagster instance
 
-        print(f"== backfill {backfill_days[0]} .. {backfill_days[-1]} ({len(backfill_days)} days), one stage at a "
-              f"time; work folder {work}", flush=True)
+        print(
+            f"== backfill {backfill_days[0]} .. {backfill_days[-1]} ({len(backfill_days)} days), one stage at a "
+            f"time; work folder {work}",
+            flush=True,
+        )
         stages = [run_stage(stage, backfill_days, env, logs, not args.no_floors) for stage in STAGES]
         for stage in stages:
             stage["steps"] = step_timings(stage["run_id"])
@@ -609,18 +734,27 @@ def main() -> None:
                 "DbtCliInvocation), so dbt is covered, as dbt_peak_rss_mib_sampled <= peak_rss_mib shows. It is "
                 "not a sum: tree_peak_rss_mib_sampled sums the RSS of every process of the tree alive at the same "
                 f"time, sampled from /proc every {SAMPLE_SECONDS} s. cpu_s is user+sys of the child and every "
-                "waited-for descendant (dbt included); cpu_rusage_children_delta_s checks it from this process."),
-            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-                        "dagster": dagster.__version__,
-                        "load_average_start": load_start, "load_average_end": [round(x, 2) for x in os.getloadavg()]},
+                "waited-for descendant (dbt included); cpu_rusage_children_delta_s checks it from this process."
+            ),
+            "machine": {
+                "cpus": os.cpu_count(),
+                "python": platform.python_version(),
+                "platform": platform.platform(),
+                "dagster": dagster.__version__,
+                "load_average_start": load_start,
+                "load_average_end": [round(x, 2) for x in os.getloadavg()],
+            },
             "measured_on": date.today().isoformat(),
         }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     t = report["targets"]
-    print(f"== daily run {'MET' if t['daily_run']['met'] else 'MISSED'} ({daily['wall_s']:.0f}s, "
-          f"{t['daily_run']['peak_rss_mib']:,.0f} MiB); backfill {'MET' if t['backfill']['met'] else 'MISSED'} "
-          f"({backfill['wall_s']:.0f}s); wrote {args.out}", flush=True)
+    print(
+        f"== daily run {'MET' if t['daily_run']['met'] else 'MISSED'} ({daily['wall_s']:.0f}s, "
+        f"{t['daily_run']['peak_rss_mib']:,.0f} MiB); backfill {'MET' if t['backfill']['met'] else 'MISSED'} "
+        f"({backfill['wall_s']:.0f}s); wrote {args.out}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

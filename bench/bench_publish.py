@@ -53,8 +53,9 @@ def timed(fn, *args) -> tuple[float, object]:
 def postgres_url(given: str | None) -> str:
     url = given or os.environ.get("SAFEGUARD_TEST_POSTGRES_URL")
     if not url:
-        url = subprocess.run(["bash", str(ROOT / "scripts" / "postgres-up.sh")], check=True,
-                             capture_output=True, text=True).stdout.strip()
+        url = subprocess.run(
+            ["bash", str(ROOT / "scripts" / "postgres-up.sh")], check=True, capture_output=True, text=True
+        ).stdout.strip()
     if not url:
         raise SystemExit("no PostgreSQL: pass --postgres-url or install PostgreSQL (scripts/postgres-up.sh)")
     return url

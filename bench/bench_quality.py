@@ -151,9 +151,7 @@ def evaluate(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--home", required=True, help="SAFEGUARD_HOME of a materialized synthetic world")
     parser.add_argument("--warehouse", help="DuckDB file to read instead of the home's (e.g. a copy)")
     parser.add_argument("--version", help="model version to evaluate instead of the champion")

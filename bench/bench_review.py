@@ -53,8 +53,11 @@ def published(engine, days: int) -> tuple[list[date], dict[date, list[ScoredAcco
     h = account_risk_history.c
     with engine.connect() as conn:
         all_days = sorted(conn.execute(sa.select(published_days.c.score_date)).scalars())[-days:]
-        rows = conn.execute(sa.select(h.score_date, h.account_id, h.probability, h.tier)
-                            .where(h.score_date >= all_days[0], h.tier != "low")).all()
+        rows = conn.execute(
+            sa.select(h.score_date, h.account_id, h.probability, h.tier).where(
+                h.score_date >= all_days[0], h.tier != "low"
+            )
+        ).all()
     by_day: dict[date, list[ScoredAccount]] = defaultdict(list)
     for r in rows:
         by_day[r.score_date].append(ScoredAccount(r.account_id, float(r.probability), r.tier))
@@ -87,8 +90,9 @@ def simulate(strategy: str, days, scored_by_day, links_by_day, truth, rings, rul
                 abusive = start is not None and start <= day
                 confirmed += abusive
                 first_review.setdefault(m.account_id, day)
-                decisions[m.account_id] = Decision(m.account_id, CONFIRMED if abusive else CLEARED,
-                                                   day + timedelta(days=1), m.probability)
+                decisions[m.account_id] = Decision(
+                    m.account_id, CONFIRMED if abusive else CLEARED, day + timedelta(days=1), m.probability
+                )
                 if m.account_id in rings:
                     seen_rings[rings[m.account_id]].append(index)
         for ring, case_indexes in seen_rings.items():
@@ -110,10 +114,14 @@ def simulate(strategy: str, days, scored_by_day, links_by_day, truth, rings, rul
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--home", default=os.environ.get("SAFEGUARD_HOME", str(ROOT / "data")),
-                        help="a deployment the pipeline ran on (default: SAFEGUARD_HOME, else data/)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--home",
+        default=os.environ.get("SAFEGUARD_HOME", str(ROOT / "data")),
+        help="a deployment the pipeline ran on (default: SAFEGUARD_HOME, else data/)",
+    )
     parser.add_argument("--capacity", type=int, nargs="+", default=[10, 25], help="cases a day (several: one run each)")
     parser.add_argument("--days", type=int, default=28, help="the last N published days (default 28)")
     parser.add_argument("--accounts", type=int, default=5000, help="the world's accounts (the demo's: 5000)")
@@ -146,10 +154,19 @@ def main(argv=None) -> int:
             print(f"capacity {capacity:>3}  {strategy:<13} " + "  ".join(f"{k} {v}" for k, v in result.items()))
     alerts = sum(len(v) for v in scored_by_day.values())
     report = {
-        "home": str(home), "accounts": args.accounts, "world_days": args.world_days, "seed": args.seed,
-        "days": len(days), "first_day": days[0].isoformat(),
-        "last_day": days[-1].isoformat(), "alerts": alerts, "abusers": len(truth), "rings": len(set(rings.values())),
-        "ring_members": len(rings), "runs": runs, "seconds": round(time.perf_counter() - began, 1),
+        "home": str(home),
+        "accounts": args.accounts,
+        "world_days": args.world_days,
+        "seed": args.seed,
+        "days": len(days),
+        "first_day": days[0].isoformat(),
+        "last_day": days[-1].isoformat(),
+        "alerts": alerts,
+        "abusers": len(truth),
+        "rings": len(set(rings.values())),
+        "ring_members": len(rings),
+        "runs": runs,
+        "seconds": round(time.perf_counter() - began, 1),
         "measured_at": datetime.now().isoformat(timespec="seconds"),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -46,8 +46,10 @@ def main(argv=None) -> int:
         FROM range({args.accounts}) AS t(i)""")
     rng = np.random.default_rng(0)
     picked = rng.choice(args.accounts, args.alerts, replace=False)
-    scored = [ScoredAccount(f"acct_{i:07d}", float(p), "elevated")
-              for i, p in zip(picked, rng.uniform(0.3, 0.9, picked.size), strict=True)]
+    scored = [
+        ScoredAccount(f"acct_{i:07d}", float(p), "elevated")
+        for i, p in zip(picked, rng.uniform(0.3, 0.9, picked.size), strict=True)
+    ]
     rule = QueueRule()
     figures = {}
     for name, alerts in (("every_account", None), ("alerts_only", [a.account_id for a in scored])):
@@ -56,11 +58,21 @@ def main(argv=None) -> int:
         read = time.perf_counter()
         cases = build_queue(DAY, scored, links, enforced, {}, rule)
         done = time.perf_counter()
-        figures[name] = {"links_seconds": round(read - began, 2), "queue_seconds": round(done - read, 2),
-                         "seconds": round(done - began, 2), "link_rows": len(links), "cases": len(cases)}
+        figures[name] = {
+            "links_seconds": round(read - began, 2),
+            "queue_seconds": round(done - read, 2),
+            "seconds": round(done - began, 2),
+            "link_rows": len(links),
+            "cases": len(cases),
+        }
         print(name, figures[name])
-    report = {"accounts": args.accounts, "alerts": args.alerts, "capacity": rule.capacity, **figures,
-              "ratio": round(figures["alerts_only"]["seconds"] / figures["every_account"]["seconds"], 2)}
+    report = {
+        "accounts": args.accounts,
+        "alerts": args.alerts,
+        "capacity": rule.capacity,
+        **figures,
+        "ratio": round(figures["alerts_only"]["seconds"] / figures["every_account"]["seconds"], 2),
+    }
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {RESULTS}")
     return 0

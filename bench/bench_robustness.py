@@ -100,10 +100,28 @@ def generate(preset: str, seed: int, accounts: int, days: int, start: date, work
     landing, truth = work / "landing", work / "truth" / "accounts.parquet"
     figures = run_or_die(
         "generate",
-        [str(BIN / "safeguard"), "generate", "--accounts", str(accounts), "--days", str(days), "--start",
-         start.isoformat(), "--seed", str(seed), "--preset", preset, "--out", str(landing), "--truth", str(truth),
-         "--no-progress"],
-        {**os.environ, "PYTHONPATH": str(ROOT)}, work / "generate.log")
+        [
+            str(BIN / "safeguard"),
+            "generate",
+            "--accounts",
+            str(accounts),
+            "--days",
+            str(days),
+            "--start",
+            start.isoformat(),
+            "--seed",
+            str(seed),
+            "--preset",
+            preset,
+            "--out",
+            str(landing),
+            "--truth",
+            str(truth),
+            "--no-progress",
+        ],
+        {**os.environ, "PYTHONPATH": str(ROOT)},
+        work / "generate.log",
+    )
     return landing, truth, figures
 
 
@@ -111,15 +129,25 @@ def operate(env: dict, start: date, backfill_days: int, eval_days: int, logs: Pa
     first_eval = start + timedelta(days=backfill_days)
     last = first_eval + timedelta(days=eval_days - 1)
     safeguard = str(BIN / "safeguard")
-    backfill = run_or_die("backfill", [safeguard, "run", "--start", start.isoformat(), "--end",
-                                       (first_eval - timedelta(days=1)).isoformat()], env, logs / "backfill.log")
+    backfill = run_or_die(
+        "backfill",
+        [safeguard, "run", "--start", start.isoformat(), "--end", (first_eval - timedelta(days=1)).isoformat()],
+        env,
+        logs / "backfill.log",
+    )
     log(f"  backfill of {backfill_days} days: {backfill['wall_s']:.0f} s")
-    daily = run_or_die("daily runs", [safeguard, "run", "--start", first_eval.isoformat(), "--end", last.isoformat(),
-                                      "--one-run-per-day"], env, logs / "daily.log")
+    daily = run_or_die(
+        "daily runs",
+        [safeguard, "run", "--start", first_eval.isoformat(), "--end", last.isoformat(), "--one-run-per-day"],
+        env,
+        logs / "daily.log",
+    )
     log(f"  {eval_days} daily runs: {daily['wall_s']:.0f} s")
-    return {"backfill": {k: backfill[k] for k in ("wall_s", "cpu_s", "peak_rss_mib", "log")},
-            "daily": {k: daily[k] for k in ("wall_s", "cpu_s", "peak_rss_mib", "log")},
-            "eval_days": [first_eval.isoformat(), last.isoformat()]}
+    return {
+        "backfill": {k: backfill[k] for k in ("wall_s", "cpu_s", "peak_rss_mib", "log")},
+        "daily": {k: daily[k] for k in ("wall_s", "cpu_s", "peak_rss_mib", "log")},
+        "eval_days": [first_eval.isoformat(), last.isoformat()],
+    }
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -135,29 +163,38 @@ def read_world(warehouse: Path, first_eval: date, last: date, names: list[str]) 
     try:
         cols = ", ".join(["account_id", "as_of_date", *names])
         ref_first = first_eval - timedelta(days=REFERENCE_DAYS)
-        evaluated = con.execute(f"SELECT {cols} FROM {_days(FEATURES_TABLE, 'as_of_date', first_eval, last)}"
-                                ).df()
+        evaluated = con.execute(f"SELECT {cols} FROM {_days(FEATURES_TABLE, 'as_of_date', first_eval, last)}").df()
         reference = con.execute(
             f"SELECT {cols} FROM {_days(FEATURES_TABLE, 'as_of_date', ref_first, first_eval - timedelta(days=1))}"
         ).df()
         scores = con.execute(
             "SELECT account_id, score_date AS as_of_date, raw_margin AS champion_score, model_version "
             f"FROM {_days('scoring.account_risk_scores', 'score_date', first_eval, last)} "
-            "AND model_role = 'champion'").df()
+            "AND model_role = 'champion'"
+        ).df()
         actions = con.execute("SELECT account_id, action, action_ts FROM raw.enforcement_actions").df()
         # the examples whose label had matured before the evaluation began: what a retrain then could use
         matured_last = first_eval - timedelta(days=LABEL_HORIZON_DAYS + 1)
-        con.execute(f"CREATE TEMP VIEW matured AS SELECT * FROM {EXAMPLES_TABLE} "
-                    f"WHERE as_of_date <= DATE '{matured_last.isoformat()}'")
+        con.execute(
+            f"CREATE TEMP VIEW matured AS SELECT * FROM {EXAMPLES_TABLE} "
+            f"WHERE as_of_date <= DATE '{matured_last.isoformat()}'"
+        )
         examples = read_training_examples(con, table="matured")
         versions = con.execute(
             "SELECT model_version, count(DISTINCT score_date) FROM scoring.account_risk_scores "
             "WHERE model_role = 'champion' AND score_date BETWEEN ? AND ? GROUP BY 1 ORDER BY 1",
-            [first_eval, last]).fetchall()
+            [first_eval, last],
+        ).fetchall()
     finally:
         con.close()
-    return {"evaluated": evaluated, "reference": reference, "scores": scores, "actions": actions,
-            "examples": examples, "champion_versions": {v: int(n) for v, n in versions}}
+    return {
+        "evaluated": evaluated,
+        "reference": reference,
+        "scores": scores,
+        "actions": actions,
+        "examples": examples,
+        "champion_versions": {v: int(n) for v, n in versions},
+    }
 
 
 def _days_index(frame: pd.DataFrame) -> pd.DataFrame:
@@ -174,8 +211,12 @@ def evaluate_world(warehouse: Path, truth_path: Path, first_eval: date, last: da
     frame = evaluation_rows(evaluated, truth, enforced_account_days(data["actions"], days))
 
     scores = _days_index(data["scores"])
-    frame = frame.merge(scores[["account_id", "as_of_date", "champion_score"]], on=["account_id", "as_of_date"],
-                        how="left", validate="one_to_one")
+    frame = frame.merge(
+        scores[["account_id", "as_of_date", "champion_score"]],
+        on=["account_id", "as_of_date"],
+        how="left",
+        validate="one_to_one",
+    )
     unscored = int(frame["champion_score"].isna().sum())
     if unscored:  # not scored = not flagged: below every served score
         served = frame["champion_score"].dropna()
@@ -194,8 +235,9 @@ def evaluate_world(warehouse: Path, truth_path: Path, first_eval: date, last: da
     y = ref_labelled[LABEL].to_numpy(dtype=np.float64)
     rng = np.random.default_rng(0)
     neg = np.flatnonzero(y == 0)
-    keep = np.sort(np.concatenate([np.flatnonzero(y == 1),
-                                   rng.choice(neg, min(len(neg), ORACLE_MAX_NEGATIVES), replace=False)]))
+    keep = np.sort(
+        np.concatenate([np.flatnonzero(y == 1), rng.choice(neg, min(len(neg), ORACLE_MAX_NEGATIVES), replace=False)])
+    )
     X_ref = ref_labelled[names].to_numpy(dtype=np.float64)[keep]
     frame["oracle_score"] = oracle_scores(X_ref, y[keep], frame[names].to_numpy(dtype=np.float64), DEFAULT_PARAMS)
     scorers["oracle"] = "oracle_score"
@@ -212,14 +254,18 @@ def evaluate_world(warehouse: Path, truth_path: Path, first_eval: date, last: da
         column = f"policy_{policy}_score"
         frame[column] = model.raw_margin(model.matrix(frame))
         scorers[f"policy:{policy}"] = column
-        trained[policy] = {"version": model.version, "train_s": round(time.perf_counter() - started, 1),
-                           "enforcement_label_metrics": {k: model.metrics.get(k) for k in
-                                                         ("auc_pr", "auc_roc", "recall_at_1pct_fpr")},
-                           "training_window": list(model.training_window)}
+        trained[policy] = {
+            "version": model.version,
+            "train_s": round(time.perf_counter() - started, 1),
+            "enforcement_label_metrics": {k: model.metrics.get(k) for k in ("auc_pr", "auc_roc", "recall_at_1pct_fpr")},
+            "training_window": list(model.training_window),
+        }
 
     metrics = evaluate_scorers(frame, scorers)
-    goals = {"vs_rules": goal_checks(metrics, "champion", "rules"),
-             "vs_rules_4signal": goal_checks(metrics, "champion", "rules_4signal")}
+    goals = {
+        "vs_rules": goal_checks(metrics, "champion", "rules"),
+        "vs_rules_4signal": goal_checks(metrics, "champion", "rules_4signal"),
+    }
     return {
         "rows": len(frame),
         "positives": int(frame[LABEL].sum()),
@@ -249,8 +295,12 @@ def run_world(preset: str, seed: int, args) -> dict:
         truth, gen = work / "truth" / "accounts.parquet", {"wall_s": None}
         env = {"WAREHOUSE_PATH": str(work / "pipeline" / "home" / "warehouse.duckdb")}
         first_eval = args.start + timedelta(days=args.days - args.eval_days)
-        ran = {"eval_days": [first_eval.isoformat(), (first_eval + timedelta(days=args.eval_days - 1)).isoformat()],
-               "backfill": {"wall_s": None}, "daily": {"wall_s": None}, "evaluate_only": True}
+        ran = {
+            "eval_days": [first_eval.isoformat(), (first_eval + timedelta(days=args.eval_days - 1)).isoformat()],
+            "backfill": {"wall_s": None},
+            "daily": {"wall_s": None},
+            "evaluate_only": True,
+        }
         if not Path(env["WAREHOUSE_PATH"]).exists():
             raise SystemExit(f"--evaluate-only: no pipeline run in {work}")
     else:
@@ -265,34 +315,56 @@ def run_world(preset: str, seed: int, args) -> dict:
     result["timings"]["evaluate_s"] = round(time.perf_counter() - started_eval, 1)
     truth_frame = pd.read_parquet(truth)
     out = {
-        "world": {"preset": preset, "seed": seed, "accounts": args.accounts, "days": args.days,
-                  "start": args.start.isoformat(), "abusers": int(truth_frame["is_abuser"].sum()),
-                  "archetypes": truth_frame["archetype"].value_counts().to_dict(),
-                  "generate_s": gen["wall_s"]},
+        "world": {
+            "preset": preset,
+            "seed": seed,
+            "accounts": args.accounts,
+            "days": args.days,
+            "start": args.start.isoformat(),
+            "abusers": int(truth_frame["is_abuser"].sum()),
+            "archetypes": truth_frame["archetype"].value_counts().to_dict(),
+            "generate_s": gen["wall_s"],
+        },
         "operation": ran,
         **result,
         "seconds": round(time.perf_counter() - started, 1),
     }
     m = out["metrics"]
-    log(f"{name}: AUC-PR champion {m['champion'][OVERALL]['auc_pr']:.3f}, rules {m['rules'][OVERALL]['auc_pr']:.3f}, "
+    log(
+        f"{name}: AUC-PR champion {m['champion'][OVERALL]['auc_pr']:.3f}, rules {m['rules'][OVERALL]['auc_pr']:.3f}, "
         f"oracle {m['oracle'][OVERALL]['auc_pr']:.3f}; recall@1%FPR champion "
-        f"{m['champion'][OVERALL]['recall_at_1pct_fpr']:.3f} ({out['seconds']:.0f} s)")
+        f"{m['champion'][OVERALL]['recall_at_1pct_fpr']:.3f} ({out['seconds']:.0f} s)"
+    )
     return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--worlds", nargs="+", type=parse_world, default=[parse_world(w) for w in DEFAULT_WORLDS],
-                        metavar="PRESET:SEED", help=f"worlds to run (default: {' '.join(DEFAULT_WORLDS)})")
+    parser.add_argument(
+        "--worlds",
+        nargs="+",
+        type=parse_world,
+        default=[parse_world(w) for w in DEFAULT_WORLDS],
+        metavar="PRESET:SEED",
+        help=f"worlds to run (default: {' '.join(DEFAULT_WORLDS)})",
+    )
     parser.add_argument("--accounts", type=int, default=20_000, help="accounts per world")
     parser.add_argument("--days", type=int, default=45, help="days per world (backfill = days - eval-days)")
     parser.add_argument("--eval-days", type=int, default=7, help="last days, run one per day and evaluated")
     parser.add_argument("--start", type=date.fromisoformat, default=date(2026, 9, 1), help="first day")
-    parser.add_argument("--policies", nargs="*", default=list(LABEL_POLICIES), choices=list(LABEL_POLICIES),
-                        help="label policies to train and compare (none: skip the comparison)")
+    parser.add_argument(
+        "--policies",
+        nargs="*",
+        default=list(LABEL_POLICIES),
+        choices=list(LABEL_POLICIES),
+        help="label policies to train and compare (none: skip the comparison)",
+    )
     parser.add_argument("--work", default="/tmp/bench-robustness", help="work folder (one sub-folder per world)")
-    parser.add_argument("--evaluate-only", action="store_true",
-                        help="do not generate or run: evaluate the worlds a previous run left in --work")
+    parser.add_argument(
+        "--evaluate-only",
+        action="store_true",
+        help="do not generate or run: evaluate the worlds a previous run left in --work",
+    )
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args()
     if args.days - args.eval_days < LABEL_HORIZON_DAYS + 20:
@@ -304,17 +376,28 @@ def main() -> None:
             worlds.append(run_world(preset, seed, args))
         except (SystemExit, RobustnessDataError) as e:
             log(f"{preset}-{seed}: FAILED: {e}")
-            worlds.append({"world": {"preset": preset, "seed": seed, "accounts": args.accounts, "days": args.days},
-                           "failed": str(e)})
+            worlds.append(
+                {
+                    "world": {"preset": preset, "seed": seed, "accounts": args.accounts, "days": args.days},
+                    "failed": str(e),
+                }
+            )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({
-        "what": "detection on unseen worlds, the pipeline run as an operator runs it (see bench_robustness.py)",
-        "measured_on": date.today().isoformat(),
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
-        "goal": {"auc_pr_vs_rules": 4.0, "recall_at_1pct_fpr": 0.8},
-        "worlds": worlds,
-    }, indent=1, default=str) + "\n")
+    out.write_text(
+        json.dumps(
+            {
+                "what": "detection on unseen worlds, the pipeline run as an operator runs it (see bench_robustness.py)",
+                "measured_on": date.today().isoformat(),
+                "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+                "goal": {"auc_pr_vs_rules": 4.0, "recall_at_1pct_fpr": 0.8},
+                "worlds": worlds,
+            },
+            indent=1,
+            default=str,
+        )
+        + "\n"
+    )
     log(f"wrote {out}")
 
 

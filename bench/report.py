@@ -31,7 +31,9 @@ def _machine() -> str:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-        mem_kb = next(int(x.split()[1]) for x in Path("/proc/meminfo").read_text().splitlines() if x.startswith("MemTotal"))
+        mem_kb = next(
+            int(x.split()[1]) for x in Path("/proc/meminfo").read_text().splitlines() if x.startswith("MemTotal")
+        )
         mem = f"{mem_kb / 2**20:.0f} GiB"
     except (OSError, StopIteration):
         mem = "unknown memory"
@@ -59,8 +61,13 @@ def generation() -> list[str]:
         "",
         _row("", "seconds", "rows/s", "peak RSS", "ratio to baseline (time)"),
         _row("---", "---", "---", "---", "---"),
-        _row("`safeguard generate`", g["seconds"], f"{g['events_per_second']:,}", f"{g['peak_rss_mib']:,.0f} MiB",
-             _ratio(g["seconds"], b["seconds"])),
+        _row(
+            "`safeguard generate`",
+            g["seconds"],
+            f"{g['events_per_second']:,}",
+            f"{g['peak_rss_mib']:,.0f} MiB",
+            _ratio(g["seconds"], b["seconds"]),
+        ),
         _row("baseline: DuckDB `COPY ... TO` of as many rows", b["seconds"], f"{b['rows_per_second']:,}", "", "1.00x"),
         "",
     ]
@@ -81,12 +88,27 @@ def ingestion() -> list[str]:
         _row("---", "---", "---", "---", "---", "---", "---"),
     ]
     for source in i:
-        lines.append(_row(source, f"{i[source]['rows']:,}", i[source]["seconds"], f"{i[source]['rows_per_s']:,}",
-                          b[source]["seconds"], f"{b[source]['rows_per_s']:,}",
-                          _ratio(i[source]["seconds"], b[source]["seconds"])))
+        lines.append(
+            _row(
+                source,
+                f"{i[source]['rows']:,}",
+                i[source]["seconds"],
+                f"{i[source]['rows_per_s']:,}",
+                b[source]["seconds"],
+                f"{b[source]['rows_per_s']:,}",
+                _ratio(i[source]["seconds"], b[source]["seconds"]),
+            )
+        )
     lines += [
-        _row("**all**", "", r["ingest_seconds_total"], "", r["baseline_seconds_total"], "",
-             _ratio(r["ingest_seconds_total"], r["baseline_seconds_total"])),
+        _row(
+            "**all**",
+            "",
+            r["ingest_seconds_total"],
+            "",
+            r["baseline_seconds_total"],
+            "",
+            _ratio(r["ingest_seconds_total"], r["baseline_seconds_total"]),
+        ),
         "",
         f"Peak RSS: ours {r['ingest_peak_rss_mib']:,.0f} MiB, baseline {r['baseline_peak_rss_mib']:,.0f} MiB.",
         "",
@@ -116,18 +138,30 @@ def _features_table(name: str, r: dict, first: bool) -> list[str]:
         _row("phase", "seconds", "rows", "peak RSS MB", "ratio to floor"),
         _row("---", "---", "---", "---", "---"),
     ]
-    for phase, label, floor in (("dbt_full", "dbt full build", "floor"),
-                                ("dbt_day", "dbt one incremental day", "floor_day"),
-                                ("floor_day", "floor: the query for the last day alone", "floor_day"),
-                                ("floor", "floor: one DuckDB query", "floor"), ("polars", "polars", "floor")):
+    for phase, label, floor in (
+        ("dbt_full", "dbt full build", "floor"),
+        ("dbt_day", "dbt one incremental day", "floor_day"),
+        ("floor_day", "floor: the query for the last day alone", "floor_day"),
+        ("floor", "floor: one DuckDB query", "floor"),
+        ("polars", "polars", "floor"),
+    ):
         if phase in p:
-            lines.append(_row(label, p[phase]["seconds"], f"{p[phase]['rows']:,}", p[phase]["peak_rss_mb"],
-                              _ratio(p[phase]["seconds"], p[floor]["seconds"]) if floor in p else "n/a"))
+            lines.append(
+                _row(
+                    label,
+                    p[phase]["seconds"],
+                    f"{p[phase]['rows']:,}",
+                    p[phase]["peak_rss_mb"],
+                    _ratio(p[phase]["seconds"], p[floor]["seconds"]) if floor in p else "n/a",
+                )
+            )
     lines.append("")
     if "dbt_full" in p and "dbt_day" in p:
-        lines.append(f"One incremental day = {p['dbt_day']['seconds'] / p['dbt_full']['seconds']:.0%} of a full "
-                     "build (target <= 15%); full build vs floor target <= 1.5x. The implementations agree on "
-                     f"sum(events_7d) and sum(distinct_ips_28d): {'yes' if r['events_7d_and_distinct_ips_28d_agree'] else '**no**'}.")
+        lines.append(
+            f"One incremental day = {p['dbt_day']['seconds'] / p['dbt_full']['seconds']:.0%} of a full "
+            "build (target <= 15%); full build vs floor target <= 1.5x. The implementations agree on "
+            f"sum(events_7d) and sum(distinct_ips_28d): {'yes' if r['events_7d_and_distinct_ips_28d_agree'] else '**no**'}."
+        )
         lines.append("")
     return lines
 
@@ -146,11 +180,20 @@ def model() -> list[str]:
         "",
         _row("", "ours s", "floor s", "ratio", "target"),
         _row("---", "---", "---", "---", "---"),
-        _row("training (split, sampling, early stopping, calibration, thresholds) vs raw `lgb.train`",
-             t["train_risk_model_seconds"], t["lgb_train_floor_seconds"], f"{t['overhead_ratio']}x", "<= 1.2x"),
-        _row("scoring with reasons vs `predict()` + `predict(pred_contrib=True)` on the explained set",
-             s["score_accounts_seconds"], s["predict_plus_pred_contrib_floor_seconds"], f"{s['overhead_ratio']}x",
-             "<= 1.3x, < 60 s"),
+        _row(
+            "training (split, sampling, early stopping, calibration, thresholds) vs raw `lgb.train`",
+            t["train_risk_model_seconds"],
+            t["lgb_train_floor_seconds"],
+            f"{t['overhead_ratio']}x",
+            "<= 1.2x",
+        ),
+        _row(
+            "scoring with reasons vs `predict()` + `predict(pred_contrib=True)` on the explained set",
+            s["score_accounts_seconds"],
+            s["predict_plus_pred_contrib_floor_seconds"],
+            f"{s['overhead_ratio']}x",
+            "<= 1.3x, < 60 s",
+        ),
         "",
         f"TreeSHAP ran at {s['pred_contrib_rows_per_second']:,} rows/s; max additivity error "
         f"{s['additivity_error']:.1e}; peak RSS {r['peak_rss_mb']:,} MB.",
@@ -197,11 +240,21 @@ def publishing() -> list[str]:
         _row("", "publish s", "raw COPY of history s", "ratio", "raw COPY of all rows written s", "ratio"),
         _row("---", "---", "---", "---", "---", "---"),
     ]
-    for key, label in (("day1_into_empty_tables", "PostgreSQL, day 1"), ("day2_over_full_current", "PostgreSQL, day 2")):
+    for key, label in (
+        ("day1_into_empty_tables", "PostgreSQL, day 1"),
+        ("day2_over_full_current", "PostgreSQL, day 2"),
+    ):
         d = r["postgres"][key]
-        lines.append(_row(label, d["publish_seconds"], d["raw_copy_history_seconds"],
-                          f"{d['ratio_to_raw_copy_of_history']}x", d["raw_copy_of_all_written_rows_seconds"],
-                          f"{d['ratio_to_raw_copy_of_all_written_rows']}x"))
+        lines.append(
+            _row(
+                label,
+                d["publish_seconds"],
+                d["raw_copy_history_seconds"],
+                f"{d['ratio_to_raw_copy_of_history']}x",
+                d["raw_copy_of_all_written_rows_seconds"],
+                f"{d['ratio_to_raw_copy_of_all_written_rows']}x",
+            )
+        )
     for key, label in (("day1_into_empty_tables", "SQLite, day 1"), ("day2_over_full_current", "SQLite, day 2")):
         lines.append(_row(label, r["sqlite"][key]["publish_seconds"], "", "", "", ""))
     lines += ["", f"Peak RSS {r['peak_rss_mib']:,} MiB.", ""]
@@ -248,16 +301,35 @@ def review() -> list[str]:
         "coordinated rings. The same capacity of cases a day spent two ways, with reviewers who read the truth "
         "(abusive by the day: confirmed; else cleared, out for the 14-day cool-down):",
         "",
-        _row("cases a day", "strategy", "cases", "accounts reviewed", "abusers confirmed", "per 100 cases",
-             "per 100 accounts", "median days abuse start → first review", "rings first reviewed as one case"),
+        _row(
+            "cases a day",
+            "strategy",
+            "cases",
+            "accounts reviewed",
+            "abusers confirmed",
+            "per 100 cases",
+            "per 100 accounts",
+            "median days abuse start → first review",
+            "rings first reviewed as one case",
+        ),
         _row(*["---"] * 9),
     ]
     words = {"queue": "review queue (rings as one case)", "top_of_table": "top of the risk table, no grouping"}
     for run in r["runs"]:
         rings = f"{run['rings_first_reviewed_as_one_case']} of {run['rings_reviewed']}"
-        lines.append(_row(run["capacity"], words[run["strategy"]], run["cases"], run["accounts_reviewed"],
-                          run["abusers_confirmed"], run["abusers_per_100_cases"], run["abusers_per_100_accounts"],
-                          run["median_days_abuse_start_to_first_review"], rings))
+        lines.append(
+            _row(
+                run["capacity"],
+                words[run["strategy"]],
+                run["cases"],
+                run["accounts_reviewed"],
+                run["abusers_confirmed"],
+                run["abusers_per_100_cases"],
+                run["abusers_per_100_accounts"],
+                run["median_days_abuse_start_to_first_review"],
+                rings,
+            )
+        )
     lines += [
         "",
         "Per case, the queue confirms more abusers than the top of the table at every capacity, and it shows a ring "
@@ -296,12 +368,14 @@ def pipeline() -> list[str]:
     accounts = f"{w.get('accounts') or w['accounts_in_raw']:,} accounts, "
     lines = [
         "## Pipeline at scale (issue 8)",
-        (f"`bench/bench_pipeline.py`: {accounts}{w['days']} days ({w['landing_parquet_mib']:,} MiB of Parquet); "
-        f"backfill {w['backfill'][0]} .. {w['backfill'][1]} ({b['days']} days) one asset group per `safeguard run --groups` process, then the daily "
-        f"run of {w['daily_day']}; serving DB {r['serving_db']}. Load average {load['load_average_start']} at the "
-        f"start, {load['load_average_end']} at the end ({load['cpus']} cores). CPU is user+sys of the process and "
-        "every descendant (dbt included); peak RSS is the largest single process (`ru_maxrss`), the tree column the "
-        "sampled sum of every process alive at once. Each floor ran in its own process right after its stage."),
+        (
+            f"`bench/bench_pipeline.py`: {accounts}{w['days']} days ({w['landing_parquet_mib']:,} MiB of Parquet); "
+            f"backfill {w['backfill'][0]} .. {w['backfill'][1]} ({b['days']} days) one asset group per `safeguard run --groups` process, then the daily "
+            f"run of {w['daily_day']}; serving DB {r['serving_db']}. Load average {load['load_average_start']} at the "
+            f"start, {load['load_average_end']} at the end ({load['cpus']} cores). CPU is user+sys of the process and "
+            "every descendant (dbt included); peak RSS is the largest single process (`ru_maxrss`), the tree column the "
+            "sampled sum of every process alive at once. Each floor ran in its own process right after its stage."
+        ),
         *([f"World: {w['generated_with']}."] if w.get("generated_with") else []),
         *([r["notes"]] if r.get("notes") else []),
         "",
@@ -312,16 +386,39 @@ def pipeline() -> list[str]:
     ]
     for s in b["stages"]:
         floor = s.get("floor")
-        lines.append(_row(s["stage"], s["wall_s"], s.get("step_seconds", ""), s["cpu_s"], _mib(s["peak_rss_mib"]),
-                          _mib(s["tree_peak_rss_mib_sampled"]), f"{s['rows']:,}", f"{s['rows_per_s']:,}",
-                          floor["seconds"] if floor else "", f"{s['ratio_to_floor']}x" if floor else ""))
+        lines.append(
+            _row(
+                s["stage"],
+                s["wall_s"],
+                s.get("step_seconds", ""),
+                s["cpu_s"],
+                _mib(s["peak_rss_mib"]),
+                _mib(s["tree_peak_rss_mib_sampled"]),
+                f"{s['rows']:,}",
+                f"{s['rows_per_s']:,}",
+                floor["seconds"] if floor else "",
+                f"{s['ratio_to_floor']}x" if floor else "",
+            )
+        )
     lines += [
-        _row("**backfill**", b["wall_s"], "", b["cpu_s"], _mib(b["peak_rss_mib"]), _mib(b["tree_peak_rss_mib_sampled"]),
-             "", "", "", ""),
+        _row(
+            "**backfill**",
+            b["wall_s"],
+            "",
+            b["cpu_s"],
+            _mib(b["peak_rss_mib"]),
+            _mib(b["tree_peak_rss_mib_sampled"]),
+            "",
+            "",
+            "",
+            "",
+        ),
         "",
-        ("Wall is the whole `safeguard run` process (start, imports, Dagster run set-up: about 20-30 s each on this "
-         "loaded machine); *in steps* is the time inside the run's steps from the event log. The ratio is wall over "
-         "the floor's wall, as the issue asks."),
+        (
+            "Wall is the whole `safeguard run` process (start, imports, Dagster run set-up: about 20-30 s each on this "
+            "loaded machine); *in steps* is the time inside the run's steps from the event log. The ratio is wall over "
+            "the floor's wall, as the issue asks."
+        ),
         "",
         "Rows: " + "; ".join(f"{s['stage']}: {s['what']}" for s in b["stages"]) + ".",
         "",
@@ -329,15 +426,25 @@ def pipeline() -> list[str]:
         "",
         "### Daily run",
         "",
-        (f"`safeguard {d['command']}`: {d['wall_s']} s wall, {d['cpu_s']} s CPU, peak RSS {_mib(d['peak_rss_mib'])} "
-         f"(tree {_mib(d['tree_peak_rss_mib_sampled'])}). Per group, the summed step times from the Dagster event "
-         f"log; {d['outside_steps_s']} s of the wall time is outside any step (process start, imports, run set-up)."),
+        (
+            f"`safeguard {d['command']}`: {d['wall_s']} s wall, {d['cpu_s']} s CPU, peak RSS {_mib(d['peak_rss_mib'])} "
+            f"(tree {_mib(d['tree_peak_rss_mib_sampled'])}). Per group, the summed step times from the Dagster event "
+            f"log; {d['outside_steps_s']} s of the wall time is outside any step (process start, imports, run set-up)."
+        ),
         "",
         _row("stage", "step s", "rows", "rows/s", "floor s", "ratio"),
         _row(*["---"] * 6),
-        *[_row(s["stage"], s["step_seconds"], f"{s['rows']:,}", f"{s['rows_per_s']:,}" if s["rows_per_s"] else "",
-               s["floor_seconds"] if s["floor_seconds"] is not None else "",
-               f"{s['ratio_to_floor']}x" if s["ratio_to_floor"] is not None else "") for s in d["stages"]],
+        *[
+            _row(
+                s["stage"],
+                s["step_seconds"],
+                f"{s['rows']:,}",
+                f"{s['rows_per_s']:,}" if s["rows_per_s"] else "",
+                s["floor_seconds"] if s["floor_seconds"] is not None else "",
+                f"{s['ratio_to_floor']}x" if s["ratio_to_floor"] is not None else "",
+            )
+            for s in d["stages"]
+        ],
         "",
         "### Targets",
         "",
@@ -346,22 +453,39 @@ def pipeline() -> list[str]:
     ]
     t = r["targets"]
     lines += [
-        _row(t["daily_run"]["target"], f"{t['daily_run']['wall_s']} s, {_mib(t['daily_run']['peak_rss_mib'])}",
-             "met" if t["daily_run"]["met"] else "**missed**"),
-        _row(t["backfill"]["target"], f"{t['backfill']['wall_s']} s; {t['backfill']['note']}",
-             "met" if t["backfill"]["met"] else "**missed**"),
+        _row(
+            t["daily_run"]["target"],
+            f"{t['daily_run']['wall_s']} s, {_mib(t['daily_run']['peak_rss_mib'])}",
+            "met" if t["daily_run"]["met"] else "**missed**",
+        ),
+        _row(
+            t["backfill"]["target"],
+            f"{t['backfill']['wall_s']} s; {t['backfill']['note']}",
+            "met" if t["backfill"]["met"] else "**missed**",
+        ),
         "",
     ]
     for key, label in (("daily_run", "daily run"), ("backfill", "backfill")):
         slow = t[key].get("where_time_goes")
         if slow:
-            lines.append(f"Where the {label}'s time goes (slowest steps from the event log): " + "; ".join(
-                f"{x.get('stage', x['group'])} `{x['step']}` {x['seconds']} s"
-                + (" (dbt: " + ", ".join(f"{m['model']} {m['seconds']} s" for m in x["slowest_dbt_models"][:3]) + ")"
-                   if x.get("slowest_dbt_models") else "")
-                for x in slow) + ".")
+            lines.append(
+                f"Where the {label}'s time goes (slowest steps from the event log): "
+                + "; ".join(
+                    f"{x.get('stage', x['group'])} `{x['step']}` {x['seconds']} s"
+                    + (
+                        " (dbt: "
+                        + ", ".join(f"{m['model']} {m['seconds']} s" for m in x["slowest_dbt_models"][:3])
+                        + ")"
+                        if x.get("slowest_dbt_models")
+                        else ""
+                    )
+                    for x in slow
+                )
+                + "."
+            )
             lines.append("")
     return lines
+
 
 ROBUSTNESS_SCORERS = ("champion", "rules", "rules_4signal", "oracle")
 
@@ -380,14 +504,16 @@ def robustness() -> list[str]:
         return []
     lines = [
         "## Detection on unseen worlds (issue 14)",
-        ("`bench/bench_robustness.py`: each world is generated with a robustness preset and a seed the demo never "
-        "uses, run as an operator runs it (a backfill, then the last days one run per day), and its last days are "
-        "scored against the world's truth (abusers already blocked that day left out). Cells: AUC-PR / recall at "
-        "1% FPR; a pattern's slice is its abusing account-days against every benign one. `oracle` is the same "
-        "LightGBM recipe trained on the TRUE labels: the ceiling the features allow. `policy:*` are models trained "
-        "on the enforcement labels matured before the evaluation, one per label policy. Goal: the champion's "
-        f"AUC-PR >= {r['goal']['auc_pr_vs_rules']:g}x the rules' and recall >= {r['goal']['recall_at_1pct_fpr']:g}, "
-        "per slice."),
+        (
+            "`bench/bench_robustness.py`: each world is generated with a robustness preset and a seed the demo never "
+            "uses, run as an operator runs it (a backfill, then the last days one run per day), and its last days are "
+            "scored against the world's truth (abusers already blocked that day left out). Cells: AUC-PR / recall at "
+            "1% FPR; a pattern's slice is its abusing account-days against every benign one. `oracle` is the same "
+            "LightGBM recipe trained on the TRUE labels: the ceiling the features allow. `policy:*` are models trained "
+            "on the enforcement labels matured before the evaluation, one per label policy. Goal: the champion's "
+            f"AUC-PR >= {r['goal']['auc_pr_vs_rules']:g}x the rules' and recall >= {r['goal']['recall_at_1pct_fpr']:g}, "
+            "per slice."
+        ),
         "",
     ]
     for w in r["worlds"]:
@@ -403,17 +529,21 @@ def robustness() -> list[str]:
         lines += [
             title,
             "",
-            (f"{world['abusers']:,} abusers; evaluated {w['operation']['eval_days'][0]} .. "
-            f"{w['operation']['eval_days'][1]}: {w['rows']:,} account-days, {w['positives']:,} abusing; "
-            f"backfill {_wall_seconds(w['operation']['backfill']['wall_s'])}, daily runs {_wall_seconds(w['operation']['daily']['wall_s'])}. "
-            f"Champion served: {champion}."),
+            (
+                f"{world['abusers']:,} abusers; evaluated {w['operation']['eval_days'][0]} .. "
+                f"{w['operation']['eval_days'][1]}: {w['rows']:,} account-days, {w['positives']:,} abusing; "
+                f"backfill {_wall_seconds(w['operation']['backfill']['wall_s'])}, daily runs {_wall_seconds(w['operation']['daily']['wall_s'])}. "
+                f"Champion served: {champion}."
+            ),
             "",
             _row("scorer", *slices),
             _row(*["---"] * (len(slices) + 1)),
             *[_row(s, *[_cell(m[s][sl]) for sl in slices]) for s in scorers],
             _row("positives", *[m["champion"][sl]["positives"] for sl in slices]),
-            _row("champion vs rules: AUC-PR ratio",
-                 *[f"{w['goal']['vs_rules'][sl]['auc_pr_vs_rules']:.2f}x" for sl in slices]),
+            _row(
+                "champion vs rules: AUC-PR ratio",
+                *[f"{w['goal']['vs_rules'][sl]['auc_pr_vs_rules']:.2f}x" for sl in slices],
+            ),
             "",
         ]
     return lines
@@ -431,8 +561,10 @@ def robustness_headline() -> str:
             lines.append(f"  {name}: FAILED")
             continue
         m = {s: w["metrics"][s]["overall"] for s in ("champion", "rules", "oracle")}
-        lines.append(f"  {name}: champion {_cell(m['champion'])}, rules {_cell(m['rules'])}, "
-                     f"ceiling on true labels {_cell(m['oracle'])}")
+        lines.append(
+            f"  {name}: champion {_cell(m['champion'])}, rules {_cell(m['rules'])}, "
+            f"ceiling on true labels {_cell(m['oracle'])}"
+        )
     return "\n".join(lines)
 
 
@@ -440,7 +572,19 @@ def main() -> None:
     if "--headline" in sys.argv[1:]:
         print(robustness_headline())
         return
-    sections = [generation(), ingestion(), features(), model(), quality(), robustness(), bucketing(), backtest(), review(), publishing(), pipeline()]
+    sections = [
+        generation(),
+        ingestion(),
+        features(),
+        model(),
+        quality(),
+        robustness(),
+        bucketing(),
+        backtest(),
+        review(),
+        publishing(),
+        pipeline(),
+    ]
     notes = (HERE / "NOTES.md").read_text() if (HERE / "NOTES.md").exists() else ""
     text = "\n".join(
         [

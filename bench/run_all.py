@@ -35,7 +35,9 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=1_000_000, help="accounts in the benchmark world")
     parser.add_argument("--days", type=int, default=30, help="days in the benchmark world")
     parser.add_argument("--work", default=str(HERE / "work"), help="scratch folder for the world and warehouse")
-    parser.add_argument("--postgres-url", help="PostgreSQL for the publish benchmark (scripts/postgres-up.sh prints one)")
+    parser.add_argument(
+        "--postgres-url", help="PostgreSQL for the publish benchmark (scripts/postgres-up.sh prints one)"
+    )
     parser.add_argument("--quality-home", help="a materialized SAFEGUARD_HOME for the detection-quality benchmark")
     parser.add_argument("--dry-run", action="store_true", help="print the steps without running them")
     args = parser.parse_args()
@@ -44,15 +46,35 @@ def main() -> None:
 
     work = Path(args.work)
     landing, warehouse = work / "landing", work / "warehouse.duckdb"
-    step("generate", ["bench/bench_generate.py", "--accounts", str(args.accounts), "--days", str(args.days),
-                      "--out", str(work), "--keep"])
+    step(
+        "generate",
+        [
+            "bench/bench_generate.py",
+            "--accounts",
+            str(args.accounts),
+            "--days",
+            str(args.days),
+            "--out",
+            str(work),
+            "--keep",
+        ],
+    )
     step("ingest", ["bench/bench_ingest.py", str(landing), "--keep-warehouse", str(warehouse)])
     # polars holds every event in memory (about 20 GB at 1M accounts): past 200k accounts the dbt build, the
     # incremental day and the hand-written floors are measured without it, into their own results file
     large = args.accounts > 200_000
-    step("features", ["bench/bench_features.py", str(warehouse),
-                      *(["--phases", "dbt_full,dbt_day,floor_day,floor", "--out",
-                         str(HERE / "results" / "features_1m.json")] if large else [])])
+    step(
+        "features",
+        [
+            "bench/bench_features.py",
+            str(warehouse),
+            *(
+                ["--phases", "dbt_full,dbt_day,floor_day,floor", "--out", str(HERE / "results" / "features_1m.json")]
+                if large
+                else []
+            ),
+        ],
+    )
     step("model", ["bench/bench_model.py", "--accounts", str(args.accounts)])
     step("bucketing", ["bench/bench_bucketing.py", "--n", str(args.accounts)])
     step("backtest", ["bench/bench_backtest.py", "--accounts", str(min(args.accounts, 100_000))])
@@ -61,9 +83,19 @@ def main() -> None:
     if args.quality_home:
         step("quality", ["bench/bench_quality.py", "--home", args.quality_home])
     # The pipeline benchmark needs 35 days (a first model trains on 20 days of closed 14-day label windows).
-    world = ["--landing", str(landing)] if args.days >= 35 else ["--generate-accounts", str(args.accounts), "--days", "34"]
-    step("pipeline", ["bench/bench_pipeline.py", *world, "--work", str(work / "pipeline"),
-                      *(["--postgres-url", args.postgres_url] if args.postgres_url else [])])
+    world = (
+        ["--landing", str(landing)] if args.days >= 35 else ["--generate-accounts", str(args.accounts), "--days", "34"]
+    )
+    step(
+        "pipeline",
+        [
+            "bench/bench_pipeline.py",
+            *world,
+            "--work",
+            str(work / "pipeline"),
+            *(["--postgres-url", args.postgres_url] if args.postgres_url else []),
+        ],
+    )
     step("report", ["bench/report.py"])
 
 

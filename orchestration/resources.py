@@ -97,8 +97,6 @@ def build_resources() -> dict:
         ),
         "landing": LandingZoneResource(uri=env_or_default("LANDING_URI", s.landing_uri), s3_endpoint_url=s3),
         "serving": ServingDatabaseResource(url=env_or_default("SERVING_DB_URL", s.serving_db_url)),
-        "model_store": ModelStoreResource(
-            uri=env_or_default("MODEL_STORE_URI", s.model_store_uri), s3_endpoint_url=s3
-        ),
+        "model_store": ModelStoreResource(uri=env_or_default("MODEL_STORE_URI", s.model_store_uri), s3_endpoint_url=s3),
         "exports": ExportStoreResource(uri=env_or_default("EXPORT_URI", s.export_uri), s3_endpoint_url=s3),
     }

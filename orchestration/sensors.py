@@ -31,10 +31,12 @@ def landing_zone_sensor(context: SensorEvaluationContext, landing: LandingZoneRe
     first_day = daily_partitions.start.strftime("%Y-%m-%d")
     zone = landing.zone()
     log = LaunchLog.from_cursor(context.cursor or None)
-    days = sorted({d for s in SOURCES for d in zone.list_days(s)
-                   if d >= first_day and (log.floor is None or d > log.floor)})
-    plan = plan_runs([observe_day(zone, d) for d in days], log, content=lambda d: content_digest(zone, d),
-                     first_day=first_day)
+    days = sorted(
+        {d for s in SOURCES for d in zone.list_days(s) if d >= first_day and (log.floor is None or d > log.floor)}
+    )
+    plan = plan_runs(
+        [observe_day(zone, d) for d in days], log, content=lambda d: content_digest(zone, d), first_day=first_day
+    )
     if plan.first is None:
         if plan.log.days != log.days:  # files rewritten with the same bytes: remember their new listing
             context.update_cursor(plan.log.to_cursor())
@@ -66,8 +68,11 @@ def cold_start_retrain_sensor(
     finally:
         engine.dispose()
     if champion is None or not champion.is_rules:
-        return SkipReason(f"a trained model is champion ({champion.version})" if champion else
-                          "no champion yet: the first daily run trains one")
+        return SkipReason(
+            f"a trained model is champion ({champion.version})"
+            if champion
+            else "no champion yet: the first daily run trains one"
+        )
     event = context.instance.get_latest_materialization_event(TRAINING_EXAMPLES)
     if event is None:
         return SkipReason(f"the rules score {champion.version} serves; no training examples materialized yet")
@@ -75,5 +80,7 @@ def cold_start_retrain_sensor(
     if marker == context.cursor:
         return SkipReason(f"the rules score {champion.version} serves; no new training examples since the last try")
     context.update_cursor(marker)
-    return RunRequest(run_key=f"cold-start-retrain-{marker}",
-                      tags={"safeguard/reason": f"cold start: rules score {champion.version} serves"})
+    return RunRequest(
+        run_key=f"cold-start-retrain-{marker}",
+        tags={"safeguard/reason": f"cold start: rules score {champion.version} serves"},
+    )

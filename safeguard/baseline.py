@@ -76,9 +76,7 @@ def baseline_metrics(
     if not set(signals) <= set(examples.columns):
         return None
     first_validation_day = pd.to_datetime(validation["as_of_date"]).min()
-    rules = RulesBaseline.fit(
-        examples[pd.to_datetime(examples["as_of_date"]) < first_validation_day], signals
-    )
+    rules = RulesBaseline.fit(examples[pd.to_datetime(examples["as_of_date"]) < first_validation_day], signals)
     metrics = evaluate(
         validation[LABEL_COLUMN].to_numpy(dtype=np.float64),
         rules.score(validation),

@@ -51,11 +51,7 @@ class Calibrator:
 
         order = np.argsort(m, kind="mergesort")
         m, y, w = m[order], y[order], w[order]
-        fitted = (
-            IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
-            .fit(m, y, sample_weight=w)
-            .predict(m)
-        )
+        fitted = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(m, y, sample_weight=w).predict(m)
         # Each step (run of equal fitted values) becomes one knot at its weighted mean margin.
         starts = np.r_[0, np.flatnonzero(np.diff(fitted)) + 1]
         wsum = np.add.reduceat(w, starts)
@@ -87,6 +83,4 @@ class Calibrator:
 
     @classmethod
     def from_dict(cls, d: Mapping) -> Calibrator:
-        return cls(
-            d["method"], tuple(d["knots_x"]), tuple(d["knots_y"]), float(d["slope"]), float(d["intercept"])
-        )
+        return cls(d["method"], tuple(d["knots_x"]), tuple(d["knots_y"]), float(d["slope"]), float(d["intercept"]))

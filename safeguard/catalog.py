@@ -56,8 +56,10 @@ def _spec(column: dict, path: Path) -> FeatureSpec | None:
         raise CatalogError(f"{where}: meta.feature.direction must be 1, -1 or null, got {direction!r}")
     names_linked = feature.get("names_linked")
     if names_linked not in (*LINK_KINDS, ANY_LINK, None):
-        raise CatalogError(f"{where}: meta.feature.names_linked must be one of {(*LINK_KINDS, ANY_LINK)} or "
-                           f"absent, got {names_linked!r}")
+        raise CatalogError(
+            f"{where}: meta.feature.names_linked must be one of {(*LINK_KINDS, ANY_LINK)} or "
+            f"absent, got {names_linked!r}"
+        )
     return FeatureSpec(column["name"], column["description"], reason, direction, names_linked)
 
 

@@ -49,9 +49,7 @@ def paired_difference(
             f"weights ({w.size}) and accounts ({np.size(accounts)}) must align"
         )
     if not 0 < level < 1 or resamples < 10:
-        raise ValueError(
-            f"paired_difference: level must be in (0, 1) and resamples >= 10, got {level}, {resamples}"
-        )
+        raise ValueError(f"paired_difference: level must be in (0, 1) and resamples >= 10, got {level}, {resamples}")
     _, codes = np.unique(np.asarray(accounts), return_inverse=True)
     n_accounts = int(codes.max()) + 1 if codes.size else 0
     rng = np.random.default_rng(seed)

@@ -57,24 +57,37 @@ def add_generate(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--accounts", type=_positive_int, default=5000, help="number of accounts in the world")
     parser.add_argument("--days", type=_positive_int, default=60, help="number of days to write, from --start")
-    parser.add_argument("--start", type=_iso_date, default=date.fromisoformat(DEFAULT_START_DATE),
-                        help="first day (UTC), YYYY-MM-DD")
+    parser.add_argument(
+        "--start", type=_iso_date, default=date.fromisoformat(DEFAULT_START_DATE), help="first day (UTC), YYYY-MM-DD"
+    )
     parser.add_argument("--seed", type=_seed, default=7, help="random seed; same seed, same world")
-    parser.add_argument("--out", default=defaults.landing_uri,
-                        help="landing zone: a folder or s3://bucket/prefix; LANDING_URI sets the default, "
-                        "S3_ENDPOINT_URL an S3-compatible endpoint")
-    parser.add_argument("--truth", default=str(defaults.truth_path),
-                        help="ground-truth Parquet file (local or s3://), outside the landing zone; "
-                        "SAFEGUARD_HOME sets the default")
+    parser.add_argument(
+        "--out",
+        default=defaults.landing_uri,
+        help="landing zone: a folder or s3://bucket/prefix; LANDING_URI sets the default, "
+        "S3_ENDPOINT_URL an S3-compatible endpoint",
+    )
+    parser.add_argument(
+        "--truth",
+        default=str(defaults.truth_path),
+        help="ground-truth Parquet file (local or s3://), outside the landing zone; SAFEGUARD_HOME sets the default",
+    )
     from safeguard.world.params import PRESETS
 
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--preset", choices=tuple(PRESETS), default="default",
-                      help="world parameters: the demo world (default) or a robustness world with another mix, "
-                      "catch rates, label delays, ring sizes, volumes and benign lookalikes (for evaluation only)")
-    mode.add_argument("--world-params", metavar="JSON",
-                      help="world parameters as a JSON object or a JSON file (fields of "
-                      "safeguard.world.params.WorldParams, e.g. '{\"abuser_share\": 0.03}'); others keep defaults")
+    mode.add_argument(
+        "--preset",
+        choices=tuple(PRESETS),
+        default="default",
+        help="world parameters: the demo world (default) or a robustness world with another mix, "
+        "catch rates, label delays, ring sizes, volumes and benign lookalikes (for evaluation only)",
+    )
+    mode.add_argument(
+        "--world-params",
+        metavar="JSON",
+        help="world parameters as a JSON object or a JSON file (fields of "
+        "safeguard.world.params.WorldParams, e.g. '{\"abuser_share\": 0.03}'); others keep defaults",
+    )
     parser.add_argument("--no-progress", action="store_true", help="do not show the progress bar")
     parser.set_defaults(func=cmd_generate)
 
@@ -102,9 +115,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
         return 2
     rows = ", ".join(f"{source} {n:,}" for source, n in summary.rows.items())
     print(f"wrote {summary.days} days from {summary.start} to {args.out}: {rows}")
-    print(f"{summary.accounts:,} accounts, {summary.abusers:,} abusers ({summary.abuser_share:.1%}), "
-          f"{summary.abusers_enforced:,} of them suspended or banned in the window; "
-          f"ground truth at {args.truth}; {summary.seconds:.1f}s")
+    print(
+        f"{summary.accounts:,} accounts, {summary.abusers:,} abusers ({summary.abuser_share:.1%}), "
+        f"{summary.abusers_enforced:,} of them suspended or banned in the window; "
+        f"ground truth at {args.truth}; {summary.seconds:.1f}s"
+    )
     if summary.params != "default":
         looks = ", ".join(f"{k} {v:,}" for k, v in summary.lookalikes.items())
         print(f"world parameters {summary.params}: {looks}")
@@ -127,13 +142,21 @@ def add_risk(subparsers: argparse._SubParsersAction) -> None:
     actions = parser.add_subparsers(dest="risk_command", required=True, metavar="ACTION")
     show = actions.add_parser("show", help="an account's score, tier, model, arm, date and reasons")
     show.add_argument("account_id", metavar="ACCOUNT_ID")
-    show.add_argument("--date", type=_iso_date, default=None,
-                      help="the account's row of this score day (default: its latest published row)")
+    show.add_argument(
+        "--date",
+        type=_iso_date,
+        default=None,
+        help="the account's row of this score day (default: its latest published row)",
+    )
     top = actions.add_parser("top", help="the riskiest accounts, highest probability first")
     top.add_argument("--tier", choices=TIERS, default=None, help="only accounts of this tier")
     top.add_argument("--limit", type=_positive_int, default=DEFAULT_TOP_LIMIT, help="how many accounts")
-    top.add_argument("--date", type=_iso_date, default=None,
-                     help="rank this score day's accounts (default: every account's latest row)")
+    top.add_argument(
+        "--date",
+        type=_iso_date,
+        default=None,
+        help="rank this score day's accounts (default: every account's latest row)",
+    )
     parser.set_defaults(func=cmd_risk)
 
 
@@ -164,8 +187,10 @@ def cmd_risk(args: argparse.Namespace) -> int:
             return 1
         print(f"{'#':>4}  {'account_id':<24} {'score':>7}  {'tier':<9} {'model':<24} {'arm':<10} score_date")
         for rank, r in enumerate(rows, start=1):
-            print(f"{rank:>4}  {r.account_id:<24} {r.probability:>7.4f}  {r.tier:<9} {r.model_version:<24} "
-                  f"{r.arm:<10} {r.score_date}")
+            print(
+                f"{rank:>4}  {r.account_id:<24} {r.probability:>7.4f}  {r.tier:<9} {r.model_version:<24} "
+                f"{r.arm:<10} {r.score_date}"
+            )
         return 0
     except RiskTablesMissing as e:
         print(f"safeguard risk: {e}", file=sys.stderr)
@@ -200,22 +225,27 @@ def add_rollout(subparsers: argparse._SubParsersAction) -> None:
             "rollout_backtests row."
         ),
     )
-    backtest.add_argument("--days", type=int, default=None,
-                          help="feature days to replay, the newest ones (default: the default plan's, 28)")
+    backtest.add_argument(
+        "--days",
+        type=int,
+        default=None,
+        help="feature days to replay, the newest ones (default: the default plan's, 28)",
+    )
     backtest.add_argument("--candidate", help="model version to backtest (default: the only candidate)")
     start = actions.add_parser("start", help="start rolling out a candidate, in shadow")
-    promote = actions.add_parser(
-        "promote", help="move one stage on; at the last stage the candidate becomes champion"
-    )
+    promote = actions.add_parser("promote", help="move one stage on; at the last stage the candidate becomes champion")
     pause = actions.add_parser("pause", help="freeze automatic advancing (guardrail rollbacks still apply)")
     resume = actions.add_parser("resume", help="let the daily evaluation advance again")
     abort = actions.add_parser("abort", help="take the candidate out of traffic from the next served day on")
     for action in (start, promote, pause, resume, abort):
         action.add_argument("--actor", required=True, help="your name, recorded in the audit log")
     start.add_argument("--candidate", help="model version to roll out (default: the only candidate)")
-    start.add_argument("--force", action="store_true",
-                       help="start although the candidate's backtest is missing or does not pass; the override is "
-                       "recorded in the audit log with the actor")
+    start.add_argument(
+        "--force",
+        action="store_true",
+        help="start although the candidate's backtest is missing or does not pass; the override is "
+        "recorded in the audit log with the actor",
+    )
     start.add_argument("--plan", type=Path, help="JSON file with a rollout plan (any subset of its fields)")
     start.add_argument("--min-days", type=int, help="score days per stage before it may advance")
     start.add_argument("--min-arm-accounts", type=int, help="fewer arm accounts: guardrails not trusted")

@@ -90,8 +90,15 @@ def settings(env: dict[str, str] | None = None) -> Settings:
         warehouse_memory_limit=env.get("WAREHOUSE_MEMORY_LIMIT") or DEFAULT_WAREHOUSE_MEMORY_LIMIT,
         serving_readonly_role=env.get("SERVING_READONLY_ROLE") or DEFAULT_SERVING_READONLY_ROLE,
         serving_readonly_password=env.get("SERVING_READONLY_PASSWORD") or None,
-        review_capacity=int(_number(env, "REVIEW_CAPACITY", DEFAULT_REVIEW_CAPACITY,
-                                    lambda v: v >= 1 and v == int(v), "a whole number of cases, at least 1")),
+        review_capacity=int(
+            _number(
+                env,
+                "REVIEW_CAPACITY",
+                DEFAULT_REVIEW_CAPACITY,
+                lambda v: v >= 1 and v == int(v),
+                "a whole number of cases, at least 1",
+            )
+        ),
     )
 
 
@@ -116,4 +123,6 @@ def _share(env: dict[str, str], name: str, default: float) -> float:
 
 def _factor(env: dict[str, str], name: str, default: float) -> float:
     """A factor above 1 from ``env[name]``."""
-    return _number(env, name, default, lambda v: v > 1.0, "a factor above 1, e.g. 4 for 'a quarter of the usual volume'")
+    return _number(
+        env, name, default, lambda v: v > 1.0, "a factor above 1, e.g. 4 for 'a quarter of the usual volume'"
+    )

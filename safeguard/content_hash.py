@@ -167,7 +167,9 @@ def _read_duckdb(con: duckdb.DuckDBPyConnection, table: str, exclude: Iterable[s
     return con.execute(f"SELECT {', '.join(selected)} FROM {_quoted(table)}").to_arrow_table(), excluded
 
 
-def _read_sqlalchemy(source: sa.Engine | sa.Connection, table: str, exclude: Iterable[str]) -> tuple[pa.Table, set[str]]:
+def _read_sqlalchemy(
+    source: sa.Engine | sa.Connection, table: str, exclude: Iterable[str]
+) -> tuple[pa.Table, set[str]]:
     schema, name = _split(table)
     try:
         reflected = sa.Table(name, sa.MetaData(), schema=schema, autoload_with=source)

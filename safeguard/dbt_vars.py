@@ -46,8 +46,15 @@ def dbt_build_args(
     """
     window = dbt_vars(start, end, label_horizon_days=label_horizon_days)
     # microbatch models (fct_account_features) build this window one day per statement
-    args = ["build", "--vars", json.dumps(window),
-            "--event-time-start", window["min_date"], "--event-time-end", window["max_date"]]
+    args = [
+        "build",
+        "--vars",
+        json.dumps(window),
+        "--event-time-start",
+        window["min_date"],
+        "--event-time-end",
+        window["max_date"],
+    ]
     if select:
         args += ["--select", select]
     if not unit_tests:

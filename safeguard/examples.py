@@ -56,7 +56,10 @@ def sampling_rates(n_pos: int, n_neg: int, max_rows: int) -> tuple[float, float]
 
 
 def read_training_examples(
-    con, *, max_rows: int = DEFAULT_MAX_READ_ROWS, table: str = EXAMPLES_TABLE,
+    con,
+    *,
+    max_rows: int = DEFAULT_MAX_READ_ROWS,
+    table: str = EXAMPLES_TABLE,
     late_evidence: str | None = LATE_EVIDENCE_TABLE,
 ) -> pd.DataFrame:
     """The training examples from the warehouse, sampled inside DuckDB to at most about ``max_rows`` rows, with
@@ -69,13 +72,14 @@ def read_training_examples(
     """
     if late_evidence and table_exists(con, late_evidence):
         late = ", ".join(f"coalesce(late.{c}, 0) AS {c}" for c in LATE_COLUMNS)
-        source = (f"(SELECT examples.*, {late} FROM {table} AS examples "
-                  f"LEFT JOIN {late_evidence} AS late USING (account_id, as_of_date))")
+        source = (
+            f"(SELECT examples.*, {late} FROM {table} AS examples "
+            f"LEFT JOIN {late_evidence} AS late USING (account_id, as_of_date))"
+        )
         rare = "label = 1 OR " + " OR ".join(f"{c} = 1" for c in LATE_COLUMNS)
     else:
         source, rare = table, "label = 1"
-    n_pos, n_all = con.execute(
-        f"SELECT count(*) FILTER (WHERE {rare}), count(*) FROM {source} AS counted").fetchone()
+    n_pos, n_all = con.execute(f"SELECT count(*) FILTER (WHERE {rare}), count(*) FROM {source} AS counted").fetchone()
     pos_rate, neg_rate = sampling_rates(int(n_pos), int(n_all - n_pos), max_rows)
     return con.execute(
         f"""

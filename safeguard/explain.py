@@ -110,9 +110,7 @@ def reasons(
 def _strings(values) -> pa.Array:
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
-    return (
-        pc.cast(values, pa.string()) if isinstance(values, pa.Array) else pa.array(values, type=pa.string())
-    )
+    return pc.cast(values, pa.string()) if isinstance(values, pa.Array) else pa.array(values, type=pa.string())
 
 
 def monitoring_sample(account_ids, score_date: str, rate: float = DEFAULT_SAMPLE_RATE) -> np.ndarray:

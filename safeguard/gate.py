@@ -82,18 +82,29 @@ def quality_gate(
     """
     base_rate = metrics.get("positive_rate", float("nan"))
     checks = [
-        ("auc_pr_lift_over_base_rate", metrics["auc_pr"] / base_rate if base_rate > 0 else float("nan"),
-         config.min_auc_pr_lift, ">="),
+        (
+            "auc_pr_lift_over_base_rate",
+            metrics["auc_pr"] / base_rate if base_rate > 0 else float("nan"),
+            config.min_auc_pr_lift,
+            ">=",
+        ),
         ("auc_pr", metrics["auc_pr"], config.min_auc_pr, ">="),
         ("recall_at_1pct_fpr", metrics["recall_at_1pct_fpr"], config.min_recall_at_1pct_fpr, ">="),
         ("ece", metrics["ece"], config.max_ece, "<="),
     ]
     notes = []
     if rules_metrics is not None:
-        checks.append(("auc_pr_vs_rules", metrics["auc_pr"], rules_metrics["auc_pr"] * config.min_lift_over_rules,
-                       ">="))
-        checks.append(("recall_at_1pct_fpr_vs_rules", metrics["recall_at_1pct_fpr"],
-                       rules_metrics["recall_at_1pct_fpr"] + config.min_recall_gain_over_rules, ">="))
+        checks.append(
+            ("auc_pr_vs_rules", metrics["auc_pr"], rules_metrics["auc_pr"] * config.min_lift_over_rules, ">=")
+        )
+        checks.append(
+            (
+                "recall_at_1pct_fpr_vs_rules",
+                metrics["recall_at_1pct_fpr"],
+                rules_metrics["recall_at_1pct_fpr"] + config.min_recall_gain_over_rules,
+                ">=",
+            )
+        )
     else:
         notes.append(rules_note or "no comparison with the rules score")
     if champion_comparison is not None:
@@ -133,16 +144,11 @@ def quality_gate(
     return GateResult(all(r["passed"] for r in rows), rows, tuple(notes))
 
 
-def champion_metrics_on(
-    champion: TrainedModel, candidate: TrainedModel, *, review_capacity: int
-) -> dict | None:
+def champion_metrics_on(champion: TrainedModel, candidate: TrainedModel, *, review_capacity: int) -> dict | None:
     """The champion's metrics on the candidate's validation rows, or None when it needs features they lack."""
     val = candidate.validation_examples
     if val is None:
-        raise ValueError(
-            f"model {candidate.version} has no validation examples (only a freshly trained one has)"
-        )
+        raise ValueError(f"model {candidate.version} has no validation examples (only a freshly trained one has)")
     if not set(champion.feature_names) <= set(val.columns):
         return None
     return model_metrics(champion, val, review_capacity=review_capacity)
-

@@ -188,9 +188,7 @@ def validate(source: Source, table: pa.Table, day: str, *, source_file: str) -> 
     return validated
 
 
-def ingest_days(
-    con: duckdb.DuckDBPyConnection, zone: LandingZone, source_name: str, days: list[str]
-) -> IngestResult:
+def ingest_days(con: duckdb.DuckDBPyConnection, zone: LandingZone, source_name: str, days: list[str]) -> IngestResult:
     """Load ``days`` of one source from the landing zone, replacing exactly those days in the warehouse.
 
     Refuses the whole batch, touching nothing, when a day lacks ``_SUCCESS`` (``IncompleteDayError``), a file is
@@ -278,9 +276,7 @@ class _Stage:
         self.rows_read[day] += table.num_rows
         self.files_read.append(source_file)
 
-    def _judge_sql(
-        self, view: str, physical: dict[str, str], day: str, extra: list[str], file_seq: int
-    ) -> str:
+    def _judge_sql(self, view: str, physical: dict[str, str], day: str, extra: list[str], file_seq: int) -> str:
         """``INSERT`` of one registered file into the stage: typed columns, first failing rule, original row."""
         cols = self.source.columns
         typed = {c.name: _q(f"_typed_{i}") for i, c in enumerate(cols)}
@@ -311,9 +307,7 @@ class _Stage:
                 kind = "negative_tokens" if c.name.endswith("_tokens") else "out_of_range"
                 rules.append((f"NOT ({' AND '.join(bounds)}){nan}", f"{kind}:{c.name}", text))
             if c.length is not None:
-                rules.append(
-                    (f"NOT regexp_full_match({t}, '[A-Za-z]{{{c.length}}}')", f"bad_length:{c.name}", t)
-                )
+                rules.append((f"NOT regexp_full_match({t}, '[A-Za-z]{{{c.length}}}')", f"bad_length:{c.name}", t))
             if c.enum is not None:
                 rules.append((f"{t} NOT IN ({', '.join(map(_lit, c.enum))})", f"unknown_enum:{c.name}", t))
         start = date.fromisoformat(day)
@@ -449,9 +443,7 @@ class _Stage:
                 f"FROM {self.name} WHERE _reason IS NULL"  # a scan keeps the stage's (input) order
             )
             self.con.execute(f"INSERT INTO {QUARANTINE_TABLE} {self.quarantine_select(now)}")
-            (loaded,) = self.con.execute(
-                f"SELECT count(*) FROM {raw} WHERE _partition_date {in_days}"
-            ).fetchone()
+            (loaded,) = self.con.execute(f"SELECT count(*) FROM {raw} WHERE _partition_date {in_days}").fetchone()
             (quarantined,) = self.con.execute(
                 f"SELECT count(*) FROM {QUARANTINE_TABLE} WHERE source = ? AND partition_date {in_days}",
                 [self.source.name],
@@ -465,8 +457,11 @@ class _Stage:
                     "rolled back"
                 )
             record_loads(
-                self.con, self.source.name, digests,
-                {d.day: (d.rows_read, d.rows_loaded, d.rows_quarantined) for d in result.days}, now,
+                self.con,
+                self.source.name,
+                digests,
+                {d.day: (d.rows_read, d.rows_loaded, d.rows_quarantined) for d in result.days},
+                now,
             )
             self.con.execute("COMMIT")
         except BaseException:

@@ -68,8 +68,14 @@ class LabelPolicy:
         return y, weight
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "description": self.description, "warned": self.warned,
-                "reinstated": self.reinstated, "soft_weight": self.soft_weight, "late": self.late}
+        return {
+            "name": self.name,
+            "description": self.description,
+            "warned": self.warned,
+            "reinstated": self.reinstated,
+            "soft_weight": self.soft_weight,
+            "late": self.late,
+        }
 
 
 def _flag(examples: pd.DataFrame, column: str) -> np.ndarray:
@@ -82,15 +88,30 @@ def _flag(examples: pd.DataFrame, column: str) -> np.ndarray:
 LABEL_POLICIES = {
     p.name: p
     for p in (
-        LabelPolicy("enforced", "suspend/ban not reinstated = positive; everything else negative", "negative",
-                    "negative"),
-        LabelPolicy("exclude_ambiguous", "as 'enforced', but warned-only and reinstated examples are left out "
-                    "of fitting (neither positive nor negative)", "exclude", "exclude"),
-        LabelPolicy("warned_soft_positive", "as 'enforced', but a warning counts as a positive at half weight; "
-                    "reinstated examples are left out", "soft_positive", "exclude"),
-        LabelPolicy("late_evidence", "as 'enforced', and an example is also positive when a block that still "
-                    "holds or a warning came up to twice the label horizon after D, as known now", "negative",
-                    "negative", late=True),
+        LabelPolicy(
+            "enforced", "suspend/ban not reinstated = positive; everything else negative", "negative", "negative"
+        ),
+        LabelPolicy(
+            "exclude_ambiguous",
+            "as 'enforced', but warned-only and reinstated examples are left out "
+            "of fitting (neither positive nor negative)",
+            "exclude",
+            "exclude",
+        ),
+        LabelPolicy(
+            "warned_soft_positive",
+            "as 'enforced', but a warning counts as a positive at half weight; reinstated examples are left out",
+            "soft_positive",
+            "exclude",
+        ),
+        LabelPolicy(
+            "late_evidence",
+            "as 'enforced', and an example is also positive when a block that still "
+            "holds or a warning came up to twice the label horizon after D, as known now",
+            "negative",
+            "negative",
+            late=True,
+        ),
     )
 }
 # Chosen on the truth of four synthetic worlds, three of them unseen robustness presets (bench/REPORT.md,
@@ -103,6 +124,4 @@ def label_policy(name: str) -> LabelPolicy:
     try:
         return LABEL_POLICIES[name]
     except KeyError:
-        raise TrainingDataError(
-            f"unknown label policy {name!r}; known: {', '.join(LABEL_POLICIES)}"
-        ) from None
+        raise TrainingDataError(f"unknown label policy {name!r}; known: {', '.join(LABEL_POLICIES)}") from None

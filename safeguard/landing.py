@@ -99,8 +99,8 @@ class ObjectStore:
         for page in self._s3.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=prefix, Delimiter="/"
         ):
-            names.update(o["Key"][len(prefix):] for o in page.get("Contents", []))
-            names.update(p["Prefix"][len(prefix):].rstrip("/") for p in page.get("CommonPrefixes", []))
+            names.update(o["Key"][len(prefix) :] for o in page.get("Contents", []))
+            names.update(p["Prefix"][len(prefix) :].rstrip("/") for p in page.get("CommonPrefixes", []))
         return sorted(n for n in names if n)
 
     def versions(self, rel_dir: str) -> dict[str, str]:
@@ -110,15 +110,14 @@ class ObjectStore:
             d = self.root / rel_dir
             if not d.is_dir():
                 return {}
-            return {p.name: f"{st.st_size}:{st.st_mtime_ns}" for p in d.iterdir() if p.is_file()
-                    for st in [p.stat()]}
+            return {p.name: f"{st.st_size}:{st.st_mtime_ns}" for p in d.iterdir() if p.is_file() for st in [p.stat()]}
         prefix = self._key(rel_dir).strip("/") + "/"
         found: dict[str, str] = {}
         for page in self._s3.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=prefix, Delimiter="/"
         ):
             for o in page.get("Contents", []):
-                found[o["Key"][len(prefix):]] = f"{o['Size']}:{o['ETag'].strip(chr(34))}"
+                found[o["Key"][len(prefix) :]] = f"{o['Size']}:{o['ETag'].strip(chr(34))}"
         return {n: v for n, v in found.items() if n}
 
     def read_bytes(self, rel: str) -> bytes:

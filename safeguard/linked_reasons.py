@@ -27,8 +27,13 @@ from safeguard.catalog import ANY_LINK, FeatureSpec
 from safeguard.warehouse import table_exists
 
 ENFORCED_LINKS_TABLE = "intermediate.int_account_enforced_links"
-LINK_WORDS = {"payment": "payment method", "signup_ip": "signup IP", "device": "device", "org": "org",
-              "template": "prompt template"}
+LINK_WORDS = {
+    "payment": "payment method",
+    "signup_ip": "signup IP",
+    "device": "device",
+    "org": "org",
+    "template": "prompt template",
+}
 
 
 @dataclass(frozen=True)

@@ -77,8 +77,15 @@ def record_loads(
     con.executemany(
         f"INSERT INTO {LOADS_TABLE} VALUES (?, ?::DATE, ?, ?, ?, ?, ?, ?, ?, NULL)",
         [
-            [source, day, day_digest(digests[day]), json.dumps(dict(sorted(digests[day].items()))),
-             len(digests[day]), *stats[day], loaded_at]
+            [
+                source,
+                day,
+                day_digest(digests[day]),
+                json.dumps(dict(sorted(digests[day].items()))),
+                len(digests[day]),
+                *stats[day],
+                loaded_at,
+            ]
             for day in days
         ],
     )
@@ -87,8 +94,9 @@ def record_loads(
 def record_volume_checks(con: duckdb.DuckDBPyConnection, source: str, verdicts: Mapping[str, str]) -> None:
     """Record the volume check's verdict (day -> 'passed' | 'accepted' | 'failed') on the days' loads."""
     for day, verdict in verdicts.items():
-        con.execute(f"UPDATE {LOADS_TABLE} SET volume_check = ? WHERE source = ? AND day = ?::DATE",
-                    [verdict, source, day])
+        con.execute(
+            f"UPDATE {LOADS_TABLE} SET volume_check = ? WHERE source = ? AND day = ?::DATE", [verdict, source, day]
+        )
 
 
 def loaded_days(con: duckdb.DuckDBPyConnection, sources: list[str]) -> dict[str, set[str]]:
@@ -106,6 +114,8 @@ def loaded_days(con: duckdb.DuckDBPyConnection, sources: list[str]) -> dict[str,
 
 def recorded_digests(con: duckdb.DuckDBPyConnection, source: str) -> dict[str, str]:
     """day -> content digest of every recorded load of ``source``."""
-    return dict(con.execute(
-        f"SELECT CAST(day AS VARCHAR), content_sha256 FROM {LOADS_TABLE} WHERE source = ?", [source]
-    ).fetchall())
+    return dict(
+        con.execute(
+            f"SELECT CAST(day AS VARCHAR), content_sha256 FROM {LOADS_TABLE} WHERE source = ?", [source]
+        ).fetchall()
+    )

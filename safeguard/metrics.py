@@ -128,9 +128,7 @@ def expected_calibration_error(y, p, n_bins: int = ECE_BINS, w=None) -> float:
     if p.min() < 0 or p.max() > 1:
         raise ValueError("expected calibration error needs probabilities in [0, 1]")
     b = np.minimum((p * n_bins).astype(np.int64), n_bins - 1)
-    gap = np.abs(
-        np.bincount(b, weights=y * w, minlength=n_bins) - np.bincount(b, weights=p * w, minlength=n_bins)
-    )
+    gap = np.abs(np.bincount(b, weights=y * w, minlength=n_bins) - np.bincount(b, weights=p * w, minlength=n_bins))
     return float(gap.sum() / w.sum())
 
 

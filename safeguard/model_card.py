@@ -54,9 +54,7 @@ def _pyplot():
     return plt
 
 
-def shap_summary_png(
-    contribs: np.ndarray, X: np.ndarray, feature_names: Sequence[str], max_display: int = 15
-) -> bytes:
+def shap_summary_png(contribs: np.ndarray, X: np.ndarray, feature_names: Sequence[str], max_display: int = 15) -> bytes:
     """SHAP beeswarm of the ``max_display`` features with the largest mean |contribution| (base column dropped)."""
     plt = _pyplot()
     import shap
@@ -73,9 +71,7 @@ def shap_summary_png(
     return _figure_png(plt.gcf())
 
 
-def score_histogram_png(
-    probability: np.ndarray, thresholds: TierThresholds | None = None, title: str = ""
-) -> bytes:
+def score_histogram_png(probability: np.ndarray, thresholds: TierThresholds | None = None, title: str = "") -> bytes:
     """Histogram of calibrated probabilities (log counts) with the tier thresholds marked."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 3.5))
@@ -142,7 +138,7 @@ def model_card_markdown(
         f"Created {model.created_at.isoformat()} · {m.get('trees')} trees · calibration: {m.get('calibration')} · "
         f"label horizon {model.label_horizon_days} days · k = {int(m.get('review_capacity_k', 0))} reviews/day"
     )
-    policy = (model.params.get("label_policy") or {})
+    policy = model.params.get("label_policy") or {}
     label = (
         f"- label: suspend or ban, not reinstated, or a reviewer's confirmation, within {model.label_horizon_days} days after D "
         f"(enforcement known later than D is the label, never a feature); label policy for fitting: "
@@ -151,9 +147,11 @@ def model_card_markdown(
     if m.get("fit_policy_positives") is not None:
         from_reviews = m.get("fit_review_positives")
         reviews = f" ({from_reviews} of them confirmed by reviewers)" if from_reviews is not None else ""
-        label += (f"; examples fitted as positives: {m['fit_label_positives']} from the label{reviews}, "
-                  f"{m['fit_policy_positives']} more from the policy (warnings, late evidence); measured on "
-                  "unseen worlds' truth in bench/REPORT.md (*Detection on unseen worlds*)")
+        label += (
+            f"; examples fitted as positives: {m['fit_label_positives']} from the label{reviews}, "
+            f"{m['fit_policy_positives']} more from the policy (warnings, late evidence); measured on "
+            "unseen worlds' truth in bench/REPORT.md (*Detection on unseen worlds*)"
+        )
     lines = [
         label,
         f"- held-out twin, fit: {w['fit'][0]} .. {w['fit'][1]} ({m.get('fit_rows')} rows after sampling)",
@@ -216,17 +214,22 @@ def rules_card_markdown(model: TrainedModel) -> str:
         if m.get("calibration") == "platt"
         else "the share of rules broken: NOT a probability (no labelled examples to calibrate on)"
     )
-    return "\n\n".join(
-        [
-            f"# Rules score {model.version} (cold-start champion)",
-            f"Serves because: {m.get('served_because')}.",
-            (f"One rule per signal, at the 95th percentile of the {m.get('reference_rows')} account-days of "
-             f"{model.windows['fit'][0]} .. {model.windows['fit'][1]}; the score is the number of rules broken, "
-             f"and the broken rules are the reasons. Score column: {score}. While it serves, every run retrains; "
-             "the first trained model that passes the quality gate (which measures it against this score on the "
-             "same rows) replaces it as champion."),
-            markdown_table(rules),
-            "## Tiers",
-            markdown_table(tiers),
-        ]
-    ) + "\n"
+    return (
+        "\n\n".join(
+            [
+                f"# Rules score {model.version} (cold-start champion)",
+                f"Serves because: {m.get('served_because')}.",
+                (
+                    f"One rule per signal, at the 95th percentile of the {m.get('reference_rows')} account-days of "
+                    f"{model.windows['fit'][0]} .. {model.windows['fit'][1]}; the score is the number of rules broken, "
+                    f"and the broken rules are the reasons. Score column: {score}. While it serves, every run retrains; "
+                    "the first trained model that passes the quality gate (which measures it against this score on the "
+                    "same rows) replaces it as champion."
+                ),
+                markdown_table(rules),
+                "## Tiers",
+                markdown_table(tiers),
+            ]
+        )
+        + "\n"
+    )

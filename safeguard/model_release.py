@@ -52,8 +52,10 @@ class Release:
 
     @property
     def champion_serving(self) -> bool:
-        return self.champion_before is not None or self.rules_champion is not None or (
-            self.registered is not None and self.registered.status == "champion"
+        return (
+            self.champion_before is not None
+            or self.rules_champion is not None
+            or (self.registered is not None and self.registered.status == "champion")
         )
 
     @property

@@ -153,8 +153,7 @@ class DetectionReport:
     def model_ahead(self, metric: str) -> tuple[int, int]:
         """(archetypes where the model beats the rules on ``metric``, archetypes where both have a value)."""
         pairs = [
-            (getattr(self.segment(MODEL, a), metric), getattr(self.segment(RULES, a), metric))
-            for a in self.archetypes
+            (getattr(self.segment(MODEL, a), metric), getattr(self.segment(RULES, a), metric)) for a in self.archetypes
         ]
         defined = [(m, r) for m, r in pairs if np.isfinite(m) and np.isfinite(r)]
         return sum(m > r for m, r in defined), len(defined)
@@ -218,9 +217,7 @@ class DetectionReport:
                 )
             )
             + " (archetypes with a value). Read each figure with its counts: few positive accounts, noisy figure.",
-            "Rules baseline (score = number of rules broken): "
-            + "; ".join(f"`{r}`" for r in self.rules)
-            + ".",
+            "Rules baseline (score = number of rules broken): " + "; ".join(f"`{r}`" for r in self.rules) + ".",
             f"{h}# Alerts on benign populations at the same thresholds",
             markdown_table(benign),
         ]
@@ -294,9 +291,7 @@ def _held_out_rows(examples: pd.DataFrame, days: Iterable) -> pd.DataFrame:
     rows = examples.loc[keep].assign(as_of_date=as_of[keep])
     # A reproducible stand-in for random order, whatever order the rows came in: precision at k breaks ties at
     # the cut by row order, and the rules' small integer scores tie a lot.
-    order = np.argsort(
-        pd.util.hash_pandas_object(rows[list(KEY_COLUMNS)], index=False).to_numpy(), kind="stable"
-    )
+    order = np.argsort(pd.util.hash_pandas_object(rows[list(KEY_COLUMNS)], index=False).to_numpy(), kind="stable")
     return rows.iloc[order].reset_index(drop=True)
 
 
@@ -311,9 +306,7 @@ def alert_threshold(score: np.ndarray, benign: np.ndarray, weight: np.ndarray, m
     """
     n_benign = float(weight[benign].sum())
     if n_benign == 0:
-        raise QualityDataError(
-            "held-out examples: no benign account, so no false-positive rate can be measured"
-        )
+        raise QualityDataError("held-out examples: no benign account, so no false-positive rate can be measured")
     _, fp, thresholds = threshold_curve((~benign).astype(np.float64), score, weight)
     ok = fp / n_benign <= max_fpr
     return float(thresholds[ok][-1]) if ok.any() else float("inf")
@@ -416,9 +409,7 @@ def evaluate_detection(
                     population=population,
                     accounts=int(accounts_of.sum()),
                     examples=int(rows_of.sum()),
-                    example_alert_rate=float(w[rows_of & alerted].sum()) / n_rows_of
-                    if n_rows_of
-                    else float("nan"),
+                    example_alert_rate=float(w[rows_of & alerted].sum()) / n_rows_of if n_rows_of else float("nan"),
                     account_alert_rate=float((accounts_of & account_alerted).sum() / accounts_of.sum())
                     if accounts_of.any()
                     else float("nan"),
@@ -446,9 +437,7 @@ def card_section(model: TrainedModel, baseline: RulesBaseline | None, truth_path
     """
     heading = f"## {HEADING}"
     if not Path(truth_path).exists():
-        return (
-            f"{heading}\n\nSkipped: no ground-truth file at {truth_path} (only a synthetic world has one).\n"
-        )
+        return f"{heading}\n\nSkipped: no ground-truth file at {truth_path} (only a synthetic world has one).\n"
     if baseline is None:
         return f"{heading}\n\nSkipped: the examples lack the signal columns the rules read.\n"
     if model.validation_examples is None:

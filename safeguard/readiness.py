@@ -49,15 +49,18 @@ class LaunchLog:
         if cursor.startswith("{"):
             data = json.loads(cursor)
             if data.get("v") != CURSOR_VERSION:
-                raise ValueError(f"landing sensor cursor of version {data.get('v')!r}; this code reads "
-                                 f"{CURSOR_VERSION}: reset the sensor's cursor in the UI")
+                raise ValueError(
+                    f"landing sensor cursor of version {data.get('v')!r}; this code reads "
+                    f"{CURSOR_VERSION}: reset the sensor's cursor in the UI"
+                )
             return cls(data.get("floor"), {d: list(v) for d, v in data.get("days", {}).items()})
         date.fromisoformat(cursor)  # a day, or an error naming the bad value
         return cls(floor=cursor)
 
     def to_cursor(self) -> str:
-        return json.dumps({"v": CURSOR_VERSION, "floor": self.floor, "days": dict(sorted(self.days.items()))},
-                          separators=(",", ":"))
+        return json.dumps(
+            {"v": CURSOR_VERSION, "floor": self.floor, "days": dict(sorted(self.days.items()))}, separators=(",", ":")
+        )
 
     def forget_before(self, newest: str, keep_days: int = REMEMBERED_DAYS) -> None:
         """Move days more than ``keep_days`` before ``newest`` below the floor."""
@@ -107,8 +110,10 @@ class LandingPlan:
         """Why nothing runs: the first day that waits, is held, or that later days wait behind."""
         if self.held:
             day, files = next(iter(self.held.items()))
-            return f"{day} is held: unknown file(s) in its folders: {', '.join(files)} (remove them or rename " \
-                   "them to *.parquet)" + _behind(self.behind)
+            return (
+                f"{day} is held: unknown file(s) in its folders: {', '.join(files)} (remove them or rename "
+                "them to *.parquet)" + _behind(self.behind)
+            )
         if self.waiting:
             day, missing = next(iter(self.waiting.items()))
             return f"{day} waits for _SUCCESS in {', '.join(missing)}" + _behind(self.behind)
@@ -155,8 +160,17 @@ def plan_runs(
     start = _next_day(log.floor) if log.floor else min(seen)
     hole = next((d for d in _calendar(start, first) if d != first and d not in log.days), None)
     if hole is not None:
-        return LandingPlan(None, None, [], [], [], waiting, held, {d: hole for d in triggered},
-                           LaunchLog(log.floor, {d: list(v) for d, v in log.days.items()}))
+        return LandingPlan(
+            None,
+            None,
+            [],
+            [],
+            [],
+            waiting,
+            held,
+            {d: hole for d in triggered},
+            LaunchLog(log.floor, {d: list(v) for d, v in log.days.items()}),
+        )
     # an unbroken line of ready days from the earliest trigger
     line: list[str] = []
     for day in _calendar(first, max(seen)):
@@ -175,8 +189,17 @@ def plan_runs(
                 del after.days[day]
     rebuilt = [d for d in line if d not in triggered]
     after.forget_before(line[-1])
-    return LandingPlan(first, line[-1], [d for d in new if d in run], [d for d in changed if d in run], rebuilt,
-                       waiting, held, behind, after)
+    return LandingPlan(
+        first,
+        line[-1],
+        [d for d in new if d in run],
+        [d for d in changed if d in run],
+        rebuilt,
+        waiting,
+        held,
+        behind,
+        after,
+    )
 
 
 def _calendar(first: str, last: str) -> list[str]:

@@ -103,9 +103,7 @@ class ModelRegistry:
         Registering a champion retires the current one in the same transaction.
         """
         if status not in MODEL_STATUSES:
-            raise RegistryError(
-                f"model {trained.version}: unknown status {status!r}; expected {MODEL_STATUSES}"
-            )
+            raise RegistryError(f"model {trained.version}: unknown status {status!r}; expected {MODEL_STATUSES}")
         with self.engine.begin() as conn:
             self._insert(conn, trained, status, gate)
         return self.get(trained.version)
@@ -130,9 +128,7 @@ class ModelRegistry:
             self._insert(conn, trained, status, gate)
         return self.get(trained.version)
 
-    def _insert(
-        self, conn: sa.Connection, trained: TrainedModel, status: str, gate: GateResult | None
-    ) -> None:
+    def _insert(self, conn: sa.Connection, trained: TrainedModel, status: str, gate: GateResult | None) -> None:
         exists = conn.execute(
             sa.select(model_versions.c.version).where(model_versions.c.version == trained.version)
         ).first()
@@ -183,9 +179,7 @@ class ModelRegistry:
         with self.engine.begin() as conn:
             current = self._status(conn, version)
             if current == REJECTED and status != REJECTED:
-                raise RejectedModelError(
-                    f"model {version} was rejected by the quality gate; it cannot become {status}"
-                )
+                raise RejectedModelError(f"model {version} was rejected by the quality gate; it cannot become {status}")
             if current == status:
                 return self.get(version)
             now = _utcnow()
@@ -210,11 +204,7 @@ class ModelRegistry:
         return status
 
     def _rows(self, *where) -> list[ModelVersion]:
-        query = (
-            sa.select(model_versions)
-            .where(*where)
-            .order_by(model_versions.c.created_at, model_versions.c.version)
-        )
+        query = sa.select(model_versions).where(*where).order_by(model_versions.c.created_at, model_versions.c.version)
         with self.engine.connect() as conn:
             return [ModelVersion(**row._mapping) for row in conn.execute(query)]
 
@@ -252,9 +242,7 @@ class ModelRegistry:
         try:
             data = self.store.read_bytes(rel)
         except (OSError, ClientError) as e:
-            raise ModelIntegrityError(
-                f"model {version}: artifact {row.artifact_uri} cannot be read: {e}"
-            ) from e
+            raise ModelIntegrityError(f"model {version}: artifact {row.artifact_uri} cannot be read: {e}") from e
         digest = hashlib.sha256(data).hexdigest()
         if digest != row.sha256:
             raise ModelIntegrityError(
@@ -263,7 +251,5 @@ class ModelRegistry:
             )
         model = TrainedModel.from_artifact(data)
         if model.version != version:
-            raise ModelIntegrityError(
-                f"model {version}: artifact {row.artifact_uri} holds model {model.version}"
-            )
+            raise ModelIntegrityError(f"model {version}: artifact {row.artifact_uri} holds model {model.version}")
         return model

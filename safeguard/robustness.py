@@ -58,13 +58,15 @@ def truth_labels(rows: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
     if unknown.any():
         raise RobustnessDataError(
             f"{int(unknown.sum())} row(s) of accounts missing from the truth, e.g. "
-            f"{out.loc[unknown, 'account_id'].iloc[:3].tolist()}")
+            f"{out.loc[unknown, 'account_id'].iloc[:3].tolist()}"
+        )
     day = pd.to_datetime(out["as_of_date"]).dt.normalize()
     day_end = day + pd.Timedelta(days=1)
     abusing = out["is_abuser"].astype(bool) & (out["abuse_start"] < day_end)
     abusing &= out["abuse_end"].isna() | (out["abuse_end"] > day)
     return out.assign(as_of_date=day, **{LABEL: abusing.to_numpy(), PATTERN: out["archetype"].to_numpy()}).drop(
-        columns=["abuse_start", "abuse_end", "archetype"])
+        columns=["abuse_start", "abuse_end", "archetype"]
+    )
 
 
 def enforced_account_days(actions: pd.DataFrame, days: Sequence) -> pd.DataFrame:
@@ -89,8 +91,9 @@ def evaluation_rows(rows: pd.DataFrame, truth: pd.DataFrame, enforced: pd.DataFr
     if enforced.empty:
         return labelled.reset_index(drop=True)
     key = enforced.assign(as_of_date=pd.to_datetime(enforced["as_of_date"]).dt.normalize(), _enforced=True)
-    joined = labelled.merge(key[["account_id", "as_of_date", "_enforced"]].drop_duplicates(),
-                            on=["account_id", "as_of_date"], how="left")
+    joined = labelled.merge(
+        key[["account_id", "as_of_date", "_enforced"]].drop_duplicates(), on=["account_id", "as_of_date"], how="left"
+    )
     drop = joined["_enforced"].notna().to_numpy() & joined["is_abuser"].to_numpy(dtype=bool)
     return joined.loc[~drop].drop(columns="_enforced").reset_index(drop=True)
 
@@ -149,8 +152,9 @@ def goal_checks(metrics: dict[str, dict[str, dict]], scorer: str, rules: str, go
     return {s: goal.check(cell, metrics[rules][s]) for s, cell in metrics[scorer].items()}
 
 
-def oracle_scores(train_X: np.ndarray, train_y: np.ndarray, eval_X: np.ndarray, params: Mapping,
-                  num_boost_round: int = 200) -> np.ndarray:
+def oracle_scores(
+    train_X: np.ndarray, train_y: np.ndarray, eval_X: np.ndarray, params: Mapping, num_boost_round: int = 200
+) -> np.ndarray:
     """The ceiling: the project's LightGBM recipe (``params``) trained on TRUE labels of earlier days, a fixed
     number of rounds (no validation needed: it is a ceiling, not a model to ship)."""
     import lightgbm as lgb

@@ -96,9 +96,7 @@ def rules_booster(rules: RulesBaseline, reference: pd.DataFrame) -> lgb.Booster:
             "",
         ]
     )
-    trees = "".join(
-        _stump(i, i, float(rule.threshold), int(fired[i]), len(X)) for i, rule in enumerate(rules.rules)
-    )
+    trees = "".join(_stump(i, i, float(rule.threshold), int(fired[i]), len(X)) for i, rule in enumerate(rules.rules))
     return lgb.Booster(model_str=header + trees + "end of trees\n\npandas_categorical:null\n")
 
 
@@ -106,8 +104,9 @@ def _calibrator(booster: lgb.Booster, labelled: pd.DataFrame | None, n_rules: in
     if labelled is not None and len(labelled) and labelled[LABEL_COLUMN].nunique() == 2:
         X = labelled[booster.feature_name()].to_numpy(dtype=np.float64, na_value=np.nan)
         margin = booster.predict(X, raw_score=True)
-        return Calibrator._fit_platt(margin, labelled[LABEL_COLUMN].to_numpy(dtype=np.float64),
-                                     example_weights(labelled))
+        return Calibrator._fit_platt(
+            margin, labelled[LABEL_COLUMN].to_numpy(dtype=np.float64), example_weights(labelled)
+        )
     # No usable labels: the share of rules broken (a score, not a probability; the card says so).
     return Calibrator("rules_share", knots_x=(0.0, float(n_rules)), knots_y=(0.0, 1.0))
 
@@ -158,8 +157,13 @@ def build_rules_model(
         features=[by_name[s] for s in signals],
         thresholds=_thresholds(calibrator, len(rules.rules)),
         params={"kind": RULES_KIND, "rules": rules.describe(), "quantile": 0.95},
-        metrics={"kind": RULES_KIND, "served_because": reason, "calibration": calibrator.method,
-                 "reference_rows": len(reference), "trees": booster.num_trees()},
+        metrics={
+            "kind": RULES_KIND,
+            "served_because": reason,
+            "calibration": calibrator.method,
+            "reference_rows": len(reference),
+            "trees": booster.num_trees(),
+        },
         windows={"fit": window, "early_stopping": window, "validation": window},
         label_horizon_days=label_horizon_days,
     )

@@ -41,12 +41,8 @@ SCORES_SCHEMA = pa.schema(
         pa.field("raw_margin", pa.float64(), nullable=False),
         pa.field("tier", pa.string(), nullable=False),
         pa.field("explained", pa.bool_(), nullable=False),
-        pa.field(
-            "explain_reason", pa.string()
-        ),  # tier / monitoring_sample / requested; null if not explained
-        pa.field(
-            "reasons_json", pa.string()
-        ),  # JSON list of {feature, value, contribution, reason}; null likewise
+        pa.field("explain_reason", pa.string()),  # tier / monitoring_sample / requested; null if not explained
+        pa.field("reasons_json", pa.string()),  # JSON list of {feature, value, contribution, reason}; null likewise
     ]
 )
 
@@ -73,9 +69,7 @@ class ScoringError(ValueError):
 @dataclass
 class ScoredDay:
     table: pa.Table  # SCORES_SCHEMA, one row per account and model
-    additivity_error: (
-        float  # max |Σ contributions + base − raw margin| over every explained row of every model
-    )
+    additivity_error: float  # max |Σ contributions + base − raw margin| over every explained row of every model
     explained_rows: int
 
     def tier_counts(self) -> dict[str, dict[str, int]]:
@@ -210,9 +204,7 @@ def write_scores(con, table: pa.Table, days: Sequence[str]) -> int:
 
 def read_day_features(con, day: str) -> pd.DataFrame:
     """One day's rows of ``marts.fct_account_features``, sorted by account."""
-    return con.execute(
-        f"SELECT * FROM {FEATURES_TABLE} WHERE as_of_date = ?::DATE ORDER BY account_id", [day]
-    ).df()
+    return con.execute(f"SELECT * FROM {FEATURES_TABLE} WHERE as_of_date = ?::DATE ORDER BY account_id", [day]).df()
 
 
 def scored_versions(con, day: str) -> list[tuple[str, str]]:

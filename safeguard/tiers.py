@@ -75,9 +75,7 @@ def _validate_targets(targets: Mapping[str, float]) -> dict[str, float]:
         raise ValueError(f"target precisions must name exactly {ALERT_TIERS}, got {sorted(targets)}")
     values = [float(targets[t]) for t in ALERT_TIERS]
     if not all(0 < v <= 1 for v in values) or values != sorted(values):
-        raise ValueError(
-            f"target precisions must lie in (0, 1] and not decrease by tier, got {dict(targets)}"
-        )
+        raise ValueError(f"target precisions must lie in (0, 1] and not decrease by tier, got {dict(targets)}")
     return dict(zip(ALERT_TIERS, values))
 
 
@@ -116,9 +114,7 @@ def choose_thresholds(
 
     above = {tier: p >= chosen[tier] for tier in ALERT_TIERS}
     support = {tier: int(np.rint(w[m].sum())) for tier, m in above.items()}
-    achieved = {
-        tier: (float(np.average(y[m], weights=w[m])) if w[m].sum() > 0 else None) for tier, m in above.items()
-    }
+    achieved = {tier: (float(np.average(y[m], weights=w[m])) if w[m].sum() > 0 else None) for tier, m in above.items()}
     return TierThresholds(chosen, targets, achieved, support, method)
 
 

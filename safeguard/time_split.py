@@ -70,4 +70,3 @@ def time_split(
             f"give more days (at least {_minimum_days(label_horizon_days, validation_fraction)}, more in practice)"
         )
     return TimeSplit(fit, es, val)
-

@@ -86,6 +86,7 @@ DEFAULT_EARLY_STOPPING_ROUNDS = 30
 MAX_TREES = 300
 MAX_DEPTH = 8
 
+
 def _subsample(y: np.ndarray, base_weight: np.ndarray, max_rows: int, rng: np.random.Generator):
     """Rows to keep (at most about ``max_rows``) and their weights: the base weight over the keep rate."""
     pos = y == 1
@@ -221,20 +222,28 @@ def train_risk_model(
     # 1. The held-out twin: fitted on the fit slice, stopped early on the next one, measured on validation
     #    after a gap of H days. Its metrics are the honest out-of-time estimate the gate judges.
     twin = _fit_booster(
-        params, X_all[fit_rows], target_all[fit_rows], fit_w, names, num_boost_round,
-        valid=(X_all[es_rows], target_all[es_rows], es_w), early_stopping_rounds=early_stopping_rounds,
+        params,
+        X_all[fit_rows],
+        target_all[fit_rows],
+        fit_w,
+        names,
+        num_boost_round,
+        valid=(X_all[es_rows], target_all[es_rows], es_w),
+        early_stopping_rounds=early_stopping_rounds,
     )
     twin_calibrator = Calibrator.fit(twin.predict(X_all[es_rows], raw_score=True), y_all[es_rows], es_w)
     validation = ex.iloc[val_rows].reset_index(drop=True)
     y_val, w_val = y_all[val_rows], w_all[val_rows]
     twin_margin = twin.predict(X_all[val_rows], raw_score=True)
     metrics = evaluate(
-        y_val, twin_margin, day[val_rows], probability=twin_calibrator(twin_margin), weight=w_val,
+        y_val,
+        twin_margin,
+        day[val_rows],
+        probability=twin_calibrator(twin_margin),
+        weight=w_val,
         review_capacity=review_capacity,
     )
-    metrics["ece_uncalibrated"] = expected_calibration_error(
-        y_val, 1.0 / (1.0 + np.exp(-twin_margin)), w=w_val
-    )
+    metrics["ece_uncalibrated"] = expected_calibration_error(y_val, 1.0 / (1.0 + np.exp(-twin_margin)), w=w_val)
     metrics["fit_rows"] = int(fit_rows.size)
     metrics["early_stopping_rows"] = int(es_rows.size)
     metrics["twin_trees"] = twin.num_trees()

@@ -73,8 +73,10 @@ def judge_day(
             median = statistics.median(c.get(measure, 0) for c in recent.values())
             low, high = median / tolerance, median * tolerance
             expected[measure] = (low, high)
-            where = (f"the expected {low:,.0f} .. {high:,.0f} (median {median:,.0f} over {len(recent)} earlier "
-                     f"day(s), tolerance {tolerance:g}x)")
+            where = (
+                f"the expected {low:,.0f} .. {high:,.0f} (median {median:,.0f} over {len(recent)} earlier "
+                f"day(s), tolerance {tolerance:g}x)"
+            )
             if value < low:
                 failures.append(f"{measure} {value:,} below {where}")
             elif value > high:
@@ -83,19 +85,29 @@ def judge_day(
         failures.append("no events at all (a deployment never has a day without traffic)")
     counts = dict(counts)
     if failures and accepted_reason:
-        return VolumeVerdict(source, day, True, judged, counts, expected,
-                             f"{source} {day}: accepted by the operator despite {'; '.join(failures)}: "
-                             f"{accepted_reason}", accepted_reason)
+        return VolumeVerdict(
+            source,
+            day,
+            True,
+            judged,
+            counts,
+            expected,
+            f"{source} {day}: accepted by the operator despite {'; '.join(failures)}: {accepted_reason}",
+            accepted_reason,
+        )
     if failures:
-        return VolumeVerdict(source, day, False, judged, counts, expected,
-                             f"{source} {day}: {'; '.join(failures)}")
+        return VolumeVerdict(source, day, False, judged, counts, expected, f"{source} {day}: {'; '.join(failures)}")
     if not judged:
-        why = (f"only {len(recent)} earlier day(s) loaded, {MIN_HISTORY_DAYS} needed"
-               if len(recent) < MIN_HISTORY_DAYS else f"fewer than {MIN_JUDGED_ROWS} rows on a median day")
+        why = (
+            f"only {len(recent)} earlier day(s) loaded, {MIN_HISTORY_DAYS} needed"
+            if len(recent) < MIN_HISTORY_DAYS
+            else f"fewer than {MIN_JUDGED_ROWS} rows on a median day"
+        )
         return VolumeVerdict(source, day, True, False, counts, expected, f"{source} {day}: not judged ({why})")
     if spikes:
-        return VolumeVerdict(source, day, True, True, counts, expected,
-                             f"{source} {day}: passed with a surge: {'; '.join(spikes)}")
+        return VolumeVerdict(
+            source, day, True, True, counts, expected, f"{source} {day}: passed with a surge: {'; '.join(spikes)}"
+        )
     shown = ", ".join(f"{m} {v:,}" for m, v in counts.items())
     return VolumeVerdict(source, day, True, True, counts, expected, f"{source} {day}: {shown} within range")
 
@@ -115,7 +127,8 @@ def day_counts(con: duckdb.DuckDBPyConnection, source: str, last_day: str) -> di
     if source == TRAFFIC_SOURCE:
         for day, accounts in con.execute(
             "SELECT CAST(_partition_date AS VARCHAR), count(DISTINCT account_id) FROM raw.usage_events "
-            "WHERE _partition_date <= ?::DATE GROUP BY 1", [last_day]
+            "WHERE _partition_date <= ?::DATE GROUP BY 1",
+            [last_day],
         ).fetchall():
             if day in counts:
                 counts[day]["accounts"] = int(accounts)
@@ -138,6 +151,5 @@ def judge_days(
     verdicts = []
     for day in sorted(days):
         here = counts.get(day, {"rows": 0, **({"accounts": 0} if source == TRAFFIC_SOURCE else {})})
-        verdicts.append(judge_day(source, day, here, counts, tolerance=tolerance,
-                                  accepted_reason=accepted.get(day)))
+        verdicts.append(judge_day(source, day, here, counts, tolerance=tolerance, accepted_reason=accepted.get(day)))
     return verdicts

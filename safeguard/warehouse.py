@@ -15,9 +15,7 @@ from safeguard.config import settings
 from safeguard.contract import warehouse_ddl
 
 
-def connect(
-    path: str | Path, *, read_only: bool = False, memory_limit: str | None = None
-) -> duckdb.DuckDBPyConnection:
+def connect(path: str | Path, *, read_only: bool = False, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
     """Open the warehouse file (``:memory:`` for a throwaway one), creating its folder when writing.
 
     ``memory_limit`` defaults to the configured WAREHOUSE_MEMORY_LIMIT: past it DuckDB spills to disk.
@@ -56,9 +54,11 @@ def transaction(con: duckdb.DuckDBPyConnection):
 def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     """Whether ``table`` (``schema.name``: a table or a view) exists in the warehouse."""
     schema, name = table.split(".")
-    return bool(con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [schema, name]
-    ).fetchone()[0])
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [schema, name]
+        ).fetchone()[0]
+    )
 
 
 def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:

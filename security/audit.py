@@ -143,7 +143,10 @@ def audit(services: list[str], allowlist: dict[str, str], osv_url: str | None, r
     else:
         reasons = []
         for r in tried:
-            why = r.error or f"answered for none of {len(r.skipped)} dependencies, e.g. {next(iter(r.skipped.values()), '')}"
+            why = (
+                r.error
+                or f"answered for none of {len(r.skipped)} dependencies, e.g. {next(iter(r.skipped.values()), '')}"
+            )
             reasons.append(f"{r.service}{f' at {osv_url}' if r.service == 'osv' and osv_url else ''}: {why}")
         print("=" * 100)
         print("DEPENDENCY AUDIT NOT RUN: no vulnerability service could audit this environment")

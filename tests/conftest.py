@@ -33,7 +33,9 @@ def postgres_url() -> str:
     """The real PostgreSQL that ``make test`` starts (scripts/postgres-up.sh); a missing server is an error."""
     url = os.environ.get("SAFEGUARD_TEST_POSTGRES_URL")
     if not url:
-        pytest.fail("SAFEGUARD_TEST_POSTGRES_URL is not set: run the tests through `make test`, which starts PostgreSQL")
+        pytest.fail(
+            "SAFEGUARD_TEST_POSTGRES_URL is not set: run the tests through `make test`, which starts PostgreSQL"
+        )
     return url
 
 

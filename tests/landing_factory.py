@@ -41,9 +41,7 @@ def _times_in_day(rng: np.random.Generator, day: str, n: int) -> pa.Array:
 
 
 def _account_ids(rng: np.random.Generator, n: int, accounts: int) -> pa.Array:
-    return pc.binary_join_element_wise(
-        "acc-", pc.cast(pa.array(rng.integers(0, accounts, n)), pa.string()), ""
-    )
+    return pc.binary_join_element_wise("acc-", pc.cast(pa.array(rng.integers(0, accounts, n)), pa.string()), "")
 
 
 def usage_events(day: str, n: int, *, seed: int = 0, accounts: int = 20) -> pa.Table:
@@ -75,9 +73,7 @@ def accounts(day: str, n: int, *, seed: int = 0) -> pa.Table:
     rng = np.random.default_rng([seed, date.fromisoformat(day).toordinal(), 2])
     updated = _times_in_day(rng, day, n)
     age = rng.integers(0, 60 * 86_400_000_000, n).astype("timedelta64[us]")
-    created = pa.array(
-        updated.to_numpy(zero_copy_only=False).astype("datetime64[us]") - age, type=contract.TS
-    )
+    created = pa.array(updated.to_numpy(zero_copy_only=False).astype("datetime64[us]") - age, type=contract.TS)
     return pa.table(
         {
             "account_id": _ids("acc-", n),

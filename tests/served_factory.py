@@ -16,19 +16,32 @@ import pyarrow.compute as pc
 THRESHOLDS = np.array([0.30, 0.60, 0.85])  # elevated, high, critical
 TIERS = np.array(["low", "elevated", "high", "critical"], dtype=object)
 FEATURES = np.array(["flag_rate_cyber_7d", "events_1d", "distinct_ips_7d", "account_age_days", "email_disposable"])
-REASONS = np.array([
-    "Many requests flagged as cyber misuse in the last 7 days",
-    "Many requests on the day",
-    'Requests from many different IP addresses in the last 7 days, "proxy-like"',
-    "Recently created account",
-    "Signed up with a disposable email domain",
-])
-SERVED_SCHEMA = pa.schema([
-    ("score_date", pa.date32()), ("account_id", pa.string()), ("served_model_version", pa.string()),
-    ("arm", pa.string()), ("probability", pa.float64()), ("tier", pa.string()), ("reasons_json", pa.string()),
-    ("explained", pa.bool_()), ("champion_version", pa.string()), ("candidate_version", pa.string()),
-    ("rollout_id", pa.string()), ("stage", pa.string()), ("bucket", pa.uint8()),
-])
+REASONS = np.array(
+    [
+        "Many requests flagged as cyber misuse in the last 7 days",
+        "Many requests on the day",
+        'Requests from many different IP addresses in the last 7 days, "proxy-like"',
+        "Recently created account",
+        "Signed up with a disposable email domain",
+    ]
+)
+SERVED_SCHEMA = pa.schema(
+    [
+        ("score_date", pa.date32()),
+        ("account_id", pa.string()),
+        ("served_model_version", pa.string()),
+        ("arm", pa.string()),
+        ("probability", pa.float64()),
+        ("tier", pa.string()),
+        ("reasons_json", pa.string()),
+        ("explained", pa.bool_()),
+        ("champion_version", pa.string()),
+        ("candidate_version", pa.string()),
+        ("rollout_id", pa.string()),
+        ("stage", pa.string()),
+        ("bucket", pa.uint8()),
+    ]
+)
 
 
 def account_ids(n: int, prefix: str = "acct-") -> pa.Array:
@@ -45,9 +58,16 @@ def _reasons_json(rng: np.random.Generator, counts: np.ndarray) -> pa.Array:
     value_text = pc.cast(pa.array(value), pa.string())
     value_text = pc.if_else(pa.array(rng.random(rows.size) < 0.05), "null", value_text)  # a missing value
     objects = pc.binary_join_element_wise(
-        '{"feature": "', pa.array(FEATURES[feature]), '", "value": ', value_text,
-        ', "contribution": ', pc.cast(pa.array(contribution), pa.string()),
-        ', "reason": "', pc.replace_substring(pa.array(REASONS[feature]), '"', '\\"'), '"}', "",
+        '{"feature": "',
+        pa.array(FEATURES[feature]),
+        '", "value": ',
+        value_text,
+        ', "contribution": ',
+        pc.cast(pa.array(contribution), pa.string()),
+        ', "reason": "',
+        pc.replace_substring(pa.array(REASONS[feature]), '"', '\\"'),
+        '"}',
+        "",
     )
     offsets = pa.array(np.r_[0, np.cumsum(counts)].astype(np.int32))
     joined = pc.binary_join(pa.ListArray.from_arrays(offsets, objects), ", ")

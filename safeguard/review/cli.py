@@ -25,12 +25,17 @@ def add_review(subparsers: argparse._SubParsersAction) -> None:
     actions = parser.add_subparsers(dest="review_command", required=True, metavar="ACTION")
     queue = actions.add_parser("queue", help="print a day's queue (the review_queue asset builds it daily)")
     queue.add_argument("--date", type=_iso_date, required=True, help="the score day of the queue")
-    queue.add_argument("--rebuild", action="store_true",
-                       help="build the day's queue again from its published rows and the warehouse, replacing it")
-    queue.add_argument("--capacity", type=_positive_int, default=None,
-                       help="with --rebuild: cases at most (default: REVIEW_CAPACITY)")
-    queue.add_argument("--limit", type=_positive_int, default=None,
-                       help="print only the first N cases (default: all of them)")
+    queue.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="build the day's queue again from its published rows and the warehouse, replacing it",
+    )
+    queue.add_argument(
+        "--capacity", type=_positive_int, default=None, help="with --rebuild: cases at most (default: REVIEW_CAPACITY)"
+    )
+    queue.add_argument(
+        "--limit", type=_positive_int, default=None, help="print only the first N cases (default: all of them)"
+    )
     decide = actions.add_parser("decide", help="record a decision on a case (every member, or one)")
     decide.add_argument("case_id", metavar="CASE", help="a case id from the queue, e.g. 2026-11-09#007")
     verdict = decide.add_mutually_exclusive_group(required=True)
@@ -68,9 +73,11 @@ def cmd_review(args: argparse.Namespace) -> int:
                 print(publish_queue(con, engine, store, args.date, rule).summary())
         rows = read_queue(engine, args.date)
         if not rows:
-            print(f"safeguard review: no cases for {args.date}: its queue was not built (materialize the "
-                  f"review_queue asset for the day, or add --rebuild), or no account reached the alert tier",
-                  file=sys.stderr)
+            print(
+                f"safeguard review: no cases for {args.date}: its queue was not built (materialize the "
+                f"review_queue asset for the day, or add --rebuild), or no account reached the alert tier",
+                file=sys.stderr,
+            )
             return 1
         print_queue(rows, args.limit)
         return 0

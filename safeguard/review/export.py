@@ -14,12 +14,21 @@ from safeguard.review.store import queue_rows
 from safeguard.serving.exports import ExportResult, read_export, write_day
 
 QUEUE_DATASET = "review_queue"
-QUEUE_EXPORT_SCHEMA = pa.schema([
-    ("score_date", pa.date32()), ("case_id", pa.string()), ("account_id", pa.string()), ("rank", pa.int32()),
-    ("case_accounts", pa.int32()), ("case_expected_abuse", pa.float64()), ("case_links", pa.string()),
-    ("case_reasons", pa.string()), ("probability", pa.float64()), ("tier", pa.string()),
-    ("queued_at", pa.timestamp("us")),
-])  # the columns of safeguard.serving.schema.review_queue, in its order (a unit test holds them equal)
+QUEUE_EXPORT_SCHEMA = pa.schema(
+    [
+        ("score_date", pa.date32()),
+        ("case_id", pa.string()),
+        ("account_id", pa.string()),
+        ("rank", pa.int32()),
+        ("case_accounts", pa.int32()),
+        ("case_expected_abuse", pa.float64()),
+        ("case_links", pa.string()),
+        ("case_reasons", pa.string()),
+        ("probability", pa.float64()),
+        ("tier", pa.string()),
+        ("queued_at", pa.timestamp("us")),
+    ]
+)  # the columns of safeguard.serving.schema.review_queue, in its order (a unit test holds them equal)
 
 
 def export_queue(store: ObjectStore, day: date, cases: list[Case], queued_at: datetime) -> ExportResult:

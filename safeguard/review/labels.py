@@ -31,14 +31,21 @@ REVIEW_LABELS_DDL = f"""CREATE TABLE IF NOT EXISTS {REVIEW_LABELS_TABLE} (
 def confirmed_reviews(engine: sa.Engine) -> list[tuple[int, str, str, object]]:
     """(decision_id, account_id, case_id, decided_at) of every account whose latest decision is a confirmation."""
     d = review_decisions.c
-    latest = (
-        sa.select(d.decision_id, d.account_id, d.case_id, d.decided_at, d.decision,
-                  sa.func.row_number().over(partition_by=d.account_id,
-                                            order_by=(d.decided_at.desc(), d.decision_id.desc())).label("newest"))
-        .subquery()
+    latest = sa.select(
+        d.decision_id,
+        d.account_id,
+        d.case_id,
+        d.decided_at,
+        d.decision,
+        sa.func.row_number()
+        .over(partition_by=d.account_id, order_by=(d.decided_at.desc(), d.decision_id.desc()))
+        .label("newest"),
+    ).subquery()
+    query = (
+        sa.select(latest.c.decision_id, latest.c.account_id, latest.c.case_id, latest.c.decided_at)
+        .where(latest.c.newest == 1, latest.c.decision == CONFIRMED)
+        .order_by(latest.c.decision_id)
     )
-    query = (sa.select(latest.c.decision_id, latest.c.account_id, latest.c.case_id, latest.c.decided_at)
-             .where(latest.c.newest == 1, latest.c.decision == CONFIRMED).order_by(latest.c.decision_id))
     with engine.connect() as conn:
         return [tuple(r) for r in conn.execute(query)]
 

@@ -13,8 +13,12 @@ from safeguard.review.queue import QueueError
 from safeguard.warehouse import table_exists
 
 SNAPSHOT_TABLE = "intermediate.int_account_snapshot"
-LINK_COLUMNS = {"payment": "payment_fingerprint", "signup_ip": "signup_ip_hash", "device": "device_hash",
-                "org": "org_id"}  # the queue's LINK_KINDS, each with its snapshot column
+LINK_COLUMNS = {
+    "payment": "payment_fingerprint",
+    "signup_ip": "signup_ip_hash",
+    "device": "device_hash",
+    "org": "org_id",
+}  # the queue's LINK_KINDS, each with its snapshot column
 
 
 def links_as_of(
@@ -28,27 +32,29 @@ def links_as_of(
     cost (a million accounts hold four million link values; a day's alerts a few percent of them)."""
     if not table_exists(con, SNAPSHOT_TABLE):
         raise QueueError(f"{SNAPSHOT_TABLE} does not exist: build the features before a review queue")
-    if not con.execute(f"SELECT count(*) FROM {SNAPSHOT_TABLE} WHERE as_of_date = ?::DATE",
-                       [day.isoformat()]).fetchone()[0]:
+    if not con.execute(
+        f"SELECT count(*) FROM {SNAPSHOT_TABLE} WHERE as_of_date = ?::DATE", [day.isoformat()]
+    ).fetchone()[0]:
         raise QueueError(f"{SNAPSHOT_TABLE} has no accounts as of {day}: build that day's features first")
     values = " UNION ALL ".join(
         f"SELECT account_id, '{kind}' AS kind, {column} AS value FROM day_snapshot WHERE {column} IS NOT NULL"
         for kind, column in LINK_COLUMNS.items()
     )
-    day_snapshot = (f"WITH day_snapshot AS (SELECT * FROM {SNAPSHOT_TABLE} WHERE as_of_date = ?::DATE), "
-                    f"link_values AS ({values}) ")
+    day_snapshot = (
+        f"WITH day_snapshot AS (SELECT * FROM {SNAPSHOT_TABLE} WHERE as_of_date = ?::DATE), link_values AS ({values}) "
+    )
     if accounts is None:
         rows = con.execute(day_snapshot + "SELECT account_id, kind, value FROM link_values", [day.isoformat()])
         links = rows.fetchall()
-        enforced = con.execute(f"SELECT account_id FROM {SNAPSHOT_TABLE} WHERE as_of_date = ?::DATE "
-                               "AND is_enforced = 1", [day.isoformat()]).fetchall()
+        enforced = con.execute(
+            f"SELECT account_id FROM {SNAPSHOT_TABLE} WHERE as_of_date = ?::DATE AND is_enforced = 1", [day.isoformat()]
+        ).fetchall()
         return links, {a for (a,) in enforced}
     wanted = pa.table({"account_id": pa.array(list(accounts), pa.string())})
     con.register("queue_candidates", wanted)
     try:
         links = con.execute(
-            day_snapshot
-            + "SELECT link_values.account_id, link_values.kind, link_values.value FROM link_values "
+            day_snapshot + "SELECT link_values.account_id, link_values.kind, link_values.value FROM link_values "
             "JOIN queue_candidates USING (account_id) "
             "JOIN (SELECT kind, value FROM link_values GROUP BY kind, value HAVING count(*) BETWEEN 2 AND ?) "
             "AS shared USING (kind, value)",
@@ -56,7 +62,8 @@ def links_as_of(
         ).fetchall()
         enforced = con.execute(
             f"SELECT account_id FROM {SNAPSHOT_TABLE} JOIN queue_candidates USING (account_id) "
-            "WHERE as_of_date = ?::DATE AND is_enforced = 1", [day.isoformat()],
+            "WHERE as_of_date = ?::DATE AND is_enforced = 1",
+            [day.isoformat()],
         ).fetchall()
     finally:
         con.unregister("queue_candidates")

@@ -42,12 +42,15 @@ class QueuePublished:
 
     def summary(self) -> str:
         expected = sum(c.expected_abuse for c in self.cases)
-        return (f"{self.day}: {len(self.cases)} case(s) queued ({self.rings} ring(s), {self.accounts} account(s), "
-                f"{expected:.1f} expected abusive)")
+        return (
+            f"{self.day}: {len(self.cases)} case(s) queued ({self.rings} ring(s), {self.accounts} account(s), "
+            f"{expected:.1f} expected abusive)"
+        )
 
 
-def publish_queue(warehouse_con, engine: sa.Engine, store: ObjectStore, day: date, rule: QueueRule,
-                  queued_at: datetime | None = None) -> QueuePublished:
+def publish_queue(
+    warehouse_con, engine: sa.Engine, store: ObjectStore, day: date, rule: QueueRule, queued_at: datetime | None = None
+) -> QueuePublished:
     queued_at = queued_at or utcnow()
     cases = build_day_queue(warehouse_con, engine, day, rule)
     replace_queue(engine, day, cases, queued_at)

@@ -32,13 +32,20 @@ def published_accounts(engine: sa.Engine, day: date) -> list[ScoredAccount]:
     """The accounts published on ``day`` with their plain-language reasons; refused when the day was not
     published (a failed or missing day gets no queue, never an empty one)."""
     with engine.connect() as conn:
-        if conn.execute(sa.select(published_days.c.score_date).where(published_days.c.score_date == day)).first() is None:
+        if (
+            conn.execute(sa.select(published_days.c.score_date).where(published_days.c.score_date == day)).first()
+            is None
+        ):
             raise QueueError(f"{day} was not published: no review queue for a day without risk tables")
         h = account_risk_history.c
         rows = conn.execute(sa.select(h.account_id, h.probability, h.tier, h.reasons).where(h.score_date == day))
         return [
-            ScoredAccount(r.account_id, float(r.probability), r.tier,
-                          tuple(item["reason"] for item in _json(r.reasons) if item.get("reason")))
+            ScoredAccount(
+                r.account_id,
+                float(r.probability),
+                r.tier,
+                tuple(item["reason"] for item in _json(r.reasons) if item.get("reason")),
+            )
             for r in rows
         ]
 
@@ -56,19 +63,27 @@ def latest_decisions(engine: sa.Engine, before: date) -> dict[str, Decision]:
         .order_by(d.account_id, d.decided_at, d.decision_id)
     )
     with engine.connect() as conn:
-        return {r.account_id: Decision(r.account_id, r.decision, r.decided_at.date(), float(r.probability))
-                for r in conn.execute(query)}
+        return {
+            r.account_id: Decision(r.account_id, r.decision, r.decided_at.date(), float(r.probability))
+            for r in conn.execute(query)
+        }
 
 
 def queue_rows(day: date, cases: list[Case], queued_at: datetime) -> list[dict]:
     """The ``review_queue`` rows of ``cases``: one per case member."""
     return [
         {
-            "score_date": day, "case_id": case.case_id, "account_id": m.account_id, "rank": case.rank,
-            "case_accounts": len(case.members), "case_expected_abuse": case.expected_abuse,
+            "score_date": day,
+            "case_id": case.case_id,
+            "account_id": m.account_id,
+            "rank": case.rank,
+            "case_accounts": len(case.members),
+            "case_expected_abuse": case.expected_abuse,
             "case_links": list(case.links),
             "case_reasons": [{"reason": text, "accounts": n} for text, n in case.reasons],
-            "probability": m.probability, "tier": m.tier, "queued_at": queued_at,
+            "probability": m.probability,
+            "tier": m.tier,
+            "queued_at": queued_at,
         }
         for case in cases
         for m in case.members
@@ -113,13 +128,36 @@ class QueuedMember:
 def read_queue(engine: sa.Engine, day: date) -> list[QueuedMember]:
     """``day``'s queue, by rank, each case's members highest probability first."""
     q = review_queue.c
-    query = (sa.select(q.case_id, q.rank, q.account_id, q.probability, q.tier, q.case_accounts,
-                       q.case_expected_abuse, q.case_links, q.case_reasons)
-             .where(q.score_date == day).order_by(q.rank, q.probability.desc(), q.account_id))
+    query = (
+        sa.select(
+            q.case_id,
+            q.rank,
+            q.account_id,
+            q.probability,
+            q.tier,
+            q.case_accounts,
+            q.case_expected_abuse,
+            q.case_links,
+            q.case_reasons,
+        )
+        .where(q.score_date == day)
+        .order_by(q.rank, q.probability.desc(), q.account_id)
+    )
     with engine.connect() as conn:
-        return [QueuedMember(r.case_id, r.rank, r.account_id, float(r.probability), r.tier, r.case_accounts,
-                             float(r.case_expected_abuse), _json(r.case_links), _json(r.case_reasons))
-                for r in conn.execute(query)]
+        return [
+            QueuedMember(
+                r.case_id,
+                r.rank,
+                r.account_id,
+                float(r.probability),
+                r.tier,
+                r.case_accounts,
+                float(r.case_expected_abuse),
+                _json(r.case_links),
+                _json(r.case_reasons),
+            )
+            for r in conn.execute(query)
+        ]
 
 
 def record_decision(
@@ -152,10 +190,20 @@ def record_decision(
             if not members:
                 raise QueueError(f"account {account_id} is not a member of case {case}")
         when = decided_at or utcnow()
-        conn.execute(sa.insert(review_decisions), [
-            {"case_id": case, "score_date": day, "account_id": m.account_id, "decision": decision,
-             "reviewer": reviewer.strip(), "decided_at": when, "probability": float(m.probability), "note": note}
-            for m in members
-        ])
+        conn.execute(
+            sa.insert(review_decisions),
+            [
+                {
+                    "case_id": case,
+                    "score_date": day,
+                    "account_id": m.account_id,
+                    "decision": decision,
+                    "reviewer": reviewer.strip(),
+                    "decided_at": when,
+                    "probability": float(m.probability),
+                    "note": note,
+                }
+                for m in members
+            ],
+        )
     return len(members)
-

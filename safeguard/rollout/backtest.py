@@ -270,7 +270,9 @@ def compare_outcomes(
     volume = np.bincount(day_index[alerts["champion"]], minlength=G)
     selected = {
         "champion": alerts["champion"],
-        "candidate": top_k_per_day(np.asarray(probability["candidate"], dtype=np.float64), day_index, dict(enumerate(volume))),
+        "candidate": top_k_per_day(
+            np.asarray(probability["candidate"], dtype=np.float64), day_index, dict(enumerate(volume))
+        ),
     }
     positive = y == 1
     rows = {"positives": np.flatnonzero(positive)}
@@ -283,8 +285,11 @@ def compare_outcomes(
     }
     ranked_pool = {
         m: _RankedScores(
-            np.asarray(probability[m], dtype=np.float64)[in_pool], y[in_pool], account_index[in_pool],
-            np.zeros(int(in_pool.sum()), dtype=np.int64), 1,
+            np.asarray(probability[m], dtype=np.float64)[in_pool],
+            y[in_pool],
+            account_index[in_pool],
+            np.zeros(int(in_pool.sum()), dtype=np.int64),
+            1,
         )
         for m in MODELS
     }
@@ -318,8 +323,11 @@ def compare_outcomes(
 
     ones = np.ones((1, n_accounts))
     observed = {k: v[0] for k, v in statistics(ones).items()}
-    boot_keys = [*(f"{m}.auc_pr" for m in MODELS), *(f"difference.{x}" for x in OUTCOME_METRICS),
-                 "difference.auc_pr_relative"]
+    boot_keys = [
+        *(f"{m}.auc_pr" for m in MODELS),
+        *(f"difference.{x}" for x in OUTCOME_METRICS),
+        "difference.auc_pr_relative",
+    ]
     bounds: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if resamples and n_accounts:
         rng = np.random.default_rng(seed)

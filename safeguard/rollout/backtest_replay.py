@@ -130,7 +130,9 @@ def backtest_models(registry: ModelRegistry, candidate_version: str | None) -> t
         candidate_version = candidates[0]
     candidate = registry.get(candidate_version)  # RegistryError when unknown
     if candidate.status != "candidate":
-        raise RegistryError(f"model {candidate_version} is {candidate.status}, not a candidate; only candidates are backtested")
+        raise RegistryError(
+            f"model {candidate_version} is {candidate.status}, not a candidate; only candidates are backtested"
+        )
     return candidate, champion
 
 
@@ -193,12 +195,20 @@ def _sorted_categorical(column: pa.ChunkedArray) -> pd.Categorical:
     """A string column as a pandas Categorical whose categories are sorted (byte order, as ``np.unique`` and
     DuckDB's ORDER BY sort them), so its codes are the index ``np.unique`` would give. Hash-encoded in Arrow: no
     Python string object per row."""
-    encoded = column.combine_chunks().dictionary_encode() if column.num_chunks else pa.array([], pa.string()).dictionary_encode()
+    encoded = (
+        column.combine_chunks().dictionary_encode()
+        if column.num_chunks
+        else pa.array([], pa.string()).dictionary_encode()
+    )
     dictionary = encoded.dictionary
     order = np.asarray(pc.sort_indices(dictionary), dtype=np.int64)
     rank = np.empty(order.size, dtype=np.int32)
     rank[order] = np.arange(order.size, dtype=np.int32)
-    codes = rank[np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)] if order.size else np.zeros(0, np.int32)
+    codes = (
+        rank[np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)]
+        if order.size
+        else np.zeros(0, np.int32)
+    )
     categories = np.asarray(dictionary.take(pa.array(order)).to_pylist(), dtype=object)
     return pd.Categorical.from_codes(codes, categories=categories)
 
@@ -340,7 +350,10 @@ def judge(
     per_day = []
     for day in days:
         entry: dict[str, Any] = {
-            "day": day, "status": status[day], "note": notes[status[day]], "candidate_tiers": candidate_scored.get(day, {})
+            "day": day,
+            "status": status[day],
+            "note": notes[status[day]],
+            "candidate_tiers": candidate_scored.get(day, {}),
         }
         if status[day] != NO_CHAMPION_SCORES:
             entry["alerts"] = _alerts(by_day.get(day, rows.iloc[:0]), rule)

@@ -43,7 +43,12 @@ def pooled_rows(summary: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
     ]
     for key, label in METRICS:
         rows.append(
-            (label, _ci(outcomes["champion"][key]), _ci(outcomes["candidate"][key]), _ci(outcomes["difference"][key], "+.3f"))
+            (
+                label,
+                _ci(outcomes["champion"][key]),
+                _ci(outcomes["candidate"][key]),
+                _ci(outcomes["difference"][key], "+.3f"),
+            )
         )
     rows.append(("AUC-PR, relative change", "", "", _ci(outcomes["difference"]["auc_pr_relative"], "+.1%")))
     tiers = " / ".join(

@@ -45,9 +45,7 @@ def _as_list(account_ids: AccountIds) -> list:
             raise TypeError(f"account_ids must be an Arrow string array, got type {account_ids.type}")
         if account_ids.null_count:
             first = int(np.flatnonzero(account_ids.is_null().to_numpy(zero_copy_only=False))[0])
-            raise ValueError(
-                f"account_ids has {account_ids.null_count} null(s); the first at position {first}"
-            )
+            raise ValueError(f"account_ids has {account_ids.null_count} null(s); the first at position {first}")
         return account_ids.to_pylist()
     if isinstance(account_ids, np.ndarray):
         if account_ids.ndim != 1 or account_ids.dtype.kind not in "UO":

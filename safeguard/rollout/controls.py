@@ -125,9 +125,7 @@ def start(
         candidate_version = candidates[0]
     elif candidate_version not in candidates:
         status = registry.get(candidate_version).status
-        raise RolloutStateError(
-            f"model {candidate_version} is {status}, not a candidate; only candidates roll out"
-        )
+        raise RolloutStateError(f"model {candidate_version} is {status}, not a candidate; only candidates roll out")
     check = backtest_check(store, candidate_version, champion.version, plan)
     if check["verdict"] != PASS and plan.backtest.required:
         if not force:
@@ -179,9 +177,7 @@ def promote(
         rollout.rollout_id, decision, action_time(last_served, now), metrics=_recorded("promote", actor, now)
     )
     if decision.to_stage == COMPLETED.name:
-        registry.set_status(
-            rollout.candidate_version, CHAMPION
-        )  # retires the old champion in the same transaction
+        registry.set_status(rollout.candidate_version, CHAMPION)  # retires the old champion in the same transaction
     return event
 
 
@@ -243,9 +239,7 @@ class RolloutStatus:
     guardrails: Mapping[str, Any] | None  # the latest automatic evaluation's report
     guardrails_day: date | None
     recent: list[EventRecord] = field(default_factory=list)  # the last decisions, newest last
-    evaluation: Mapping[str, Any] = field(
-        default_factory=dict
-    )  # the latest evaluation's metrics (arm, labels)
+    evaluation: Mapping[str, Any] = field(default_factory=dict)  # the latest evaluation's metrics (arm, labels)
     next_decision_day: date | None = None  # the first score day whose evaluation could advance the rollout
     backtest: StoredBacktest | None = None  # the candidate's latest offline backtest against this champion
 
@@ -345,9 +339,7 @@ def format_status(s: RolloutStatus) -> str:
             f"{e.get('arm_accounts')} arm accounts, {e.get('pooled_rows', s.guardrails['n_accounts'])} "
             f"account-days, {e.get('labelled_rows')} matured labels"
         )
-        lines.append(
-            f"    {'guardrail':<17} {'verdict':<18} {'value':<9} {'interval':<26} {'bound':<12} waits for"
-        )
+        lines.append(f"    {'guardrail':<17} {'verdict':<18} {'value':<9} {'interval':<26} {'bound':<12} waits for")
         for m in s.guardrails["metrics"]:
             value = "n/a" if m["value"] is None else f"{m['value']:.4g}"
             waits = m.get("details", {}).get("note", "") if m["status"] == "insufficient_data" else ""
@@ -356,9 +348,7 @@ def format_status(s: RolloutStatus) -> str:
                 f"{m['threshold']!s:<12} {waits}"
             )
         if e.get("new_alerts"):
-            lines.append(
-                f"  new alerts on {s.guardrails_day} (candidate alerts, champion does not), riskiest first:"
-            )
+            lines.append(f"  new alerts on {s.guardrails_day} (candidate alerts, champion does not), riskiest first:")
             for alert in e["new_alerts"][:5]:
                 reasons = "; ".join(str(x) for x in alert.get("reasons") or []) or "no reasons recorded"
                 lines.append(

@@ -67,9 +67,7 @@ def _as_numeric(values: np.ndarray) -> np.ndarray | None:
     return None
 
 
-def feature_psis(
-    arm: Mapping[str, np.ndarray], reference: Mapping[str, np.ndarray], names: Sequence[str]
-) -> dict:
+def feature_psis(arm: Mapping[str, np.ndarray], reference: Mapping[str, np.ndarray], names: Sequence[str]) -> dict:
     """The PSI of each feature column ``names`` of ``arm`` against ``reference`` (numeric on the reference's
     deciles, categorical over its categories)."""
     per_feature = {}

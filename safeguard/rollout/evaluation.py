@@ -102,9 +102,7 @@ def training_facts(engine: Engine, version: str) -> TrainingFacts:
         row = conn.execute(query).first()
     if row is None:
         raise EvaluationError(f"model {version} is not in the registry (model_versions)")
-    return TrainingFacts(
-        version, list(row.features), row.validation_start, row.validation_end, row.label_horizon_days
-    )
+    return TrainingFacts(version, list(row.features), row.validation_start, row.validation_end, row.label_horizon_days)
 
 
 @dataclass
@@ -373,9 +371,7 @@ def evaluate_day(
         evaluation.note = f"rollout {rollout.rollout_id} is {rollout.status}; metrics only"
         return evaluation
     if last_decided is not None and as_date(day) < last_decided:
-        evaluation.note = (
-            f"a later day ({last_decided}) is decided already; a backfilled day never re-decides"
-        )
+        evaluation.note = f"a later day ({last_decided}) is decided already; a backfilled day never re-decides"
         return evaluation
     decision = decide(
         state.plan,

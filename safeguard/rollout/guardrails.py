@@ -86,9 +86,7 @@ class GuardrailConfig:
     max_precision_drop: float = 0.1
     max_recall_drop: float = 0.1
     min_labelled_positives: int = 20  # per model comparison, among accounts with matured labels
-    feature_psi_max: float = (
-        0.25  # above it: warn (recorded, not holding), since drift concerns both models alike
-    )
+    feature_psi_max: float = 0.25  # above it: warn (recorded, not holding), since drift concerns both models alike
     # Below this many arm (or reference) rows feature drift is not judged: a PSI over 10 bins of n rows reads about
     # 9/n with no drift at all (0.2 at 45 rows), so a 1% arm of a small world would warn by chance.
     min_drift_rows: int = 200
@@ -102,9 +100,7 @@ class GuardrailConfig:
         if isinstance(self.sequential, Mapping):
             object.__setattr__(self, "sequential", SequentialTest.from_dict(self.sequential))
         if not 0 <= self.min_alert_agreement <= 1:
-            raise ValueError(
-                f"GuardrailConfig.min_alert_agreement must be in [0, 1], got {self.min_alert_agreement!r}"
-            )
+            raise ValueError(f"GuardrailConfig.min_alert_agreement must be in [0, 1], got {self.min_alert_agreement!r}")
         if self.alert_tier not in TIERS:
             raise ValueError(f"GuardrailConfig.alert_tier must be one of {TIERS}, got {self.alert_tier!r}")
         if not 0 < self.alert_ratio_min <= 1 <= self.alert_ratio_max:
@@ -117,9 +113,7 @@ class GuardrailConfig:
                 raise ValueError(f"GuardrailConfig.{name} must be >= 0, got {getattr(self, name)!r}")
         for name in ("min_alerts", "min_psi_accounts", "min_labelled_positives", "min_drift_rows"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(
-                    f"GuardrailConfig.{name} must be an integer >= 1, got {getattr(self, name)!r}"
-                )
+                raise ValueError(f"GuardrailConfig.{name} must be an integer >= 1, got {getattr(self, name)!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "sequential": self.sequential.to_dict()}
@@ -230,9 +224,7 @@ def _alert_ratio(
     }
     threshold = [cfg.alert_ratio_min, cfg.alert_ratio_max]
     if max(champion_n, candidate_n) < cfg.min_alerts:
-        details["note"] = (
-            f"{max(champion_n, candidate_n)} alerts, fewer than {cfg.min_alerts} from either model"
-        )
+        details["note"] = f"{max(champion_n, candidate_n)} alerts, fewer than {cfg.min_alerts} from either model"
         return GuardrailMetric("alert_rate_ratio", "insufficient_data", ratio, threshold, details)
     verdict = judge(interval, at_least=cfg.alert_ratio_min, at_most=cfg.alert_ratio_max)
     if verdict == "undecided":
@@ -304,16 +296,12 @@ def _label_metrics(
     if len(labels) != len(champion_alert):
         raise ValueError(f"labels has {len(labels)} values for {len(champion_alert)} accounts")
     if accounts is not None and len(accounts) != len(labels):
-        raise ValueError(
-            f"label_accounts has {len(accounts)} values for {len(labels)} labels; they must align"
-        )
+        raise ValueError(f"label_accounts has {len(accounts)} values for {len(labels)} labels; they must align")
     known = ~np.isnan(labels)
     bad = known & ~np.isin(labels, (0.0, 1.0))
     if bad.any():
         position = int(np.flatnonzero(bad)[0])
-        raise ValueError(
-            f"labels[{position}] is {float(labels[position])!r}; labels must be 0, 1 or NaN (not matured)"
-        )
+        raise ValueError(f"labels[{position}] is {float(labels[position])!r}; labels must be 0, 1 or NaN (not matured)")
     positive = known & (labels == 1)
     n_positive = int(positive.sum())
 
@@ -378,10 +366,7 @@ def _feature_drift(
     arm, ref = columns(arm_features), columns(reference_features)
     names = list(feature_names) if feature_names is not None else list(ref)
     missing = [
-        f"{n} (in {where})"
-        for n in names
-        for where, cols in (("arm", arm), ("reference", ref))
-        if n not in cols
+        f"{n} (in {where})" for n in names for where, cols in (("arm", arm), ("reference", ref)) if n not in cols
     ]
     if missing:
         raise ValueError(f"feature drift: feature column(s) missing: {missing}")

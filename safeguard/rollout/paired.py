@@ -35,8 +35,6 @@ def tier_migration(champion_tiers: np.ndarray, candidate_tiers: np.ndarray) -> d
         np.asarray(candidate_tiers).astype(str),
     )
     return {
-        source: {
-            target: int(np.sum((champion_tiers == source) & (candidate_tiers == target))) for target in TIERS
-        }
+        source: {target: int(np.sum((champion_tiers == source) & (candidate_tiers == target))) for target in TIERS}
         for source in TIERS
     }

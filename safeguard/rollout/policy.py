@@ -108,9 +108,7 @@ def decide(
 
     holds = ["paused by an operator"] if paused else []
     if days_in_stage < plan.min_days_per_stage:
-        holds.append(
-            f"{days_in_stage} day(s) in stage, fewer than min_days_per_stage={plan.min_days_per_stage}"
-        )
+        holds.append(f"{days_in_stage} day(s) in stage, fewer than min_days_per_stage={plan.min_days_per_stage}")
     target = plan.next_stage(stage.name)
     if target is None:
         holds.append("at the last stage; a named person promotes to complete the rollout")
@@ -124,9 +122,7 @@ def decide(
     ]
     if holds:
         return Decision("hold", stage.name, stage.name, holds + notes)
-    judged = [
-        f"judged pass: {m.describe()}" for m in report.with_status("pass") if m.name not in SHARED_GUARDRAILS
-    ]
+    judged = [f"judged pass: {m.describe()}" for m in report.with_status("pass") if m.name not in SHARED_GUARDRAILS]
     passed = [
         f"{len(judged)} guardrail(s) pass over {arm_accounts} accounts",
         f"{days_in_stage} day(s) in stage",
@@ -141,25 +137,19 @@ def evidence_holds(plan: RolloutPlan, report: GuardrailReport) -> list[str]:
     have passed, and no guardrail about the candidate may warn. Shared (traffic) guardrails never count.
     """
     present = {m.name: m for m in report.metrics}
-    holds = [
-        f"waiting for {name}: not in the report" for name in COMPARISON_GUARDRAILS if name not in present
-    ]
+    holds = [f"waiting for {name}: not in the report" for name in COMPARISON_GUARDRAILS if name not in present]
     holds += [
         f"waiting for {present[name].describe()}"
         for name in COMPARISON_GUARDRAILS
         if name in present and present[name].status != "pass"
     ]
     holds += [
-        f"candidate warning: {m.describe()}"
-        for m in report.with_status("warn")
-        if m.name not in SHARED_GUARDRAILS
+        f"candidate warning: {m.describe()}" for m in report.with_status("warn") if m.name not in SHARED_GUARDRAILS
     ]
     outcomes = [present[name] for name in OUTCOME_GUARDRAILS if name in present]
     passed = [m for m in outcomes if m.status == "pass"]
     if len(passed) < plan.min_outcome_guardrails:
-        pending = (
-            "; ".join(m.describe() for m in outcomes if m.status != "pass") or "no outcome guardrail computed"
-        )
+        pending = "; ".join(m.describe() for m in outcomes if m.status != "pass") or "no outcome guardrail computed"
         holds.append(
             f"{len(passed)} of {plan.min_outcome_guardrails} outcome guardrail(s) judged on matured labels: {pending}"
         )
@@ -222,9 +212,7 @@ def _event_fields(event: RolloutEvent | Mapping[str, Any]) -> tuple[datetime, st
     return event.time, event.to_stage
 
 
-def stage_in_effect(
-    events: Iterable[RolloutEvent | Mapping[str, Any]], day: date | str, *, plan: RolloutPlan
-) -> Stage:
+def stage_in_effect(events: Iterable[RolloutEvent | Mapping[str, Any]], day: date | str, *, plan: RolloutPlan) -> Stage:
     """The stage that serves score day ``day``: the one set by the last event strictly before 00:00 UTC of ``day``.
 
     Events on ``day`` itself take effect the next day, so re-materializing a day later gives the same assignment.

@@ -58,14 +58,8 @@ class SequentialTest:
     def __post_init__(self) -> None:
         if not 0 < self.alpha < 0.5:
             raise ValueError(f"SequentialTest.alpha must be in (0, 0.5), got {self.alpha!r}")
-        if (
-            isinstance(self.planned_rows, bool)
-            or not isinstance(self.planned_rows, int)
-            or self.planned_rows < 1
-        ):
-            raise ValueError(
-                f"SequentialTest.planned_rows must be an integer >= 1, got {self.planned_rows!r}"
-            )
+        if isinstance(self.planned_rows, bool) or not isinstance(self.planned_rows, int) or self.planned_rows < 1:
+            raise ValueError(f"SequentialTest.planned_rows must be an integer >= 1, got {self.planned_rows!r}")
 
     @property
     def rho_squared(self) -> float:
@@ -149,9 +143,7 @@ def _residual_square_sum(residuals: np.ndarray, codes: np.ndarray | None) -> flo
     return float(np.sum(sums * sums))
 
 
-def _radius(
-    residuals: np.ndarray, codes: np.ndarray | None, prior_variance: float, test: SequentialTest
-) -> float:
+def _radius(residuals: np.ndarray, codes: np.ndarray | None, prior_variance: float, test: SequentialTest) -> float:
     rows = len(residuals)
     variance = (_residual_square_sum(residuals, codes) + prior_variance) / (rows + 1)
     return math.sqrt(variance) * boundary(rows, test)
@@ -253,9 +245,7 @@ def judge(interval: Interval, *, at_least: float | None = None, at_most: float |
     ``undecided`` otherwise (the evidence does not settle it yet)."""
     if interval.estimate is None:
         return "undecided"
-    if (at_least is not None and interval.high < at_least) or (
-        at_most is not None and interval.low > at_most
-    ):
+    if (at_least is not None and interval.high < at_least) or (at_most is not None and interval.low > at_most):
         return "breach"
     if (at_least is None or interval.low >= at_least) and (at_most is None or interval.high <= at_most):
         return "pass"

@@ -137,13 +137,9 @@ def _champion_version(con, day: str) -> str:
         ).fetchall()
     ]
     if not versions:
-        raise ServingError(
-            f"{day}: no champion scores in {SCORES_TABLE}; materialize account_risk_scores first"
-        )
+        raise ServingError(f"{day}: no champion scores in {SCORES_TABLE}; materialize account_risk_scores first")
     if len(versions) > 1:
-        raise ServingError(
-            f"{day}: several champion versions {sorted(versions)} in {SCORES_TABLE}; re-score the day"
-        )
+        raise ServingError(f"{day}: several champion versions {sorted(versions)} in {SCORES_TABLE}; re-score the day")
     return versions[0]
 
 
@@ -176,13 +172,9 @@ def serve_day(con, day: date | str, rollout_state: RolloutState | None) -> Serve
         )
     duplicated = len(ids) - pc.count_distinct(ids).as_py()
     if duplicated:
-        raise ServingError(
-            f"{day}: {duplicated} duplicate account row(s) of model {champion} in {SCORES_TABLE}"
-        )
+        raise ServingError(f"{day}: {duplicated} duplicate account row(s) of model {champion} in {SCORES_TABLE}")
     bucket_values = (
-        pa.array(buckets(ids, salt=state.rollout_id), type=pa.uint8())
-        if state
-        else pa.nulls(len(ids), pa.uint8())
+        pa.array(buckets(ids, salt=state.rollout_id), type=pa.uint8()) if state else pa.nulls(len(ids), pa.uint8())
     )
     params = {
         "day": day,
@@ -196,9 +188,7 @@ def serve_day(con, day: date | str, rollout_state: RolloutState | None) -> Serve
     con.register("_served_buckets", pa.table({"account_id": ids, "bucket": bucket_values}))
     try:
         con.execute(f"CREATE OR REPLACE TEMP TABLE _served_day AS {_SERVE_SQL}", params)
-        missing = con.execute(
-            "SELECT count(*), min(account_id) FROM _served_day WHERE candidate_missing"
-        ).fetchone()
+        missing = con.execute("SELECT count(*), min(account_id) FROM _served_day WHERE candidate_missing").fetchone()
         if missing[0]:
             raise ServingError(
                 f"{day}: {missing[0]} account(s) of the candidate arm of rollout {state.rollout_id} ({state.stage.name})"
@@ -208,9 +198,7 @@ def serve_day(con, day: date | str, rollout_state: RolloutState | None) -> Serve
         ensure_served_table(con)
         with transaction(con):
             con.execute(f"DELETE FROM {SERVED_TABLE} WHERE score_date = ?::DATE", [day])
-            con.execute(
-                f"INSERT INTO {SERVED_TABLE} BY NAME SELECT * EXCLUDE (candidate_missing) FROM _served_day"
-            )
+            con.execute(f"INSERT INTO {SERVED_TABLE} BY NAME SELECT * EXCLUDE (candidate_missing) FROM _served_day")
         return ServedDay(
             day=day,
             rows=len(ids),

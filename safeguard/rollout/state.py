@@ -102,9 +102,7 @@ class EventRecord:
     metrics: dict[str, Any] | None
 
     def policy_event(self) -> RolloutEvent:
-        return RolloutEvent(
-            self.event_time, self.from_stage or "", self.to_stage or "", self.decision, self.actor
-        )
+        return RolloutEvent(self.event_time, self.from_stage or "", self.to_stage or "", self.decision, self.actor)
 
 
 @dataclass(frozen=True)
@@ -310,13 +308,9 @@ class RolloutStore:
             # SQLite: a write first, so pysqlite begins the transaction here and it takes the write lock
             if conn.dialect.name == "sqlite":
                 conn.execute(
-                    rollouts.update()
-                    .where(rollouts.c.rollout_id == rollout_id)
-                    .values(version=rollouts.c.version)
+                    rollouts.update().where(rollouts.c.rollout_id == rollout_id).values(version=rollouts.c.version)
                 )
-            row = conn.execute(
-                sa.select(rollouts).where(rollouts.c.rollout_id == rollout_id).with_for_update()
-            ).first()
+            row = conn.execute(sa.select(rollouts).where(rollouts.c.rollout_id == rollout_id).with_for_update()).first()
             if row is None:
                 raise RolloutStateError(f"no rollout {rollout_id!r} in the serving database")
             rollout = _rollout(row._mapping)
@@ -327,18 +321,14 @@ class RolloutStore:
                     f"{rollout.current_stage}); {decision.action} refused"
                 )
             if not rollout.is_running:
-                raise StaleRolloutError(
-                    f"rollout {rollout_id} has ended ({rollout.status}); {decision.action} refused"
-                )
+                raise StaleRolloutError(f"rollout {rollout_id} has ended ({rollout.status}); {decision.action} refused")
             if rollout.current_stage != decision.from_stage:
                 raise StaleRolloutError(
                     f"rollout {rollout_id} is at {rollout.current_stage}, not {decision.from_stage}; "
                     f"{decision.action} refused (another decision came first)"
                 )
             last = conn.execute(
-                sa.select(sa.func.max(rollout_events.c.event_time)).where(
-                    rollout_events.c.rollout_id == rollout_id
-                )
+                sa.select(sa.func.max(rollout_events.c.event_time)).where(rollout_events.c.rollout_id == rollout_id)
             ).scalar_one()
             at = max(at, last) if last else at
             values: dict[str, Any] = {"updated_at": utcnow(), "current_stage": decision.to_stage}

@@ -126,7 +126,7 @@ def _refuse_bad(where: str, ids: pa.Array, bad, what: str) -> None:
 def _ndjson(lines: pa.StringArray) -> bytes:
     """The text of a string array whose every element ends in a newline: its values buffer, no Python loop."""
     offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32, count=len(lines) + 1, offset=4 * lines.offset)
-    return lines.buffers()[2].to_pybytes()[offsets[0]:offsets[-1]]
+    return lines.buffers()[2].to_pybytes()[offsets[0] : offsets[-1]]
 
 
 def _first_unreadable(ids: pa.Array, reasons_json: pa.Array) -> str | None:
@@ -181,8 +181,12 @@ def _explode_reasons(where: str, ids: pa.Array, reasons_json: pa.Array) -> tuple
     owners = ids.take(pa.array(parents))
     for column in ("feature", "contribution", "reason"):
         _refuse_bad(where, owners, pc.is_null(flat.column(column)), f"with a reason lacking {column!r}")
-    _refuse_bad(where, owners, pc.greater(pc.utf8_length(flat.column("feature")), 128),
-                "with a reason's feature name longer than 128 characters")
+    _refuse_bad(
+        where,
+        owners,
+        pc.greater(pc.utf8_length(flat.column("feature")), 128),
+        "with a reason's feature name longer than 128 characters",
+    )
     return listed[parents], rank, flat
 
 
@@ -201,31 +205,41 @@ def prepare_day(served: pa.Table | pd.DataFrame, score_date: date | str) -> Prep
         probability = pc.cast(table.column("probability"), pa.float64()).combine_chunks()
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
         raise PublishError(f"{where}: account_id, score_date or probability has the wrong type: {e}") from e
-    strings = {c: pc.cast(table.column(c), pa.string()).combine_chunks()
-               for c in ("served_model_version", "arm", "tier", "reasons_json")}
+    strings = {
+        c: pc.cast(table.column(c), pa.string()).combine_chunks()
+        for c in ("served_model_version", "arm", "tier", "reasons_json")
+    }
 
     _refuse_bad(where, ids, pc.is_null(ids), "with a null account_id")
     _refuse_bad(where, ids, pc.greater(pc.utf8_length(ids), 64), "with an account_id longer than 64 characters")
     _refuse_bad(where, ids, pc.not_equal(days, pa.scalar(day, pa.date32())), f"dated another day than {day}")
-    finite = pc.and_(pc.is_finite(probability), pc.and_(pc.greater_equal(probability, 0.0),
-                                                         pc.less_equal(probability, 1.0)))
+    finite = pc.and_(
+        pc.is_finite(probability), pc.and_(pc.greater_equal(probability, 0.0), pc.less_equal(probability, 1.0))
+    )
     _refuse_bad(where, ids, pc.invert(finite), "with a probability outside [0, 1]")
     _refuse_bad(where, ids, pc.invert(pc.is_in(strings["tier"], pa.array(TIERS))), f"with a tier not in {TIERS}")
     _refuse_bad(where, ids, pc.invert(pc.is_in(strings["arm"], pa.array(ARMS))), f"with an arm not in {ARMS}")
     version = strings["served_model_version"]
-    _refuse_bad(where, ids, pc.or_(pc.is_null(version), pc.greater(pc.utf8_length(version), 64)),
-                "with a null or over-long served_model_version")
+    _refuse_bad(
+        where,
+        ids,
+        pc.or_(pc.is_null(version), pc.greater(pc.utf8_length(version), 64)),
+        "with a null or over-long served_model_version",
+    )
     counts = pc.value_counts(ids)
     dup = pc.greater(counts.field("counts"), 1)
     if pc.any(dup).as_py():
-        raise PublishError(f"{where}: duplicate account_id(s), e.g. {counts.field('values').filter(dup)[:3].to_pylist()}")
+        raise PublishError(
+            f"{where}: duplicate account_id(s), e.g. {counts.field('values').filter(dup)[:3].to_pylist()}"
+        )
 
     reasons_json = pc.fill_null(strings["reasons_json"], "[]")  # not explained: no reasons
     history = pa.table(
         [ids, days, probability, strings["tier"], version, strings["arm"], reasons_json], schema=HISTORY_SCHEMA
     ).sort_by("account_id")
-    parents, rank, flat = _explode_reasons(where, history.column("account_id").combine_chunks(),
-                                           history.column("reasons").combine_chunks())
+    parents, rank, flat = _explode_reasons(
+        where, history.column("account_id").combine_chunks(), history.column("reasons").combine_chunks()
+    )
     owners = pa.array(parents)
     reasons = pa.table(
         {
@@ -335,8 +349,9 @@ def _restore_orphans(conn: sa.Connection, day: date, accounts: pa.Array) -> int:
     anti-join whose plan depends on statistics a bulk load has just made stale.
     """
     cur, hist = account_risk_current, account_risk_history
-    held = pa.array(conn.execute(sa.select(cur.c.account_id).where(cur.c.score_date == day)).scalars().all(),
-                    pa.string())
+    held = pa.array(
+        conn.execute(sa.select(cur.c.account_id).where(cur.c.score_date == day)).scalars().all(), pa.string()
+    )
     gone = held.filter(pc.invert(pc.is_in(held, accounts))).to_pylist()
     if not gone:
         return 0
@@ -347,7 +362,7 @@ def _restore_orphans(conn: sa.Connection, day: date, accounts: pa.Array) -> int:
         h.c.account_id.in_(sa.bindparam("ids", expanding=True)), h.c.score_date == newest
     )
     for start in range(0, len(gone), ORPHAN_BATCH):
-        ids = gone[start:start + ORPHAN_BATCH]
+        ids = gone[start : start + ORPHAN_BATCH]
         conn.execute(sa.delete(cur).where(cur.c.account_id.in_(ids)))
         conn.execute(sa.insert(cur).from_select(columns, restore), {"ids": ids})
     return len(gone)
@@ -392,9 +407,7 @@ def publish_day(
         # The first write opens SQLite's write transaction before anything is read.
         conn.execute(sa.delete(risk_reasons).where(risk_reasons.c.score_date == day))
         conn.execute(sa.delete(account_risk_history).where(account_risk_history.c.score_date == day))
-        replaced = conn.execute(
-            sa.delete(published_days).where(published_days.c.score_date == day)
-        ).rowcount > 0
+        replaced = conn.execute(sa.delete(published_days).where(published_days.c.score_date == day)).rowcount > 0
         newest = conn.execute(sa.select(sa.func.max(published_days.c.score_date))).scalar()
         _bulk_insert(conn, account_risk_history, history)
         _bulk_insert(conn, risk_reasons, prepared.reasons)
@@ -403,8 +416,11 @@ def publish_day(
             changed += _restore_orphans(conn, day, prepared.history.column("account_id").combine_chunks())
         conn.execute(
             sa.insert(published_days).values(
-                score_date=day, published_at=published_at, rows=prepared.history.num_rows,
-                content_sha256=sha, model_versions=versions,
+                score_date=day,
+                published_at=published_at,
+                rows=prepared.history.num_rows,
+                content_sha256=sha,
+                model_versions=versions,
             )
         )
     return PublishResult(
@@ -430,12 +446,15 @@ def published_day_sha256(engine: Engine, score_date: date | str) -> str:
     """The content hash of a day as the database holds it now (same recipe as at publish time)."""
     day = as_date(score_date)
     hist = account_risk_history
-    select = sa.select(*(sa.cast(hist.c[c], sa.Text) if c == "reasons" else hist.c[c]
-                         for c in HISTORY_SCHEMA.names)).where(hist.c.score_date == day)
+    select = sa.select(
+        *(sa.cast(hist.c[c], sa.Text) if c == "reasons" else hist.c[c] for c in HISTORY_SCHEMA.names)
+    ).where(hist.c.score_date == day)
     with engine.connect() as conn:
         rows = conn.execute(select).all()
     columns = list(zip(*rows)) if rows else [[] for _ in HISTORY_SCHEMA]
-    return content_sha256(pa.table([pa.array(c, f.type) for c, f in zip(columns, HISTORY_SCHEMA)], schema=HISTORY_SCHEMA))
+    return content_sha256(
+        pa.table([pa.array(c, f.type) for c, f in zip(columns, HISTORY_SCHEMA)], schema=HISTORY_SCHEMA)
+    )
 
 
 def newest_published_day(engine: Engine) -> date | None:
@@ -447,4 +466,6 @@ def newest_published_day(engine: Engine) -> date | None:
 def read_served_day(con, score_date: date | str) -> pa.Table:
     """One day of ``scoring.served_risk_scores`` from the DuckDB warehouse, in account order."""
     day = as_date(score_date).isoformat()
-    return con.execute(f"SELECT * FROM {SERVED_TABLE} WHERE score_date = ?::DATE ORDER BY account_id", [day]).to_arrow_table()
+    return con.execute(
+        f"SELECT * FROM {SERVED_TABLE} WHERE score_date = ?::DATE ORDER BY account_id", [day]
+    ).to_arrow_table()

@@ -119,7 +119,5 @@ class RiskReader:
         table, where = self._table(score_date)
         if tier is not None:
             where.append(table.c.tier == tier)
-        statement = (
-            sa.select(table).where(*where).order_by(table.c.probability.desc(), table.c.account_id).limit(limit)
-        )
+        statement = sa.select(table).where(*where).order_by(table.c.probability.desc(), table.c.account_id).limit(limit)
         return self._rows(statement)

@@ -21,9 +21,7 @@ model_versions = sa.Table(
     sa.Column("version", sa.String(64), primary_key=True),
     sa.Column("created_at", sa.DateTime(), nullable=False),  # naive UTC
     sa.Column("train_start", sa.Date(), nullable=False),  # first as_of_date the model learned from
-    sa.Column(
-        "train_end", sa.Date(), nullable=False
-    ),  # last as_of_date the model learned from (incl. calibration)
+    sa.Column("train_end", sa.Date(), nullable=False),  # last as_of_date the model learned from (incl. calibration)
     sa.Column("validation_start", sa.Date(), nullable=False),
     sa.Column("validation_end", sa.Date(), nullable=False),
     sa.Column("label_horizon_days", sa.Integer(), nullable=False),
@@ -38,9 +36,7 @@ model_versions = sa.Table(
     sa.Column("status_changed_at", sa.DateTime(), nullable=False),
     sa.Column("kind", sa.String(16), nullable=False, server_default="lightgbm"),  # MODEL_KINDS
     sa.CheckConstraint("kind IN ('lightgbm', 'rules')", name="ck_model_versions_kind"),
-    sa.CheckConstraint(
-        "status IN ('candidate', 'champion', 'retired', 'rejected')", name="ck_model_versions_status"
-    ),
+    sa.CheckConstraint("status IN ('candidate', 'champion', 'retired', 'rejected')", name="ck_model_versions_status"),
     # At most one champion at any time, enforced by the database itself.
     sa.Index(
         "ux_model_versions_one_champion",
@@ -169,9 +165,7 @@ rollout_backtests = sa.Table(
     sa.Column("summary", sa.JSON(), nullable=False),  # pooled figures with intervals (backtest.pooled_summary)
     sa.Column("per_day", sa.JSON(), nullable=False),  # one entry per replayed day: status, alerts, outcomes
     sa.Column("rule", sa.JSON(), nullable=False),  # BacktestRule.to_dict()
-    sa.CheckConstraint(
-        "verdict IN ('pass', 'fail', 'insufficient_data')", name="ck_rollout_backtests_verdict"
-    ),
+    sa.CheckConstraint("verdict IN ('pass', 'fail', 'insufficient_data')", name="ck_rollout_backtests_verdict"),
     sa.Index("ix_rollout_backtests_models", "candidate_version", "champion_version", "created_at"),
 )
 

@@ -13,5 +13,17 @@ from safeguard.world.generate import (
 from safeguard.world.params import PRESETS, ROBUSTNESS_PRESETS, WorldParams, WorldParamsError, preset
 from safeguard.world.populations import ARCHETYPES, DEFAULT_ARCHETYPES
 
-__all__ = ["ARCHETYPES", "DEFAULT_ARCHETYPES", "PRESETS", "ROBUSTNESS_PRESETS", "ROBUST_TRUTH_SCHEMA", "TRUTH_SCHEMA",
-           "WorldArgumentError", "WorldParams", "WorldParamsError", "WorldSummary", "generate_world", "preset"]
+__all__ = [
+    "ARCHETYPES",
+    "DEFAULT_ARCHETYPES",
+    "PRESETS",
+    "ROBUSTNESS_PRESETS",
+    "ROBUST_TRUTH_SCHEMA",
+    "TRUTH_SCHEMA",
+    "WorldArgumentError",
+    "WorldParams",
+    "WorldParamsError",
+    "WorldSummary",
+    "generate_world",
+    "preset",
+]

@@ -38,9 +38,26 @@ HOUR = 3_600
 NEVER = np.iinfo(np.int64).max  # "no such time" in int64 second arrays
 
 # Kinds of tagged keys (see module docstring).
-(K_NET, K_NET_ORG, K_NET_RING, K_NET_PROXY, K_NET_ATTACKER, K_SIGNUP_IP, K_OFFICE_IP, K_RING_IP, K_DEVICE,
- K_RING_DEVICE, K_CARD, K_ORG_CARD, K_RING_CARD, K_NEW_CARD, K_ATTACKER_CARD, K_TEMPLATES, K_RING_TEMPLATES,
- K_ABUSE_TEMPLATES) = range(1, 19)
+(
+    K_NET,
+    K_NET_ORG,
+    K_NET_RING,
+    K_NET_PROXY,
+    K_NET_ATTACKER,
+    K_SIGNUP_IP,
+    K_OFFICE_IP,
+    K_RING_IP,
+    K_DEVICE,
+    K_RING_DEVICE,
+    K_CARD,
+    K_ORG_CARD,
+    K_RING_CARD,
+    K_NEW_CARD,
+    K_ATTACKER_CARD,
+    K_TEMPLATES,
+    K_RING_TEMPLATES,
+    K_ABUSE_TEMPLATES,
+) = range(1, 19)
 
 # Later account changes (an upsert row on the day they happen).
 CHANGE_PLAN, CHANGE_PHONE, CHANGE_PAYMENT = 0, 1, 2
@@ -119,8 +136,14 @@ def _choose(rng: np.random.Generator, p: np.ndarray | float, n: int) -> np.ndarr
     return rng.random(n) < p
 
 
-def build_population(n: int, start: int, days: int, rng: np.random.Generator,
-                     params: WorldParams = DEFAULT, robust_rng: np.random.Generator | None = None) -> Population:
+def build_population(
+    n: int,
+    start: int,
+    days: int,
+    rng: np.random.Generator,
+    params: WorldParams = DEFAULT,
+    robust_rng: np.random.Generator | None = None,
+) -> Population:
     """Draw ``n`` accounts for a window of ``days`` days from epoch second ``start``.
 
     Non-default ``params`` (a robustness world) change the mix and ring sizes here, and then add their own
@@ -167,8 +190,9 @@ def build_population(n: int, start: int, days: int, rng: np.random.Generator,
     sleeper = lo + (rng.random(n) * np.maximum(end - lo, 1)).astype(np.int64)
     abuse_start = np.where(rng.random(n) < 0.3, sleeper, from_creation)
     margin = min(2 * DAY, days * DAY // 4)
-    abuse_start[takeover] = start + margin + (rng.random(int(takeover.sum())) * (days * DAY - 2 * margin)).astype(
-        np.int64)
+    abuse_start[takeover] = (
+        start + margin + (rng.random(int(takeover.sum())) * (days * DAY - 2 * margin)).astype(np.int64)
+    )
     abuse_start[ring_member] = created[ring_member] + (rng.random(ring_idx.size) * 6 * HOUR).astype(np.int64)
     abuse_start = np.where(abuser, abuse_start, NEVER)
 
@@ -182,8 +206,9 @@ def build_population(n: int, start: int, days: int, rng: np.random.Generator,
         org[members] = next_org + _groups(rng, members, lo_size, hi_size)
         next_org = int(org[members].max()) + 1
     ring_orgs = rng.integers(2, 5, size=n_rings)  # one operator, several orgs per ring
-    org[ring_idx] = next_org + ring[ring_idx] * 4 + (rng.random(ring_idx.size) * ring_orgs[ring[ring_idx]]).astype(
-        np.int64)
+    org[ring_idx] = (
+        next_org + ring[ring_idx] * 4 + (rng.random(ring_idx.size) * ring_orgs[ring[ring_idx]]).astype(np.int64)
+    )
 
     in_org = org >= 0
     has_card = _choose(rng, P.p_payment[signup], n)
@@ -199,9 +224,11 @@ def build_population(n: int, start: int, days: int, rng: np.random.Generator,
     signup_ip = np.where(ring_member & _choose(rng, 0.7, n), tagged(K_RING_IP, shared), signup_ip)
     device = np.where(ring_member & _choose(rng, 0.6, n), tagged(K_RING_DEVICE, shared), device)
 
-    abuse_net = np.select([takeover, ring_member, abuser],
-                          [tagged(K_NET_ATTACKER, idx), tagged(K_NET_RING, ring), tagged(K_NET_PROXY, idx)],
-                          cover_net)
+    abuse_net = np.select(
+        [takeover, ring_member, abuser],
+        [tagged(K_NET_ATTACKER, idx), tagged(K_NET_RING, ring), tagged(K_NET_PROXY, idx)],
+        cover_net,
+    )
 
     # --- countries ------------------------------------------------------------------------------------------------
     benign_home = categorical(rng, np.broadcast_to(np.cumsum(COUNTRY_WEIGHTS)[:-1], (n, len(COUNTRY_CODES) - 1)))
@@ -327,8 +354,9 @@ def accounts_table(pop: Population, ids: AccountIds, day_index: int, day_start: 
 
     rows = np.concatenate([first, changed])
     after = np.concatenate([np.zeros(first.size, bool), np.ones(changed.size, bool)])
-    updated = np.concatenate([np.where(snapshot[first], pop.snapshot_at[first], pop.created_at[first]),
-                              pop.change_at[changed]])
+    updated = np.concatenate(
+        [np.where(snapshot[first], pop.snapshot_at[first], pop.created_at[first]), pop.change_at[changed]]
+    )
     order = np.lexsort((rows, updated))
     rows, after, updated = rows[order], after[order], updated[order]
 
@@ -338,7 +366,8 @@ def accounts_table(pop: Population, ids: AccountIds, day_index: int, day_start: 
         "created_at": pa.array(pop.created_at[rows] * 1_000_000, type=ACCOUNTS.arrow_schema.field("created_at").type),
         "plan": vocab_strings(PLANS, np.where(after, pop.plan_after[rows], pop.plan[rows])),
         "signup_country": vocab_strings(
-            COUNTRY_CODES, np.where(pop.signup_country_known[rows], pop.home_country[rows], -1)),
+            COUNTRY_CODES, np.where(pop.signup_country_known[rows], pop.home_country[rows], -1)
+        ),
         "email_domain_kind": vocab_strings(EMAIL_DOMAIN_KINDS, pop.email[rows]),
         "payment_fingerprint": ids.fingerprint(np.where(after, pop.card_after[rows], pop.card[rows])),
         "phone_verified": pa.array(np.where(after, pop.phone_after[rows], pop.phone[rows])),

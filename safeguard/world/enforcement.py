@@ -20,8 +20,19 @@ from safeguard.world.params import DEFAULT, WorldParams
 from safeguard.world.populations import IS_ABUSER, PROFILES, RING, TAKEOVER, categorical
 
 # Free-text categories an enforcement team writes: policy categories and other reasons.
-CATEGORIES = ("fraud_scams", "deception", "harassment", "sexual", "cyber", "cbrn", "weapons", "violent_extremism",
-              "coordinated_inauthentic_behavior", "account_takeover", "model_distillation")
+CATEGORIES = (
+    "fraud_scams",
+    "deception",
+    "harassment",
+    "sexual",
+    "cyber",
+    "cbrn",
+    "weapons",
+    "violent_extremism",
+    "coordinated_inauthentic_behavior",
+    "account_takeover",
+    "model_distillation",
+)
 _CAT = {c: i for i, c in enumerate(CATEGORIES)}
 WARN, SUSPEND, BAN, REINSTATE = (ENFORCEMENT_ACTIONS.index(a) for a in ("warn", "suspend", "ban", "reinstate"))
 ANALYST, AUTOMATED, USER_REPORT = (ENFORCEMENT_SOURCES.index(s) for s in ("analyst", "automated", "user_report"))
@@ -32,18 +43,40 @@ def _per_profile(default: float, **values: float) -> np.ndarray:
 
 
 # Chance that an abuser is ever caught (a ring member: that the ring is caught and the member with it).
-P_CAUGHT = _per_profile(0.0, templated_spam=0.75, jailbreak_probing=0.6, coordinated_ring=0.75,
-                        account_takeover=0.65, distillation_scraping=0.5, behaviour_change=0.5, evasive_abuse=0.4)
-P_BAN = _per_profile(0.4, templated_spam=0.75, jailbreak_probing=0.6, coordinated_ring=0.85,
-                     account_takeover=0.4, distillation_scraping=0.7, behaviour_change=0.5,
-                     evasive_abuse=0.6)  # else suspend
-P_APPEAL_WON = _per_profile(0.85, templated_spam=0.15, jailbreak_probing=0.15, coordinated_ring=0.1,
-                            account_takeover=0.6, distillation_scraping=0.15, behaviour_change=0.3,
-                            evasive_abuse=0.15)  # a suspension is reinstated
-P_FALSE_BLOCK = _per_profile(0.0, hobbyist=0.002, startup=0.002, enterprise=0.001, security_researcher=0.04,
-                             batch_api=0.004)
-P_WARN = _per_profile(0.3, hobbyist=0.01, startup=0.01, enterprise=0.01, security_researcher=0.1,
-                      batch_api=0.01)
+P_CAUGHT = _per_profile(
+    0.0,
+    templated_spam=0.75,
+    jailbreak_probing=0.6,
+    coordinated_ring=0.75,
+    account_takeover=0.65,
+    distillation_scraping=0.5,
+    behaviour_change=0.5,
+    evasive_abuse=0.4,
+)
+P_BAN = _per_profile(
+    0.4,
+    templated_spam=0.75,
+    jailbreak_probing=0.6,
+    coordinated_ring=0.85,
+    account_takeover=0.4,
+    distillation_scraping=0.7,
+    behaviour_change=0.5,
+    evasive_abuse=0.6,
+)  # else suspend
+P_APPEAL_WON = _per_profile(
+    0.85,
+    templated_spam=0.15,
+    jailbreak_probing=0.15,
+    coordinated_ring=0.1,
+    account_takeover=0.6,
+    distillation_scraping=0.15,
+    behaviour_change=0.3,
+    evasive_abuse=0.15,
+)  # a suspension is reinstated
+P_FALSE_BLOCK = _per_profile(
+    0.0, hobbyist=0.002, startup=0.002, enterprise=0.001, security_researcher=0.04, batch_api=0.004
+)
+P_WARN = _per_profile(0.3, hobbyist=0.01, startup=0.01, enterprise=0.01, security_researcher=0.1, batch_api=0.01)
 # Category each abuse archetype is enforced under: a cdf over CATEGORIES per profile (benign: mistaken reasons).
 _CATEGORY_PMF = {
     "templated_spam": {"fraud_scams": 0.8, "deception": 0.2},
@@ -83,8 +116,9 @@ def _log_uniform_seconds(rng: np.random.Generator, lo: float, hi: float, n: int)
     return np.exp(np.log(lo) + (np.log(hi) - np.log(lo)) * rng.random(n)).astype(np.int64)
 
 
-def plan_enforcement(pop: Population, start: int, days: int, rng: np.random.Generator,
-                     params: WorldParams = DEFAULT) -> EnforcementPlan:
+def plan_enforcement(
+    pop: Population, start: int, days: int, rng: np.random.Generator, params: WorldParams = DEFAULT
+) -> EnforcementPlan:
     """Plan every enforcement action of the window; sets ``pop.abuse_end`` for takeovers whose owner recovers.
 
     ``params`` scale the chance of being caught and set the range of detection delays (robustness worlds)."""
@@ -110,7 +144,8 @@ def plan_enforcement(pop: Population, start: int, days: int, rng: np.random.Gene
         member = np.flatnonzero(in_ring)
         caught[member] = ring_caught[pop.ring[member]] & (rng.random(member.size) < 0.9)
         detect[member] = np.maximum(ring_detect[pop.ring[member]], pop.created_at[member] + DAY) + (
-            rng.random(member.size) * 6 * HOUR).astype(np.int64)
+            rng.random(member.size) * 6 * HOUR
+        ).astype(np.int64)
 
     # Benign accounts: a few mistaken blocks, nearly all reinstated on appeal.
     lo = np.maximum(pop.created_at, start)
@@ -158,8 +193,9 @@ def enforcement_table(plan: EnforcementPlan, ids: AccountIds, day_start: int) ->
     order = np.lexsort((slot, account, ts))
     account, slot, ts, action, source = account[order], slot[order], ts[order], action[order], source[order]
     columns = {
-        "action_id": hex_strings(mix64(account.astype(np.uint64) * np.uint64(4) + slot.astype(np.uint64),
-                                       ids.salt), "act_"),
+        "action_id": hex_strings(
+            mix64(account.astype(np.uint64) * np.uint64(4) + slot.astype(np.uint64), ids.salt), "act_"
+        ),
         "account_id": ids.account(account),
         "action_ts": pa.array(ts * 1_000_000, type=ENFORCEMENT.arrow_schema.field("action_ts").type),
         "action": vocab_strings(ENFORCEMENT_ACTIONS, action),

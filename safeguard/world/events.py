@@ -67,8 +67,9 @@ def _seconds_of_day(pop: Population, account: np.ndarray, profile: np.ndarray, r
     n = account.size
     mode = categorical(rng, P.time_cdf[profile])
     u = rng.random(n)
-    hour = np.where(mode == 0, np.searchsorted(HOUR_CDF[0], u, side="right"),
-                    np.searchsorted(HOUR_CDF[1], u, side="right"))
+    hour = np.where(
+        mode == 0, np.searchsorted(HOUR_CDF[0], u, side="right"), np.searchsorted(HOUR_CDF[1], u, side="right")
+    )
     local = np.minimum(hour, 23) * HOUR + rng.integers(0, HOUR, size=n)
     utc = (local - COUNTRY_UTC_OFFSET_H[pop.home_country[account]] * HOUR) % DAY
     return np.where(mode == UNIFORM_TIME, rng.integers(0, DAY, size=n), utc)
@@ -79,8 +80,9 @@ def _pool_pick(rng: np.random.Generator, size: np.ndarray, concentration: np.nda
     return np.minimum((size * rng.random(size.shape[0]) ** concentration).astype(np.int64), size - 1)
 
 
-def events_table(pop: Population, plan: EnforcementPlan, ids: AccountIds, day_index: int, day_start: int,
-                 rng: np.random.Generator) -> pa.Table:
+def events_table(
+    pop: Population, plan: EnforcementPlan, ids: AccountIds, day_index: int, day_start: int, rng: np.random.Generator
+) -> pa.Table:
     """The ``usage_events`` of one day, by account and in time order within each account."""
     account, day_profile = _daily_requests(pop, plan, day_start, rng)
     seconds = day_start + _seconds_of_day(pop, account, day_profile, rng)
@@ -116,10 +118,12 @@ def events_table(pop: Population, plan: EnforcementPlan, ids: AccountIds, day_in
     stop = np.where(refusal, REFUSAL, categorical(rng, P.stop_cdf[content]))
     input_tokens = np.rint(P.input_median[content] * np.exp(0.8 * rng.standard_normal(n))).astype(np.int64)
     output_tokens = np.rint(P.output_median[content] * np.exp(0.7 * rng.standard_normal(n))).astype(np.int64)
-    output_tokens = np.where(refusal, np.rint(60 * np.exp(0.4 * rng.standard_normal(n))).astype(np.int64),
-                             output_tokens)
-    output_tokens = np.where(stop == MAX_TOKENS, MAX_TOKENS_LIMITS[rng.integers(0, MAX_TOKENS_LIMITS.size, n)],
-                             output_tokens)
+    output_tokens = np.where(
+        refusal, np.rint(60 * np.exp(0.4 * rng.standard_normal(n))).astype(np.int64), output_tokens
+    )
+    output_tokens = np.where(
+        stop == MAX_TOKENS, MAX_TOKENS_LIMITS[rng.integers(0, MAX_TOKENS_LIMITS.size, n)], output_tokens
+    )
 
     # where from: network, country, client, key
     travel = rng.random(n) < np.minimum(P.p_travel[network_profile] * pop.roaming[a], 0.8)
@@ -150,8 +154,7 @@ def events_table(pop: Population, plan: EnforcementPlan, ids: AccountIds, day_in
         "event_id": hex_strings(mix64(seq, ids.salt ^ _EVENT_ID_SALT), "evt_"),
         "account_id": ids.account(a),
         "org_id": ids.org(pop.org[a]),
-        "api_key_id": hex_strings(mix64(a.astype(np.uint64) * np.uint64(64) + key.astype(np.uint64), ids.salt),
-                                  "key_"),
+        "api_key_id": hex_strings(mix64(a.astype(np.uint64) * np.uint64(64) + key.astype(np.uint64), ids.salt), "key_"),
         "event_ts": pa.array(ts, type=USAGE_EVENTS.arrow_schema.field("event_ts").type),
         "model": vocab_strings(MODELS, categorical(rng, P.model_cdf[content])),
         "input_tokens": pa.array(np.maximum(input_tokens, 1)),

@@ -38,21 +38,25 @@ from safeguard.world.robust import lookalike_kinds, mix_shares
 # SeedSequence spawn keys: one independent stream per purpose (and per day for events).
 _POPULATION_STREAM, _ENFORCEMENT_STREAM, _EVENTS_STREAM, _ROBUSTNESS_STREAM = 0, 1, 2, 3
 
-TRUTH_SCHEMA = pa.schema([
-    pa.field("account_id", pa.string(), nullable=False),
-    pa.field("archetype", pa.string(), nullable=False),
-    pa.field("is_abuser", pa.bool_(), nullable=False),
-    pa.field("abuse_start", pa.timestamp("us", tz="UTC")),
-])
+TRUTH_SCHEMA = pa.schema(
+    [
+        pa.field("account_id", pa.string(), nullable=False),
+        pa.field("archetype", pa.string(), nullable=False),
+        pa.field("is_abuser", pa.bool_(), nullable=False),
+        pa.field("abuse_start", pa.timestamp("us", tz="UTC")),
+    ]
+)
 # A robustness world's truth says more: when abuse ends (a recovered takeover), whether the abuser evades the
 # classifier, and which benign accounts are lookalikes (traveller, class_member). The demo world's truth keeps
 # its four columns, so its bytes stay as they were.
-ROBUST_TRUTH_SCHEMA = pa.schema([
-    *TRUTH_SCHEMA,
-    pa.field("abuse_end", pa.timestamp("us", tz="UTC")),
-    pa.field("evasive", pa.bool_(), nullable=False),
-    pa.field("lookalike", pa.string()),
-])
+ROBUST_TRUTH_SCHEMA = pa.schema(
+    [
+        *TRUTH_SCHEMA,
+        pa.field("abuse_end", pa.timestamp("us", tz="UTC")),
+        pa.field("evasive", pa.bool_(), nullable=False),
+        pa.field("lookalike", pa.string()),
+    ]
+)
 
 
 @dataclass
@@ -99,8 +103,11 @@ def _check_args(accounts: int, days: int, seed: int, out_uri: str, truth_path: s
 
 
 def _timestamps(seconds: np.ndarray) -> pa.Array:
-    return pa.array(np.where(seconds == NEVER, 0, seconds) * 1_000_000, type=TRUTH_SCHEMA.field("abuse_start").type,
-                    mask=seconds == NEVER)
+    return pa.array(
+        np.where(seconds == NEVER, 0, seconds) * 1_000_000,
+        type=TRUTH_SCHEMA.field("abuse_start").type,
+        mask=seconds == NEVER,
+    )
 
 
 def truth_table(pop: Population, ids: AccountIds, robust: bool = False) -> pa.Table:
@@ -127,8 +134,9 @@ def truth_table(pop: Population, ids: AccountIds, robust: bool = False) -> pa.Ta
             "account_id": ids.account(np.arange(pop.size)),
             "archetype": vocab_strings(ARCHETYPES, pop.archetype),
             "is_abuser": pa.array(IS_ABUSER[pop.archetype]),
-            "abuse_start": pa.array(abuse_start, type=TRUTH_SCHEMA.field("abuse_start").type,
-                                    mask=pop.abuse_start == NEVER),
+            "abuse_start": pa.array(
+                abuse_start, type=TRUTH_SCHEMA.field("abuse_start").type, mask=pop.abuse_start == NEVER
+            ),
         },
         schema=TRUTH_SCHEMA,
     )
@@ -141,8 +149,14 @@ def world_rings(accounts: int, days: int, start: date | str, seed: int, params: 
     first_day = as_date(start)
     start_s = int(datetime(first_day.year, first_day.month, first_day.day, tzinfo=UTC).timestamp())
     robust = not params.is_default
-    pop = build_population(accounts, start_s, days, _rng(seed, _POPULATION_STREAM), params,
-                           _rng(seed, _ROBUSTNESS_STREAM) if robust else None)
+    pop = build_population(
+        accounts,
+        start_s,
+        days,
+        _rng(seed, _POPULATION_STREAM),
+        params,
+        _rng(seed, _ROBUSTNESS_STREAM) if robust else None,
+    )
     members = np.flatnonzero(pop.ring >= 0)
     return pa.table({"account_id": AccountIds(pop, seed).account(members), "ring": pa.array(pop.ring[members])})
 
@@ -183,8 +197,14 @@ def generate_world(
     start_s = int(datetime(first_day.year, first_day.month, first_day.day, tzinfo=UTC).timestamp())
 
     robust = not params.is_default
-    pop = build_population(accounts, start_s, days, _rng(seed, _POPULATION_STREAM), params,
-                           _rng(seed, _ROBUSTNESS_STREAM) if robust else None)
+    pop = build_population(
+        accounts,
+        start_s,
+        days,
+        _rng(seed, _POPULATION_STREAM),
+        params,
+        _rng(seed, _ROBUSTNESS_STREAM) if robust else None,
+    )
     plan = plan_enforcement(pop, start_s, days, _rng(seed, _ENFORCEMENT_STREAM), params)
     ids = AccountIds(pop, seed)
     zone = LandingZone(out_uri, s3_endpoint_url=s3_endpoint_url)

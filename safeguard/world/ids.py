@@ -34,7 +34,7 @@ def _fixed_width(prefix: str, body: np.ndarray, valid: np.ndarray | None) -> pa.
     row = len(pre) + width
     buf = np.empty((n, row), dtype=np.uint8)
     buf[:, : len(pre)] = pre
-    buf[:, len(pre):] = body
+    buf[:, len(pre) :] = body
     # Arrow's plain string type has 32-bit offsets; a bigger buffer needs the large type, then a cast.
     large = (n + 1) * row >= 2**31
     offsets = np.arange(0, (n + 1) * row, row, dtype=np.int64 if large else np.int32)
@@ -43,8 +43,9 @@ def _fixed_width(prefix: str, body: np.ndarray, valid: np.ndarray | None) -> pa.
     if valid is not None:
         valid = np.asarray(valid, dtype=bool)
         bitmap, null_count = pa.py_buffer(np.packbits(valid, bitorder="little")), int(n - valid.sum())
-    arr = array_type.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(buf), null_bitmap=bitmap,
-                                  null_count=null_count)
+    arr = array_type.from_buffers(
+        n, pa.py_buffer(offsets), pa.py_buffer(buf), null_bitmap=bitmap, null_count=null_count
+    )
     return arr.cast(pa.string()) if large else arr
 
 
@@ -57,9 +58,7 @@ def hex_strings(values: np.ndarray, prefix: str = "", valid: np.ndarray | None =
     return _fixed_width(prefix, body, valid)
 
 
-def decimal_strings(
-    values: np.ndarray, prefix: str, width: int, valid: np.ndarray | None = None
-) -> pa.StringArray:
+def decimal_strings(values: np.ndarray, prefix: str, width: int, valid: np.ndarray | None = None) -> pa.StringArray:
     """``prefix`` + each non-negative integer zero-padded to ``width`` digits, e.g. ``acct_0000123``."""
     v = np.asarray(values, dtype=np.int64)
     if v.size and (v.min() < 0 or v.max() >= 10**width):

@@ -138,22 +138,49 @@ PRESETS: dict[str, WorldParams] = {
     "default": DEFAULT,
     # few abusers, caught late and rarely; small rings; quiet traffic; many researchers, some travellers and classes
     "robust-a": WorldParams(
-        name="robust-a", abuser_share=0.025, share_factors={"security_researcher": 2.5, "batch_api": 0.8},
-        new_archetype_share=0.004, catch_rate_factor=0.6, detection_delay_days=(7.0, 40.0), ring_size=(2, 6),
-        volume_factor=0.6, evasive_share=0.3, traveller_share=0.05, class_share=0.02, class_size=(10, 40)),
+        name="robust-a",
+        abuser_share=0.025,
+        share_factors={"security_researcher": 2.5, "batch_api": 0.8},
+        new_archetype_share=0.004,
+        catch_rate_factor=0.6,
+        detection_delay_days=(7.0, 40.0),
+        ring_size=(2, 6),
+        volume_factor=0.6,
+        evasive_share=0.3,
+        traveller_share=0.05,
+        class_share=0.02,
+        class_size=(10, 40),
+    ),
     # many abusers, caught fast; big rings; heavy traffic; many batch jobs and hackathons
     "robust-b": WorldParams(
-        name="robust-b", abuser_share=0.075,
+        name="robust-b",
+        abuser_share=0.075,
         share_factors={"security_researcher": 1.0, "batch_api": 1.8, "behaviour_change": 1.5},
-        new_archetype_share=0.006, catch_rate_factor=1.3, detection_delay_days=(2.0, 15.0), ring_size=(15, 60),
-        volume_factor=1.8, evasive_share=0.2, traveller_share=0.08, class_share=0.04, class_size=(20, 80)),
+        new_archetype_share=0.006,
+        catch_rate_factor=1.3,
+        detection_delay_days=(2.0, 15.0),
+        ring_size=(15, 60),
+        volume_factor=1.8,
+        evasive_share=0.2,
+        traveller_share=0.08,
+        class_share=0.04,
+        class_size=(20, 80),
+    ),
     # middle share, evasion-heavy, many travellers; researchers rare, classes small and frequent
     "robust-c": WorldParams(
-        name="robust-c", abuser_share=0.045,
-        share_factors={"security_researcher": 0.5, "batch_api": 1.2, "account_takeover": 2.0,
-                       "evasive_abuse": 1.5},
-        new_archetype_share=0.005, catch_rate_factor=0.9, detection_delay_days=(3.0, 30.0), ring_size=(4, 12),
-        volume_factor=1.0, evasive_share=0.5, traveller_share=0.15, class_share=0.06, class_size=(8, 30)),
+        name="robust-c",
+        abuser_share=0.045,
+        share_factors={"security_researcher": 0.5, "batch_api": 1.2, "account_takeover": 2.0, "evasive_abuse": 1.5},
+        new_archetype_share=0.005,
+        catch_rate_factor=0.9,
+        detection_delay_days=(3.0, 30.0),
+        ring_size=(4, 12),
+        volume_factor=1.0,
+        evasive_share=0.5,
+        traveller_share=0.15,
+        class_share=0.06,
+        class_size=(8, 30),
+    ),
 }
 ROBUSTNESS_PRESETS = ("robust-a", "robust-b", "robust-c")
 
@@ -165,5 +192,13 @@ def preset(name: str) -> WorldParams:
         raise WorldParamsError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}") from None
 
 
-__all__ = ["DEFAULT", "EVASIVE_HIGH", "EVASIVE_LOW", "PRESETS", "ROBUSTNESS_PRESETS", "WorldParams",
-           "WorldParamsError", "preset"]
+__all__ = [
+    "DEFAULT",
+    "EVASIVE_HIGH",
+    "EVASIVE_LOW",
+    "PRESETS",
+    "ROBUSTNESS_PRESETS",
+    "WorldParams",
+    "WorldParamsError",
+    "preset",
+]

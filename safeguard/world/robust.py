@@ -79,7 +79,8 @@ def apply_robustness(pop, params: WorldParams, start: int, days: int, rng: np.ra
     lo, hi = start + int(0.3 * days * DAY), start + max(int(0.9 * days * DAY), int(0.3 * days * DAY) + 1)
     pop.abuse_start[bc] = lo + (rng.random(bc.size) * (hi - lo)).astype(np.int64)
     pop.home_country[bc] = categorical(
-        rng, np.broadcast_to(np.cumsum(COUNTRY_WEIGHTS)[:-1], (bc.size, len(COUNTRY_CODES) - 1)))
+        rng, np.broadcast_to(np.cumsum(COUNTRY_WEIGHTS)[:-1], (bc.size, len(COUNTRY_CODES) - 1))
+    )
     pop.abuse_net[bc] = pop.cover_net[bc]
     pop.abuse_ips[bc] = pop.cover_ips[bc]
     pop.abuse_client[bc] = pop.cover_client[bc]
@@ -100,18 +101,23 @@ def apply_robustness(pop, params: WorldParams, start: int, days: int, rng: np.ra
     members = np.sort(rng.permutation(hobbyists)[:n_class])
     cohort = _groups(rng, members.size, *params.class_size)
     n_cohorts = int(cohort.max()) + 1 if members.size else 0
-    burst = np.where(rng.random(n_cohorts) < 0.5,
-                     start - (DAY + rng.random(n_cohorts) * 60 * DAY).astype(np.int64),
-                     start + (rng.random(n_cohorts) * max(days - 1, 1) * DAY).astype(np.int64))
-    pop.created_at[members] = np.minimum(burst[cohort] + (rng.random(members.size) * 3 * HOUR).astype(np.int64),
-                                         end - 1)
+    burst = np.where(
+        rng.random(n_cohorts) < 0.5,
+        start - (DAY + rng.random(n_cohorts) * 60 * DAY).astype(np.int64),
+        start + (rng.random(n_cohorts) * max(days - 1, 1) * DAY).astype(np.int64),
+    )
+    pop.created_at[members] = np.minimum(
+        burst[cohort] + (rng.random(members.size) * 3 * HOUR).astype(np.int64), end - 1
+    )
     first_org = int(pop.org.max(initial=-1)) + 1
     as_org = rng.random(n_cohorts) < 0.7
     pop.org[members] = np.where(as_org[cohort], first_org + cohort, -1)
-    pop.signup_ip[members] = np.where(rng.random(members.size) < 0.85, _tagged(K_CLASS_IP, cohort),
-                                      pop.signup_ip[members])
-    pop.cover_net[members] = np.where(rng.random(members.size) < 0.6, _tagged(K_NET_CLASS, cohort),
-                                      pop.cover_net[members])
+    pop.signup_ip[members] = np.where(
+        rng.random(members.size) < 0.85, _tagged(K_CLASS_IP, cohort), pop.signup_ip[members]
+    )
+    pop.cover_net[members] = np.where(
+        rng.random(members.size) < 0.6, _tagged(K_NET_CLASS, cohort), pop.cover_net[members]
+    )
     pop.cover_templates[members] = _tagged(K_CLASS_TEMPLATES, cohort)
     pop.cover_pool[members] = rng.integers(3, 16, size=max(n_cohorts, 1))[cohort]
 

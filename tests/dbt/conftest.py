@@ -13,8 +13,11 @@ def project_manifest() -> Path:
     from orchestration.dbt import dbt_project, prepare_manifest
 
     manifest = dbt_project.manifest_path
-    sources = [p for p in dbt_project.project_dir.rglob("*") if p.suffix in (".sql", ".yml")
-               and "target" not in p.relative_to(dbt_project.project_dir).parts]
+    sources = [
+        p
+        for p in dbt_project.project_dir.rglob("*")
+        if p.suffix in (".sql", ".yml") and "target" not in p.relative_to(dbt_project.project_dir).parts
+    ]
     if not manifest.exists() or manifest.stat().st_mtime < max(p.stat().st_mtime for p in sources):
         prepare_manifest()
     return manifest

@@ -35,8 +35,18 @@ def run_dbt(warehouse: Path, args: list[str], *, expect_success: bool = True) ->
 
     With ``expect_success`` a failure raises, naming the failing nodes and their messages."""
     target = warehouse.parent / f"{warehouse.stem}-target"
-    full = [*args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-            "--target-path", str(target), "--log-path", str(target), "--quiet"]
+    full = [
+        *args,
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        "--target-path",
+        str(target),
+        "--log-path",
+        str(target),
+        "--quiet",
+    ]
     with warehouse_path_env(str(warehouse)):
         result = dbtRunner().invoke(full)
     failed = [r for r in (result.result or []) if str(r.status) in ("error", "fail")]
@@ -46,8 +56,9 @@ def run_dbt(warehouse: Path, args: list[str], *, expect_success: bool = True) ->
     return [r.node.name for r in failed]
 
 
-def build(warehouse: Path, start: str, end: str, *, horizon: int = 2, unit_tests: bool = False,
-          expect_success: bool = True) -> list[str]:
+def build(
+    warehouse: Path, start: str, end: str, *, horizon: int = 2, unit_tests: bool = False, expect_success: bool = True
+) -> list[str]:
     """dbt build of the partition window [start, end) as the Dagster asset runs it; the failed nodes."""
     args = dbt_build_args(day(start), day(end), label_horizon_days=horizon, unit_tests=unit_tests)
     return run_dbt(warehouse, args, expect_success=expect_success)

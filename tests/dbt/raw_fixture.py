@@ -20,17 +20,29 @@ _NAIVE_TS = pa.timestamp("us")
 def _arrow_schema(source: Source) -> pa.Schema:
     """The raw table's columns as Arrow types: contract columns (naive UTC timestamps) plus lineage."""
     fields = [pa.field(c.name, _NAIVE_TS if c.type == TS else c.type) for c in source.columns]
-    return pa.schema([*fields, ("_partition_date", pa.date32()), ("_source_file", pa.string()),
-                      ("_ingested_at", _NAIVE_TS)])
+    return pa.schema(
+        [*fields, ("_partition_date", pa.date32()), ("_source_file", pa.string()), ("_ingested_at", _NAIVE_TS)]
+    )
 
 
 def event(event_id: str, account_id: str, ts: datetime, **overrides) -> dict:
     """A usage event with harmless defaults; ``overrides`` set any contract column."""
     row = {
-        "event_id": event_id, "account_id": account_id, "org_id": None, "api_key_id": f"key-{account_id}",
-        "event_ts": ts, "model": "model-m", "input_tokens": 100, "output_tokens": 50, "ip_hash": "ip-1",
-        "country": "US", "client": "sdk-python", "stop_reason": "end_turn", "policy_category": "none",
-        "classifier_score": 0.01, "prompt_template_hash": "tpl-1",
+        "event_id": event_id,
+        "account_id": account_id,
+        "org_id": None,
+        "api_key_id": f"key-{account_id}",
+        "event_ts": ts,
+        "model": "model-m",
+        "input_tokens": 100,
+        "output_tokens": 50,
+        "ip_hash": "ip-1",
+        "country": "US",
+        "client": "sdk-python",
+        "stop_reason": "end_turn",
+        "policy_category": "none",
+        "classifier_score": 0.01,
+        "prompt_template_hash": "tpl-1",
     }
     return _checked(USAGE_EVENTS, row, overrides)
 
@@ -38,17 +50,30 @@ def event(event_id: str, account_id: str, ts: datetime, **overrides) -> dict:
 def account(account_id: str, created_at: datetime, updated_at: datetime | None = None, **overrides) -> dict:
     """An account version (``updated_at`` defaults to ``created_at``: the creation version)."""
     row = {
-        "account_id": account_id, "org_id": None, "created_at": created_at, "plan": "free",
-        "signup_country": "US", "email_domain_kind": "webmail", "payment_fingerprint": None,
-        "phone_verified": True, "signup_ip_hash": f"sip-{account_id}", "device_hash": None,
+        "account_id": account_id,
+        "org_id": None,
+        "created_at": created_at,
+        "plan": "free",
+        "signup_country": "US",
+        "email_domain_kind": "webmail",
+        "payment_fingerprint": None,
+        "phone_verified": True,
+        "signup_ip_hash": f"sip-{account_id}",
+        "device_hash": None,
         "updated_at": updated_at or created_at,
     }
     return _checked(ACCOUNTS, row, overrides)
 
 
 def action(action_id: str, account_id: str, ts: datetime, kind: str, **overrides) -> dict:
-    row = {"action_id": action_id, "account_id": account_id, "action_ts": ts, "action": kind,
-           "category": "cyber", "source": "analyst"}
+    row = {
+        "action_id": action_id,
+        "account_id": account_id,
+        "action_ts": ts,
+        "action": kind,
+        "category": "cyber",
+        "source": "analyst",
+    }
     return _checked(ENFORCEMENT, row, overrides)
 
 
@@ -82,12 +107,21 @@ def create_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(statement)
 
 
-def load_day(con: duckdb.DuckDBPyConnection, source_name: str, day: date, rows: list[dict],
-             *, ingested_at: datetime | None = None) -> None:
+def load_day(
+    con: duckdb.DuckDBPyConnection,
+    source_name: str,
+    day: date,
+    rows: list[dict],
+    *,
+    ingested_at: datetime | None = None,
+) -> None:
     """Replace one day of ``raw.<source>`` with ``rows`` (as ingestion does: the whole day, in one transaction)."""
     source = SOURCES[source_name]
-    lineage = {"_partition_date": day, "_source_file": f"{source.name}/date={day}/part-00000.parquet",
-               "_ingested_at": ingested_at or datetime(2030, 1, 1)}
+    lineage = {
+        "_partition_date": day,
+        "_source_file": f"{source.name}/date={day}/part-00000.parquet",
+        "_ingested_at": ingested_at or datetime(2030, 1, 1),
+    }
     table = pa.Table.from_pylist([{**r, **lineage} for r in rows], schema=_arrow_schema(source))
     con.execute("BEGIN")
     con.execute(f"DELETE FROM {source.raw_table} WHERE _partition_date = ?", [day])
@@ -129,8 +163,15 @@ def small_world() -> RawWorld:
     accounts = [
         account("a1", at(-40), snapshot, payment_fingerprint="pay-x", email_domain_kind="corporate"),
         account("a1", at(-40), at(2, 9), payment_fingerprint="pay-x", email_domain_kind="corporate", plan="team"),
-        account("a2", at(-3), snapshot, payment_fingerprint="pay-x", device_hash="dev-1",
-                email_domain_kind="disposable", phone_verified=False),
+        account(
+            "a2",
+            at(-3),
+            snapshot,
+            payment_fingerprint="pay-x",
+            device_hash="dev-1",
+            email_domain_kind="disposable",
+            phone_verified=False,
+        ),
         account("a3", at(-10), snapshot, device_hash="dev-1", plan="api"),
         account("a4", at(-10), snapshot, device_hash="dev-1", plan="pro"),
         account("a5", at(-100), snapshot, plan="enterprise"),
@@ -143,9 +184,18 @@ def small_world() -> RawWorld:
         events += [event(f"e-a3-{day}", "a3", at(day, 15), stop_reason="refusal")]
     for day in (2, 3, 4):
         events += [
-            event(f"e-a2-{day}-{i}", "a2", at(day, 2, 5 * i), policy_category="cyber", classifier_score=0.5 + i / 20,
-                  ip_hash=f"ip-a2-{i % 3}", country=("DE", "FR", None)[i % 3], prompt_template_hash=f"tpl-{i % 2}",
-                  output_tokens=4000, stop_reason="max_tokens" if i % 2 else "end_turn")
+            event(
+                f"e-a2-{day}-{i}",
+                "a2",
+                at(day, 2, 5 * i),
+                policy_category="cyber",
+                classifier_score=0.5 + i / 20,
+                ip_hash=f"ip-a2-{i % 3}",
+                country=("DE", "FR", None)[i % 3],
+                prompt_template_hash=f"tpl-{i % 2}",
+                output_tokens=4000,
+                stop_reason="max_tokens" if i % 2 else "end_turn",
+            )
             for i in range(6)
         ]
     events += [event("e-a6-3", "a6", at(3, 23, 59, 59)), event("e-a6-4", "a6", at(4, 0, 0, 0))]

@@ -27,7 +27,10 @@ def feature_assets(project_manifest, tmp_path, monkeypatch):
     def run(world):
         warehouse = new_warehouse(tmp_path, "warehouse", world)
         result = materialize(
-            [dbt_features], instance=DagsterInstance.ephemeral(), tags=RANGE, raise_on_error=False,
+            [dbt_features],
+            instance=DagsterInstance.ephemeral(),
+            tags=RANGE,
+            raise_on_error=False,
             resources={"dbt": dbt_resource(), "warehouse": DuckDBResource(database=str(warehouse))},
         )
         return result, warehouse

@@ -57,8 +57,10 @@ def test_events_after_the_day_change_no_feature_of_the_day(built):
     changed = copy_warehouse(built, "leakage")
     day = START.date()
     with duckdb.connect(str(changed)) as con:
-        after = [event(f"late-{i}", "a1", at(3, 0, i), policy_category="cyber", classifier_score=0.99,
-                       ip_hash=f"new-ip-{i}") for i in range(5)]
+        after = [
+            event(f"late-{i}", "a1", at(3, 0, i), policy_category="cyber", classifier_score=0.99, ip_hash=f"new-ip-{i}")
+            for i in range(5)
+        ]
         load_day(con, "usage_events", day.replace(day=4), after)  # 09-04 replaced: a1's requests changed
         load_day(con, "usage_events", day.replace(day=5), [event("at-midnight", "a5", at(4, 0, 0, 0))])
     build(changed, *WINDOW)
@@ -76,10 +78,18 @@ def test_labels_look_only_at_the_horizon_after_the_day(built):
     with duckdb.connect(str(changed)) as con:
         # a4's suspend moves from D+2 (09-03 10:00) to D+3 (09-04 00:00); a5 is banned on D+1; a1 on D itself
         load_day(con, "enforcement_actions", START.date().replace(day=3), [])
-        load_day(con, "enforcement_actions", START.date().replace(day=4),
-                 [action("x2", "a4", at(3, 0), "suspend"), action("x3", "a4", at(3, 10), "reinstate")])
-        load_day(con, "enforcement_actions", START.date().replace(day=2),
-                 [action("x1", "a3", at(1, 10), "ban"), action("x5", "a5", at(1, 23, 59, 59), "ban")])
+        load_day(
+            con,
+            "enforcement_actions",
+            START.date().replace(day=4),
+            [action("x2", "a4", at(3, 0), "suspend"), action("x3", "a4", at(3, 10), "reinstate")],
+        )
+        load_day(
+            con,
+            "enforcement_actions",
+            START.date().replace(day=2),
+            [action("x1", "a3", at(1, 10), "ban"), action("x5", "a5", at(1, 23, 59, 59), "ban")],
+        )
         load_day(con, "enforcement_actions", START.date(), [action("x6", "a1", at(0, 20), "ban")])
     build(changed, *WINDOW)
     moved = labels(changed, "2026-09-01")

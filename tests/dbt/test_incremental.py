@@ -42,8 +42,10 @@ def test_rebuilding_a_re_landed_day_replaces_it_exactly(range_built):
     build(fresh, DAYS[0], DAYS[-1], horizon=HORIZON)
     usage = table(rebuilt, "intermediate.int_account_daily_usage", "activity_date = DATE '2026-09-02'")
     assert usage.account_id.tolist() == ["a4"]  # a1's and a3's rows of the old day are gone
-    for name, column in [("intermediate.int_account_daily_usage", "activity_date"),
-                         ("intermediate.int_account_daily_attributes", "activity_date"),
-                         ("marts.fct_account_features", "as_of_date")]:
+    for name, column in [
+        ("intermediate.int_account_daily_usage", "activity_date"),
+        ("intermediate.int_account_daily_attributes", "activity_date"),
+        ("marts.fct_account_features", "as_of_date"),
+    ]:
         on_day = f"{column} = DATE '2026-09-02'"
         pd.testing.assert_frame_equal(table(rebuilt, name, on_day), table(fresh, name, on_day), obj=name)

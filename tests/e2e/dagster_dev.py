@@ -106,8 +106,9 @@ class DagsterDev:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"dagster dev exited with {self.proc.returncode}; see {self.log_path}")
             try:
-                data = self.graphql("{ workspaceOrError { __typename ... on Workspace { locationEntries "
-                                    "{ name loadStatus } } } }")
+                data = self.graphql(
+                    "{ workspaceOrError { __typename ... on Workspace { locationEntries { name loadStatus } } } }"
+                )
                 entries = data["workspaceOrError"].get("locationEntries", [])
                 if entries and all(e["loadStatus"] == "LOADED" for e in entries):
                     return

@@ -147,9 +147,7 @@ def test_ui_backfill_and_scheduled_day_on_a_real_webserver_and_daemon(environmen
         }
 
         # 1. A 3-day backfill of every dated asset, launched as the UI launches it.
-        backfill_id = dev.launch_backfill(
-            [n["assetKey"]["path"] for n in dated], BACKFILL, "e2e 3-day backfill"
-        )
+        backfill_id = dev.launch_backfill([n["assetKey"]["path"] for n in dated], BACKFILL, "e2e 3-day backfill")
         backfill = dev.wait_backfill(backfill_id, timeout=900)
         assert backfill["status"] == "COMPLETED_SUCCESS", (backfill, dev.log_path.read_text()[-4000:])
         assert backfill["numPartitions"] == len(BACKFILL)
@@ -164,9 +162,7 @@ def test_ui_backfill_and_scheduled_day_on_a_real_webserver_and_daemon(environmen
                     BACKFILL[0],
                     BACKFILL[-1],
                 )
-            runs_per_asset = Counter(
-                key.to_user_string() for run in runs for key in (run.asset_selection or ())
-            )
+            runs_per_asset = Counter(key.to_user_string() for run in runs for key in (run.asset_selection or ()))
             assert runs_per_asset == Counter({key: 1 for key in dated_keys}), runs_per_asset
 
             for key in dated_keys:

@@ -42,8 +42,9 @@ def deploy(tmp_path, monkeypatch):
     """``deploy(landing_uri=None, s3_endpoint_url=None, serving_url=None)``: set the locations in the environment
     (defaults under ``tmp_path``) and return the :class:`Deployment` with the code location's resources."""
 
-    def make(*, landing_uri: str | None = None, s3_endpoint_url: str | None = None,
-             serving_url: str | None = None) -> Deployment:
+    def make(
+        *, landing_uri: str | None = None, s3_endpoint_url: str | None = None, serving_url: str | None = None
+    ) -> Deployment:
         home = tmp_path / "home"
         home.mkdir(exist_ok=True)  # DuckDB creates the warehouse file, not its folder
         locations = {
@@ -156,8 +157,10 @@ class FaultyS3Proxy:
                 error = proxy._error_for(self.command, self.path)
                 if error is not None:
                     status, code = error
-                    payload = (f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code>'
-                               f"<Message>injected by the fault proxy</Message></Error>").encode()
+                    payload = (
+                        f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code>'
+                        f"<Message>injected by the fault proxy</Message></Error>"
+                    ).encode()
                     self.send_response(status)
                     self.send_header("Content-Type", "application/xml")
                     self.send_header("Content-Length", str(len(payload)))
@@ -227,16 +230,23 @@ def register_champion(d: Deployment, model) -> str:
 
 def what_readers_see(engine) -> dict:
     """Everything a downstream reader can see, in a comparable form."""
+
     def per_day(table):
         return dict(conn.execute(sa.select(table.c.score_date, sa.func.count()).group_by(table.c.score_date)).all())
 
     cur = account_risk_current
     with engine.connect() as conn:
         return {
-            "current": conn.execute(sa.select(cur.c.account_id, cur.c.score_date, cur.c.probability, cur.c.tier,
-                                              cur.c.model_version).order_by(cur.c.account_id)).all(),
+            "current": conn.execute(
+                sa.select(
+                    cur.c.account_id, cur.c.score_date, cur.c.probability, cur.c.tier, cur.c.model_version
+                ).order_by(cur.c.account_id)
+            ).all(),
             "history_per_day": per_day(account_risk_history),
             "reasons_per_day": per_day(risk_reasons),
-            "published": conn.execute(sa.select(published_days.c.score_date, published_days.c.content_sha256)
-                                      .order_by(published_days.c.score_date)).all(),
+            "published": conn.execute(
+                sa.select(published_days.c.score_date, published_days.c.content_sha256).order_by(
+                    published_days.c.score_date
+                )
+            ).all(),
         }

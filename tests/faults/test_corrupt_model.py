@@ -56,8 +56,9 @@ def test_a_corrupt_artifact_fails_the_day_by_name_and_the_previous_day_stays_ser
             f.seek(-1, 1)
             f.write(bytes([byte[0] ^ 0xFF]))
 
-        result = materialize(DAILY_ASSETS, partition_key=D2, resources=d.resources, instance=instance,
-                             raise_on_error=False)
+        result = materialize(
+            DAILY_ASSETS, partition_key=D2, resources=d.resources, instance=instance, raise_on_error=False
+        )
 
         assert not result.success
         assert [e.step_key for e in result.get_step_failure_events()] == ["account_risk_scores"]

@@ -62,8 +62,15 @@ def _days(n: int) -> list[str]:
 def _deployment(root: Path, days: int, seed: int) -> Locations:
     root.mkdir(parents=True)
     loc = Locations.under(root)
-    generate_world(accounts=ACCOUNTS, days=days, start=START, seed=seed, out_uri=loc.landing_uri,
-                   truth_path=root / "truth.parquet", progress=False)
+    generate_world(
+        accounts=ACCOUNTS,
+        days=days,
+        start=START,
+        seed=seed,
+        out_uri=loc.landing_uri,
+        truth_path=root / "truth.parquet",
+        progress=False,
+    )
     register_models(loc.serving_url, loc.model_uri)  # the same champion and candidate in every deployment
     return loc
 
@@ -96,8 +103,6 @@ def _changed(a: dict, b: dict) -> dict[str, str]:
     return {t: f"{a[t].rows} vs {b[t].rows} rows" for t in a if a[t] != b[t]}
 
 
-
-
 def test_a_late_day_holds_the_days_after_it_then_runs_with_them_as_if_on_time(tmp_path):
     days = _days(6)
     late = days[2]
@@ -114,8 +119,11 @@ def test_a_late_day_holds_the_days_after_it_then_runs_with_them_as_if_on_time(tm
     assert f"{days[3]} .. {days[5]} (3 days) wait(s) behind {late}" in held.skip_message
 
     # the schedule runs the next day anyway: its features are refused, naming what is missing; nothing published
-    result = definitions(loc.resources()).resolve_job_def("daily_pipeline").execute_in_process(
-        partition_key=days[3], instance=instance, raise_on_error=False)
+    result = (
+        definitions(loc.resources())
+        .resolve_job_def("daily_pipeline")
+        .execute_in_process(partition_key=days[3], instance=instance, raise_on_error=False)
+    )
     assert not result.success
     message = failure_text(result)
     assert f"features of {days[3]} refused" in message
@@ -159,8 +167,9 @@ def test_a_re_landed_day_is_rebuilt_with_the_ten_days_after_it_as_a_clean_run_on
     # the correction reaches the later days' windows (so re-running the re-landed day alone would not do) ...
     assert {"marts.fct_account_features", "scoring.account_risk_scores"} <= set(_changed(published, expected))
     with duckdb.connect(clean.warehouse, read_only=True) as con:
-        later = con.execute("SELECT count(*) FROM marts.fct_account_features WHERE as_of_date > ?::DATE",
-                            [relanded]).fetchone()[0]
+        later = con.execute(
+            "SELECT count(*) FROM marts.fct_account_features WHERE as_of_date > ?::DATE", [relanded]
+        ).fetchone()[0]
     assert later > 0
     # ... and after the sensor's run every table is the clean run's
     assert _changed(_snapshot(loc), expected) == {}
@@ -172,6 +181,9 @@ def _corrected_usage(zone: LandingZone, day: str) -> pa.Table:
     table = pa.concat_tables([zone.read_file(rel) for rel in zone.day_files("usage_events", day).files])
     account = pc.min(table.column("account_id")).as_py()
     extra = table.filter(pc.equal(table.column("account_id"), account))
-    extra = extra.set_column(extra.schema.get_field_index("event_id"), "event_id",
-                             pc.binary_join_element_wise("fix-", extra.column("event_id"), ""))
+    extra = extra.set_column(
+        extra.schema.get_field_index("event_id"),
+        "event_id",
+        pc.binary_join_element_wise("fix-", extra.column("event_id"), ""),
+    )
     return pa.concat_tables([table, extra.cast(table.schema)])

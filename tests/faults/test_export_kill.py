@@ -37,9 +37,7 @@ OLD_ROWS, NEW_ROWS = 400, 650
 def what_readers_see(store: ObjectStore) -> dict:
     """Each day's rows as read_export gives them, and the row count per day of the Hive-partitioned dataset."""
     dataset = ds.dataset(str(store.root / EXPORT_DATASET), format="parquet", partitioning="hive")
-    per_day = (
-        dataset.to_table(columns=["account_id", "date"]).group_by("date").aggregate([("account_id", "count")])
-    )
+    per_day = dataset.to_table(columns=["account_id", "date"]).group_by("date").aggregate([("account_id", "count")])
     return {
         "days": {day: read_export(store, day).drop_columns(["published_at"]) for day in (D1, D2)},
         "dataset_rows": {
@@ -49,9 +47,7 @@ def what_readers_see(store: ObjectStore) -> dict:
 
 
 @pytest.mark.parametrize("point", POINTS)
-def test_an_export_killed_while_it_replaces_a_day_leaves_a_whole_day_and_the_next_export_completes(
-    tmp_path, point
-):
+def test_an_export_killed_while_it_replaces_a_day_leaves_a_whole_day_and_the_next_export_completes(tmp_path, point):
     store = ObjectStore(str(tmp_path / "exports"))
     export_day(store, served_day(D1, OLD_ROWS, seed=1), D1)
     export_day(store, served_day(D2, OLD_ROWS, seed=2), D2)
@@ -74,10 +70,7 @@ def test_an_export_killed_while_it_replaces_a_day_leaves_a_whole_day_and_the_nex
     if point == "switched":  # the new day is in place; only the old copy is left to delete
         expected_d2 = served_day(D2, NEW_ROWS, seed=3).sort_by("account_id")
         assert after_kill["dataset_rows"] == {D1: OLD_ROWS, D2: NEW_ROWS}
-        assert (
-            after_kill["days"][D2].column("probability").to_pylist()
-            == expected_d2.column("probability").to_pylist()
-        )
+        assert after_kill["days"][D2].column("probability").to_pylist() == expected_d2.column("probability").to_pylist()
     else:
         assert while_paused == before and after_kill == before  # the previous export of the day, untouched
     assert after_kill["days"][D1] == before["days"][D1]
@@ -104,13 +97,9 @@ def test_an_s3_export_that_dies_before_its_marker_leaves_the_day_whole_and_the_n
     store = ObjectStore(f"s3://{bucket}/risk", s3_endpoint_url=s3_proxy.url)
     export_day(store, served_day(D2, OLD_ROWS, seed=2), D2)
     export_day(store, served_day(D2, OLD_ROWS + 5, seed=5), D2)  # a day with more objects than the new export
-    store.write_bytes(
-        f"{day_folder(D2)}/part-00001.parquet", store.read_bytes(f"{day_folder(D2)}/part-00000.parquet")
-    )
+    store.write_bytes(f"{day_folder(D2)}/part-00001.parquet", store.read_bytes(f"{day_folder(D2)}/part-00000.parquet"))
 
-    s3_proxy.fail_matching(
-        f"date={D2}/_SUCCESS"
-    )  # the exporter "dies" after its part: every marker PUT fails
+    s3_proxy.fail_matching(f"date={D2}/_SUCCESS")  # the exporter "dies" after its part: every marker PUT fails
     with pytest.raises(ClientError):
         export_day(store, served_day(D2, NEW_ROWS, seed=3), D2)
     s3_proxy.heal()
@@ -120,9 +109,7 @@ def test_an_s3_export_that_dies_before_its_marker_leaves_the_day_whole_and_the_n
         "part-00000.parquet",
         "part-00001.parquet",
     ]  # none deleted yet
-    assert (
-        read_export(store, D2).num_rows == NEW_ROWS
-    )  # the part is the new one, whole; the marker still there
+    assert read_export(store, D2).num_rows == NEW_ROWS  # the part is the new one, whole; the marker still there
 
     export_day(store, served_day(D2, NEW_ROWS + 1, seed=4), D2)
     assert store.list(day_folder(D2)) == ["_SUCCESS", "part-00000.parquet"]  # the stale part deleted last

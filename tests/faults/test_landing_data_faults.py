@@ -31,8 +31,9 @@ def landed(deploy):
 
 
 def ingest(d, **kwargs):
-    return materialize(ingest_assets, partition_key=DAY, resources=d.resources,
-                       instance=DagsterInstance.ephemeral(), **kwargs)
+    return materialize(
+        ingest_assets, partition_key=DAY, resources=d.resources, instance=DagsterInstance.ephemeral(), **kwargs
+    )
 
 
 def test_a_new_column_is_ignored_and_named_in_the_metadata(deploy):
@@ -43,8 +44,9 @@ def test_a_new_column_is_ignored_and_named_in_the_metadata(deploy):
     result = ingest(d)
 
     assert result.success
-    metadata = {name: result.asset_materializations_for_node(name)[0].metadata
-                for name in ("raw_usage_events", "raw_accounts")}
+    metadata = {
+        name: result.asset_materializations_for_node(name)[0].metadata for name in ("raw_usage_events", "raw_accounts")
+    }
     assert metadata["raw_usage_events"]["extra_columns"].data == ["client_build"]
     assert metadata["raw_usage_events"]["dagster/row_count"].value == ROWS
     assert metadata["raw_accounts"]["extra_columns"].data == []
@@ -63,13 +65,16 @@ def test_a_missing_column_fails_naming_column_and_file_and_keeps_the_loaded_day(
 
     assert not result.success
     assert [e.step_key for e in result.get_step_failure_events()] == ["raw_usage_events"]
-    assert (f"{d.landing_uri}/usage_events/date={DAY}/part-00000.parquet: missing required column(s) ip_hash"
-            in failure_text(result))
+    assert (
+        f"{d.landing_uri}/usage_events/date={DAY}/part-00000.parquet: missing required column(s) ip_hash"
+        in failure_text(result)
+    )
     assert rows_per_day(d.warehouse, "raw.usage_events") == {DAY: ROWS}  # the earlier load of the day, untouched
     with read_warehouse(d.warehouse) as con:
-        (seed0_rows,) = con.execute("SELECT count(*) FROM raw.usage_events WHERE event_id IN "
-                                    "(SELECT unnest(?))", [lf.usage_events(DAY, ROWS).column("event_id").to_pylist()]
-                                    ).fetchone()
+        (seed0_rows,) = con.execute(
+            "SELECT count(*) FROM raw.usage_events WHERE event_id IN (SELECT unnest(?))",
+            [lf.usage_events(DAY, ROWS).column("event_id").to_pylist()],
+        ).fetchone()
     assert seed0_rows == ROWS
     assert rows_per_day(d.warehouse, "raw.quarantine", "partition_date") == {}
 
@@ -92,15 +97,20 @@ def test_timestamps_from_a_skewed_clock_are_quarantined_with_the_reason_and_neve
     checks = {(e.asset_key.to_user_string(), e.check_name): e for e in result.get_asset_check_evaluations()}
     assert checks["raw_usage_events", QUARANTINE_CHECK].passed
     with read_warehouse(d.warehouse) as con:
-        loaded = con.execute("SELECT count(*) FROM raw.usage_events WHERE event_id IN (SELECT unnest(?))",
-                             [skewed_ids]).fetchone()[0]
+        loaded = con.execute(
+            "SELECT count(*) FROM raw.usage_events WHERE event_id IN (SELECT unnest(?))", [skewed_ids]
+        ).fetchone()[0]
         quarantined = con.execute(
             "SELECT json_extract_string(row_json, '$.event_id'), reason, detail, source_file FROM raw.quarantine "
             "WHERE source = 'usage_events' ORDER BY 1"
         ).fetchall()
     assert loaded == 0
     assert quarantined == [
-        (event_id, "timestamp_outside_day:event_ts", str(ts.replace(tzinfo=None)),
-         f"{d.landing_uri}/usage_events/date={DAY}/part-00000.parquet")
+        (
+            event_id,
+            "timestamp_outside_day:event_ts",
+            str(ts.replace(tzinfo=None)),
+            f"{d.landing_uri}/usage_events/date={DAY}/part-00000.parquet",
+        )
         for event_id, ts in sorted(zip(skewed_ids, skewed.values()))
     ]

@@ -34,36 +34,46 @@ def late_events(account: str) -> pa.Table:
     """Valid events of the day for ``account``, with ids the first landing did not have."""
     extra = lf.usage_events(DAY, LATE_EVENTS, seed=9)
     index = extra.schema.get_field_index
-    extra = extra.set_column(index("event_id"), "event_id",
-                             pc.binary_join_element_wise("late-", extra.column("event_id"), ""))
+    extra = extra.set_column(
+        index("event_id"), "event_id", pc.binary_join_element_wise("late-", extra.column("event_id"), "")
+    )
     return extra.set_column(index("account_id"), "account_id", pa.array([account] * LATE_EVENTS))
 
 
 def day_state(d) -> dict:
     """The day's rows per account in each downstream table: features, champion score, served and published."""
     with read_warehouse(d.warehouse) as con:
+
         def by_account(sql):
             return {row[0]: row[1:] for row in con.execute(sql, [DAY]).fetchall()}
 
         state = {
             "features": by_account("SELECT * FROM marts.fct_account_features WHERE as_of_date = ?::DATE"),
-            "scores": by_account("SELECT account_id, probability FROM scoring.account_risk_scores "
-                                 "WHERE score_date = ?::DATE"),
-            "served": by_account("SELECT account_id, probability FROM scoring.served_risk_scores "
-                                 "WHERE score_date = ?::DATE"),
+            "scores": by_account(
+                "SELECT account_id, probability FROM scoring.account_risk_scores WHERE score_date = ?::DATE"
+            ),
+            "served": by_account(
+                "SELECT account_id, probability FROM scoring.served_risk_scores WHERE score_date = ?::DATE"
+            ),
         }
-        state["events"] = dict(con.execute(
-            "SELECT account_id, count(*) FROM raw.usage_events WHERE _partition_date = ?::DATE GROUP BY 1", [DAY]
-        ).fetchall())
-        state["events_1d"] = dict(con.execute(
-            "SELECT account_id, events_1d FROM marts.fct_account_features WHERE as_of_date = ?::DATE", [DAY]
-        ).fetchall())
+        state["events"] = dict(
+            con.execute(
+                "SELECT account_id, count(*) FROM raw.usage_events WHERE _partition_date = ?::DATE GROUP BY 1", [DAY]
+            ).fetchall()
+        )
+        state["events_1d"] = dict(
+            con.execute(
+                "SELECT account_id, events_1d FROM marts.fct_account_features WHERE as_of_date = ?::DATE", [DAY]
+            ).fetchall()
+        )
     engine = engine_for(d.serving_url)
     try:
         with engine.connect() as conn:
             h = account_risk_history.c
-            state["published"] = {a: (p,) for a, p in conn.execute(
-                sa.select(h.account_id, h.probability).where(h.score_date == DAY)).all()}
+            state["published"] = {
+                a: (p,)
+                for a, p in conn.execute(sa.select(h.account_id, h.probability).where(h.score_date == DAY)).all()
+            }
     finally:
         engine.dispose()
     return state

@@ -40,9 +40,21 @@ WAIT_SECONDS = 120
 
 def safeguard_run(env: dict, day: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [str(Path(sys.executable).with_name("safeguard")), "run", "--start", day, "--end", day,
-         "--groups", "ingestion"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            str(Path(sys.executable).with_name("safeguard")),
+            "run",
+            "--start",
+            day,
+            "--end",
+            day,
+            "--groups",
+            "ingestion",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 

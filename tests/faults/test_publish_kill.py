@@ -51,8 +51,11 @@ def test_a_publish_killed_inside_its_transaction_leaves_the_previous_state_and_t
 
         child = subprocess.Popen(
             [sys.executable, "-m", "tests.faults.publish_child", D3, str(N + 500), "3"],
-            cwd=ROOT, env={**os.environ, "FAULT_SERVING_URL": serving_url},
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            cwd=ROOT,
+            env={**os.environ, "FAULT_SERVING_URL": serving_url},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         try:
             assert child.stdout.readline().strip() == PAUSED  # D3 is written, not committed

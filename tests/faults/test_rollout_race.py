@@ -69,9 +69,7 @@ def daily_decision(store: RolloutStore, rollout_id: str, day: date, report: Guar
             return None  # evaluate_day: "rollout ... is aborted; metrics only"
         decision = policy.decide(PLAN, rollout.current_stage, 2, 500, report, paused=rollout.paused)
         try:
-            return store.append(
-                rollout_id, decision, end_of_day(day), score_date=day, expected_version=rollout.version
-            )
+            return store.append(rollout_id, decision, end_of_day(day), score_date=day, expected_version=rollout.version)
         except StaleRolloutError:
             continue
     raise AssertionError(f"the daily decision of {day} was refused four times in a row")
@@ -138,13 +136,9 @@ def test_an_abort_racing_the_daily_decision_wins_or_is_refused_and_is_never_lost
                 else:
                     assert daily.decision == "hold" and daily.event_id < abort.event_id, (i, daily, abort)
                     outcomes["decision first, abort after"] += 1
-            assert operator.state_for_day(day + timedelta(days=1)) is None, (
-                f"iteration {i}: the candidate serves"
-            )
+            assert operator.state_for_day(day + timedelta(days=1)) is None, f"iteration {i}: the candidate serves"
             final = operator.events(rollout.rollout_id)
-            assert (
-                operator.get(rollout.rollout_id).version == len(final) - 1
-            )  # each event after the start bumps it
+            assert operator.get(rollout.rollout_id).version == len(final) - 1  # each event after the start bumps it
         print(f"{ITERATIONS} races on {operator_engine.dialect.name}: {outcomes}")
         assert sum(outcomes.values()) == ITERATIONS
     finally:
@@ -152,9 +146,7 @@ def test_an_abort_racing_the_daily_decision_wins_or_is_refused_and_is_never_lost
         policy_engine.dispose()
 
 
-def test_the_version_column_reaches_an_existing_database_and_a_stale_version_is_refused(
-    serving_url, tmp_path
-):
+def test_the_version_column_reaches_an_existing_database_and_a_stale_version_is_refused(serving_url, tmp_path):
     registry, champion, candidate = registered_models(serving_url, str(tmp_path / "models"))
     engine = registry.engine
     try:
@@ -168,17 +160,11 @@ def test_the_version_column_reaches_an_existing_database_and_a_stale_version_is_
         assert store.get(rollout.rollout_id).version == 0
 
         day = FIRST_DAY + timedelta(days=2)
-        store.append(
-            rollout.rollout_id, policy.pause("shadow", "bob", "a look"), end_of_day(day), expected_version=0
-        )
-        advance = policy.decide(
-            PLAN, "shadow", 2, 500, PASSING, paused=False
-        )  # decided before the pause was seen
+        store.append(rollout.rollout_id, policy.pause("shadow", "bob", "a look"), end_of_day(day), expected_version=0)
+        advance = policy.decide(PLAN, "shadow", 2, 500, PASSING, paused=False)  # decided before the pause was seen
         with pytest.raises(StaleRolloutError) as refused:
             store.append(rollout.rollout_id, advance, end_of_day(day), score_date=day, expected_version=0)
-        assert str(refused.value).startswith(
-            f"rollout {rollout.rollout_id} changed since it was read (version 0 -> 1"
-        )
+        assert str(refused.value).startswith(f"rollout {rollout.rollout_id} changed since it was read (version 0 -> 1")
         assert "last event pause shadow -> shadow by bob" in str(refused.value)
         with engine.connect() as conn:
             assert conn.execute(sa.select(rollouts.c.status, rollouts.c.version)).one() == ("paused", 1)

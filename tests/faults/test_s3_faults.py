@@ -41,8 +41,13 @@ def test_a_burst_of_throttling_and_server_errors_is_retried_and_the_day_ingests(
 
 @pytest.mark.parametrize(
     ("failing", "named"),
-    [(f"usage_events/date={D3}/part-00000.parquet", "cannot fetch {uri}/usage_events/date={day}/part-00000.parquet: "),
-     (f"usage_events/date={D3}/_SUCCESS", "usage_events {day}: cannot list {uri}/usage_events/date={day}: ")],
+    [
+        (
+            f"usage_events/date={D3}/part-00000.parquet",
+            "cannot fetch {uri}/usage_events/date={day}/part-00000.parquet: ",
+        ),
+        (f"usage_events/date={D3}/_SUCCESS", "usage_events {day}: cannot list {uri}/usage_events/date={day}: "),
+    ],
     ids=["get-data-file", "head-day-marker"],
 )
 def test_a_persistently_failing_call_fails_the_day_naming_it_and_writes_nothing(
@@ -53,8 +58,13 @@ def test_a_persistently_failing_call_fails_the_day_naming_it_and_writes_nothing(
     assert materialize(ingest_assets, partition_key=D1, resources=d.resources, instance=instance).success
     s3_proxy.fail_matching(failing)  # one object of the range's last day, on every attempt
 
-    failed = materialize(ingest_assets, resources=d.resources, instance=instance, raise_on_error=False,
-                         tags={"dagster/asset_partition_range_start": D2, "dagster/asset_partition_range_end": D3})
+    failed = materialize(
+        ingest_assets,
+        resources=d.resources,
+        instance=instance,
+        raise_on_error=False,
+        tags={"dagster/asset_partition_range_start": D2, "dagster/asset_partition_range_end": D3},
+    )
 
     assert not failed.success
     assert [e.step_key for e in failed.get_step_failure_events()] == ["raw_usage_events"]
@@ -67,7 +77,11 @@ def test_a_persistently_failing_call_fails_the_day_naming_it_and_writes_nothing(
     assert rows_per_day(d.warehouse, "raw.accounts") == dict.fromkeys(DAYS, ROWS)
 
     s3_proxy.heal()
-    again = materialize(ingest_assets[:1], resources=d.resources, instance=instance,
-                        tags={"dagster/asset_partition_range_start": D2, "dagster/asset_partition_range_end": D3})
+    again = materialize(
+        ingest_assets[:1],
+        resources=d.resources,
+        instance=instance,
+        tags={"dagster/asset_partition_range_start": D2, "dagster/asset_partition_range_end": D3},
+    )
     assert again.success
     assert rows_per_day(d.warehouse, "raw.usage_events") == dict.fromkeys(DAYS, ROWS)

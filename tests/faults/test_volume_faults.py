@@ -33,11 +33,10 @@ ORDINARY, EMPTY, COLLAPSED, STRAY, NEXT = DAYS[:8], DAYS[8], DAYS[9], DAYS[10], 
 ROWS = 40  # events per ordinary day, of 20 accounts
 
 
-
-
 def _volume(result) -> dict[str, object]:
-    return {e.asset_key.to_user_string(): e for e in result.get_asset_check_evaluations()
-            if e.check_name == VOLUME_CHECK}
+    return {
+        e.asset_key.to_user_string(): e for e in result.get_asset_check_evaluations() if e.check_name == VOLUME_CHECK
+    }
 
 
 def _accept(days: list[str], reason: str | None) -> dict:
@@ -57,11 +56,13 @@ def test_an_empty_or_collapsed_day_publishes_nothing_unless_accepted_and_a_stray
     instance = DagsterInstance.ephemeral()
 
     def day_run(day: str, **kwargs):
-        return materialize(DAY_ASSETS, partition_key=day, resources=d.resources, instance=instance,
-                           raise_on_error=False, **kwargs)
+        return materialize(
+            DAY_ASSETS, partition_key=day, resources=d.resources, instance=instance, raise_on_error=False, **kwargs
+        )
 
-    ordinary = materialize(DAY_ASSETS, resources=d.resources, instance=instance,
-                           tags=range_tags(ORDINARY[0], ORDINARY[-1]))
+    ordinary = materialize(
+        DAY_ASSETS, resources=d.resources, instance=instance, tags=range_tags(ORDINARY[0], ORDINARY[-1])
+    )
     assert ordinary.success and published_day_set(d.serving_url) == set(ORDINARY)
     assert all(e.passed for e in _volume(ordinary).values())
 
@@ -76,8 +77,10 @@ def test_an_empty_or_collapsed_day_publishes_nothing_unless_accepted_and_a_stray
 
     collapsed = day_run(COLLAPSED)
     assert not collapsed.success
-    assert f"usage_events {COLLAPSED}: rows 2 below the expected 10 .. 160" in _volume(collapsed)[
-        "raw_usage_events"].description
+    assert (
+        f"usage_events {COLLAPSED}: rows 2 below the expected 10 .. 160"
+        in _volume(collapsed)["raw_usage_events"].description
+    )
     assert published_day_set(d.serving_url) == set(ORDINARY)
 
     # a later, ordinary day: its windows would read the failed days, so its features are refused

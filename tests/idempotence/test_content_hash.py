@@ -49,7 +49,9 @@ def duck():
 
 
 def test_row_and_column_order_do_not_change_the_hash(duck):
-    duck.execute("CREATE TABLE s.shuffled AS SELECT reasons, flag, seen_at, day, name, score, id FROM s.t ORDER BY id DESC")
+    duck.execute(
+        "CREATE TABLE s.shuffled AS SELECT reasons, flag, seen_at, day, name, score, id FROM s.t ORDER BY id DESC"
+    )
     assert table_digest(duck, "s.shuffled").sha256 == table_digest(duck, "s.t").sha256
     digest = table_digest(duck, "s.t")
     assert digest.rows == 3 and digest.columns == ("day", "flag", "id", "name", "reasons", "score", "seen_at")

@@ -120,7 +120,9 @@ def export_digests(loc: Locations) -> dict[str, TableDigest]:
 def assert_same(before: dict[str, TableDigest], after: dict[str, TableDigest]) -> None:
     """Every table identical; else name each changed table with its row counts before and after."""
     assert sorted(after) == sorted(before), "the set of tables changed"
-    changed = {name: f"{before[name].rows} -> {after[name].rows} rows" for name in before if before[name] != after[name]}
+    changed = {
+        name: f"{before[name].rows} -> {after[name].rows} rows" for name in before if before[name] != after[name]
+    }
     assert not changed, f"tables changed by running again: {changed}"
 
 
@@ -130,13 +132,21 @@ def test_a_backfill_run_twice_writes_identical_tables(backfilled):
     assert schemas == WAREHOUSE_SCHEMAS
     assert {name.split(":")[1] for name in first if name.startswith("serving:")} == SERVING_TABLES
     assert len([n for n in first if n.startswith("export:")]) == len(DAYS) * len(EXPORT_RUN_TIME_COLUMNS)
-    for table in ("warehouse:raw.quarantine", "warehouse:scoring.served_risk_scores", "serving:rollout_events",
-                  "serving:account_risk_history", "serving:risk_reasons", "warehouse:marts.fct_account_features"):
+    for table in (
+        "warehouse:raw.quarantine",
+        "warehouse:scoring.served_risk_scores",
+        "serving:rollout_events",
+        "serving:account_risk_history",
+        "serving:risk_reasons",
+        "warehouse:marts.fct_account_features",
+    ):
         assert first[table].rows > 0, f"{table} is empty: the comparison would prove little"
     # Exactly the listed columns were left out, nothing else.
     excluded = {name.split(":")[1]: d.excluded for name, d in first.items() if d.excluded}
-    assert excluded == {**RUN_TIME_COLUMNS, **{f"{dataset}/date={d}": columns for d in DAYS
-                                               for dataset, columns in EXPORT_RUN_TIME_COLUMNS.items()}}
+    assert excluded == {
+        **RUN_TIME_COLUMNS,
+        **{f"{dataset}/date={d}": columns for d in DAYS for dataset, columns in EXPORT_RUN_TIME_COLUMNS.items()},
+    }
     assert_same(first, second)
 
 
@@ -170,7 +180,9 @@ def test_days_run_again_after_a_rollback_keep_the_models_that_served_them(backfi
     engine = engine_for(loc.serving_url)
     try:
         rollout = RolloutStore(engine).current()
-        controls.abort(RolloutStore(engine), "ada", "rolled back for the test", last_served=date.fromisoformat(DAYS[-1]))
+        controls.abort(
+            RolloutStore(engine), "ada", "rolled back for the test", last_served=date.fromisoformat(DAYS[-1])
+        )
         ModelRegistry(engine, ObjectStore(loc.model_uri)).set_status(rollout.candidate_version, REJECTED)
     finally:
         engine.dispose()
@@ -178,8 +190,10 @@ def test_days_run_again_after_a_rollback_keep_the_models_that_served_them(backfi
     run(definitions(loc.resources()), "daily_pipeline", DAYS[0], DAYS[-1], instance=DagsterInstance.ephemeral())
     after = snapshot(loc)
     assert {name for name in second if second[name] != after[name]} == rollout_records
-    assert_same({k: v for k, v in second.items() if k not in rollout_records},
-                {k: v for k, v in after.items() if k not in rollout_records})
+    assert_same(
+        {k: v for k, v in second.items() if k not in rollout_records},
+        {k: v for k, v in after.items() if k not in rollout_records},
+    )
 
 
 @pytest.fixture(scope="module")

@@ -36,9 +36,7 @@ def test_the_daily_schedule_asks_for_yesterday_at_two_utc():
     assert schedule.cron_schedule == "0 2 * * *" and schedule.execution_timezone in (None, "UTC")
     with DagsterInstance.ephemeral() as instance:
         tick = datetime(2026, 9, 6, 2, tzinfo=UTC)
-        requests = schedule.evaluate_tick(
-            build_schedule_context(instance, scheduled_execution_time=tick)
-        ).run_requests
+        requests = schedule.evaluate_tick(build_schedule_context(instance, scheduled_execution_time=tick)).run_requests
     assert [r.partition_key for r in requests] == [NEWEST_DAY]
 
 

@@ -31,7 +31,11 @@ def test_a_young_world_is_served_by_the_rules_score_marked_as_such(tmp_path):
 
     done = subprocess.run(
         [sys.executable, "-m", "orchestration.cli", "run", "--start", DAYS[0], "--end", DAYS[-1]],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=600,
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
 
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

@@ -16,8 +16,10 @@ from tests.unit.test_model_release import _examples, _recent
 
 
 def _evaluate(instance, tmp_path, cursor=None):
-    resources = {"serving": ServingDatabaseResource(url=f"sqlite:///{tmp_path / 'serving.db'}"),
-                 "model_store": ModelStoreResource(uri=str(tmp_path / "models"))}
+    resources = {
+        "serving": ServingDatabaseResource(url=f"sqlite:///{tmp_path / 'serving.db'}"),
+        "model_store": ModelStoreResource(uri=str(tmp_path / "models")),
+    }
     with build_sensor_context(instance=instance, cursor=cursor, resources=resources) as context:
         return cold_start_retrain_sensor(context), context.cursor
 

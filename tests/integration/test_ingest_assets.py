@@ -59,9 +59,7 @@ def test_each_partition_in_its_own_run(world):
     for source in ("usage_events", "accounts", "enforcement_actions"):
         expected = ROWS - 1 if source == "usage_events" else ROWS
         assert rows_per_day(warehouse, f"raw.{source}") == {DAYS[0]: ROWS, DAYS[1]: expected}
-    assert check_outcomes(first) == dict.fromkeys(
-        ["raw_usage_events", "raw_accounts", "raw_enforcement_actions"], True
-    )
+    assert check_outcomes(first) == dict.fromkeys(["raw_usage_events", "raw_accounts", "raw_enforcement_actions"], True)
     assert check_outcomes(second)["raw_usage_events"] is True  # 1 of 30 is under the 5% allowed by run config
     (event,) = [m for m in second.asset_materializations_for_node("raw_usage_events")]
     assert event.partition == DAYS[1]
@@ -73,9 +71,7 @@ def test_a_range_in_one_run_and_the_check_failing_over_the_threshold(world):
     warehouse, resources = world
     instance = DagsterInstance.ephemeral()
 
-    result = materialize(
-        ingest_assets, resources=resources, instance=instance, tags=RANGE_TAGS, raise_on_error=False
-    )
+    result = materialize(ingest_assets, resources=resources, instance=instance, tags=RANGE_TAGS, raise_on_error=False)
 
     assert len(instance.get_runs()) == 1
     assert not result.success  # the blocking check failed the step: nothing downstream would run

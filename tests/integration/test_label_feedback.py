@@ -29,8 +29,12 @@ from tests.idempotence.pipeline import Locations, definitions, run
 START = "2026-09-01"
 DAYS = ["2026-09-01", "2026-09-02", "2026-09-03"]
 BAN_DAY = DAYS[-1]
-LINK_FEATURES = ("linked_payment_enforced_share", "linked_device_enforced_share", "linked_signup_ip_enforced_share",
-                 "linked_enforced_share")
+LINK_FEATURES = (
+    "linked_payment_enforced_share",
+    "linked_device_enforced_share",
+    "linked_signup_ip_enforced_share",
+    "linked_enforced_share",
+)
 
 
 def link_aware_model():
@@ -45,25 +49,30 @@ def link_aware_model():
     for name in LINK_FEATURES:
         examples[name] = np.where(linked, rng.uniform(0.2, 1.0, len(examples)), 0.0)
     examples.loc[linked, "label"] = (rng.random(int(linked.sum())) < 0.9).astype(np.int64)
-    return train_risk_model(examples, features, num_boost_round=30, seed=1,
-                            created_at=datetime(2026, 8, 1, tzinfo=UTC))
+    return train_risk_model(examples, features, num_boost_round=30, seed=1, created_at=datetime(2026, 8, 1, tzinfo=UTC))
 
 
 def champion_scores(loc: Locations, day: str) -> dict[str, tuple[float, str | None]]:
     with duckdb.connect(loc.warehouse, read_only=True) as con:
-        rows = con.execute("SELECT account_id, probability, reasons_json FROM scoring.account_risk_scores "
-                           "WHERE score_date = ?::DATE AND model_role = 'champion'", [day]).fetchall()
+        rows = con.execute(
+            "SELECT account_id, probability, reasons_json FROM scoring.account_risk_scores "
+            "WHERE score_date = ?::DATE AND model_role = 'champion'",
+            [day],
+        ).fetchall()
     return {a: (p, r) for a, p, r in rows}
 
 
 def pick_ring(loc: Locations) -> tuple[str, list[str]]:
     """An account to ban and its ring-mates by payment method: a card shared by 2..10 accounts, none enforced."""
     with duckdb.connect(loc.warehouse, read_only=True) as con:
-        groups = con.execute("""
+        groups = con.execute(
+            """
             SELECT list(account_id ORDER BY account_id) FROM intermediate.int_account_snapshot
             WHERE as_of_date = ?::DATE AND payment_fingerprint IS NOT NULL
             GROUP BY payment_fingerprint HAVING count(*) BETWEEN 2 AND 10 AND sum(is_enforced) = 0
-            ORDER BY count(*) DESC, min(account_id)""", [BAN_DAY]).fetchall()
+            ORDER BY count(*) DESC, min(account_id)""",
+            [BAN_DAY],
+        ).fetchall()
     assert groups, "the world has no shared card to test with"
     members = groups[0][0]
     return members[0], members[1:]
@@ -73,7 +82,8 @@ def linked_to(loc: Locations, banned: str) -> set[str]:
     """Every account that shares anything with ``banned`` that a feature counts: card, signup IP, device, org as
     of the day; a template or an exact IP used in the 28 days to the day."""
     with duckdb.connect(loc.warehouse, read_only=True) as con:
-        rows = con.execute("""
+        rows = con.execute(
+            """
             WITH profile AS (
                 SELECT account_id, unnest(['p' || payment_fingerprint, 's' || signup_ip_hash, 'd' || device_hash,
                                            'o' || org_id]) AS v
@@ -87,7 +97,8 @@ def linked_to(loc: Locations, banned: str) -> set[str]:
             ), all_values AS (SELECT * FROM profile WHERE v IS NOT NULL UNION SELECT * FROM used)
             SELECT DISTINCT other.account_id FROM all_values AS mine
             JOIN all_values AS other ON other.v = mine.v WHERE mine.account_id = ?""",
-            [BAN_DAY, BAN_DAY, BAN_DAY, banned]).fetchall()
+            [BAN_DAY, BAN_DAY, BAN_DAY, banned],
+        ).fetchall()
     return {r[0] for r in rows}
 
 
@@ -95,11 +106,16 @@ def land_a_ban(loc: Locations, account_id: str) -> None:
     """The day's enforcement actions again, with one more: a ban of ``account_id`` at noon."""
     folder = Path(loc.landing_uri) / contract.day_path("enforcement_actions", BAN_DAY)
     existing = [pq.read_table(f) for f in sorted(folder.glob("*.parquet"))]
-    ban = pa.table({
-        "action_id": [f"act-feedback-{account_id}"], "account_id": [account_id],
-        "action_ts": pa.array([datetime.fromisoformat(f"{BAN_DAY}T12:00:00")], pa.timestamp("us")),
-        "action": ["ban"], "category": ["fraud_scams"], "source": [contract.ENFORCEMENT_SOURCES[0]],
-    }).cast(contract.ENFORCEMENT.arrow_schema)
+    ban = pa.table(
+        {
+            "action_id": [f"act-feedback-{account_id}"],
+            "account_id": [account_id],
+            "action_ts": pa.array([datetime.fromisoformat(f"{BAN_DAY}T12:00:00")], pa.timestamp("us")),
+            "action": ["ban"],
+            "category": ["fraud_scams"],
+            "source": [contract.ENFORCEMENT_SOURCES[0]],
+        }
+    ).cast(contract.ENFORCEMENT.arrow_schema)
     LandingZone(loc.landing_uri).write_day("enforcement_actions", BAN_DAY, [*existing, ban])
 
 
@@ -107,8 +123,15 @@ def land_a_ban(loc: Locations, account_id: str) -> None:
 def before_and_after(tmp_path_factory):
     root = tmp_path_factory.mktemp("feedback")
     loc = Locations.under(root)
-    generate_world(accounts=300, days=len(DAYS), start=START, seed=11, out_uri=loc.landing_uri,
-                   truth_path=root / "truth.parquet", progress=False)
+    generate_world(
+        accounts=300,
+        days=len(DAYS),
+        start=START,
+        seed=11,
+        out_uri=loc.landing_uri,
+        truth_path=root / "truth.parquet",
+        progress=False,
+    )
     engine = engine_for(loc.serving_url)
     try:
         upgrade(engine)

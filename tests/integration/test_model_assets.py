@@ -90,9 +90,7 @@ def test_train_then_score_a_partition_then_reject_a_failing_model(env):
         s.name for s in feature_specs()
     }
 
-    scored = materialize(
-        [account_risk_scores], partition_key=DAY, resources=env["resources"], instance=instance
-    )
+    scored = materialize([account_risk_scores], partition_key=DAY, resources=env["resources"], instance=instance)
     assert scored.success
     assert _checks(scored) == {"shap_additivity": True}
     with duckdb.connect(env["warehouse"], read_only=True) as con:
@@ -101,10 +99,7 @@ def test_train_then_score_a_partition_then_reject_a_failing_model(env):
             f" any_value(model_role) FROM {SCORES_TABLE}"
         ).fetchone()
         assert (
-            con.execute(
-                f"SELECT count(*) FROM {SCORES_TABLE} WHERE tier <> 'low' AND NOT explained"
-            ).fetchone()[0]
-            == 0
+            con.execute(f"SELECT count(*) FROM {SCORES_TABLE} WHERE tier <> 'low' AND NOT explained").fetchone()[0] == 0
         )
     assert rows[:2] == (1500, 1500) and rows[2] > 0 and rows[3:] == (DAY, "champion")
     score_metadata = scored.asset_materializations_for_node("account_risk_scores")[0].metadata

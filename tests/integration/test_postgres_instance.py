@@ -77,11 +77,7 @@ def test_a_materialization_is_recorded_in_postgres_and_holds_the_duckdb_pool(pg_
         assert event.asset_materialization.partition == DAY
         assert event.asset_materialization.metadata["dagster/row_count"].value == 25
         assert pg_instance.get_materialized_partitions(key) == {DAY}
-    checks = {
-        e.asset_key: e.passed
-        for e in result.get_asset_check_evaluations()
-        if e.check_name == QUARANTINE_CHECK
-    }
+    checks = {e.asset_key: e.passed for e in result.get_asset_check_evaluations() if e.check_name == QUARANTINE_CHECK}
     assert checks == {AssetKey(f"raw_{s}"): True for s in ("usage_events", "accounts", "enforcement_actions")}
     # The pool every warehouse step holds was created in PostgreSQL with the instance's limit, and released.
     pool = pg_instance.event_log_storage.get_concurrency_info(DUCKDB_POOL)

@@ -60,9 +60,14 @@ def test_a_range_publishes_each_day_in_order_and_a_rerun_of_an_old_day_keeps_cur
     try:
         with engine.connect() as conn:
             assert conn.execute(sa.select(sa.distinct(account_risk_current.c.score_date))).scalars().all() == [
-                date.fromisoformat(DAYS[1])]
-            logged = {d.isoformat(): sha for d, sha in conn.execute(
-                sa.select(published_days.c.score_date, published_days.c.content_sha256)).all()}
+                date.fromisoformat(DAYS[1])
+            ]
+            logged = {
+                d.isoformat(): sha
+                for d, sha in conn.execute(
+                    sa.select(published_days.c.score_date, published_days.c.content_sha256)
+                ).all()
+            }
         assert logged == metadata["content_sha256"].data
         store = ObjectStore(exports)
         for day in DAYS:
@@ -76,15 +81,21 @@ def test_a_range_publishes_each_day_in_order_and_a_rerun_of_an_old_day_keeps_cur
         assert published_day_sha256(engine, DAYS[0]) == logged[DAYS[0]]
         with engine.connect() as conn:
             assert conn.execute(sa.select(sa.distinct(account_risk_current.c.score_date))).scalars().all() == [
-                date.fromisoformat(DAYS[1])]
+                date.fromisoformat(DAYS[1])
+            ]
     finally:
         engine.dispose()
 
 
 def test_a_day_without_served_rows_fails_and_publishes_nothing(setup):
     resources, url, _ = setup
-    result = materialize([risk_tables], resources=resources, instance=DagsterInstance.ephemeral(),
-                         partition_key="2026-09-05", raise_on_error=False)
+    result = materialize(
+        [risk_tables],
+        resources=resources,
+        instance=DagsterInstance.ephemeral(),
+        partition_key="2026-09-05",
+        raise_on_error=False,
+    )
     assert not result.success
     engine = engine_for(url)
     try:

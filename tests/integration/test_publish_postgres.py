@@ -123,19 +123,31 @@ def test_the_readonly_role_can_read_and_cannot_write(engine, pg):
     try:
         assert RiskReader(reader).top(limit=3)
         with reader.connect() as conn:
-            for table in ("account_risk_current", "account_risk_history", "risk_reasons", "published_days",
-                          "model_versions", "rollouts", "rollout_events", "review_queue"):
+            for table in (
+                "account_risk_current",
+                "account_risk_history",
+                "risk_reasons",
+                "published_days",
+                "model_versions",
+                "rollouts",
+                "rollout_events",
+                "review_queue",
+            ):
                 conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar()
         for statement in (
-            ("INSERT INTO published_days (score_date, published_at, rows, content_sha256, model_versions) "
-             "VALUES ('2030-01-01', now(), 0, 'x', '{}')"),
+            (
+                "INSERT INTO published_days (score_date, published_at, rows, content_sha256, model_versions) "
+                "VALUES ('2030-01-01', now(), 0, 'x', '{}')"
+            ),
             "UPDATE account_risk_current SET tier = 'low'",
             "DELETE FROM risk_reasons",
             "TRUNCATE account_risk_history",
             "SELECT * FROM alembic_version",
             # reviewers' decisions are written by `safeguard review decide`, and not readable by everyone
-            ("INSERT INTO review_decisions (case_id, score_date, account_id, decision, reviewer, decided_at, "
-             "probability) VALUES ('2026-09-01#001', '2026-09-01', 'acct-0000001', 'cleared', 'x', now(), 0.5)"),
+            (
+                "INSERT INTO review_decisions (case_id, score_date, account_id, decision, reviewer, decided_at, "
+                "probability) VALUES ('2026-09-01#001', '2026-09-01', 'acct-0000001', 'cleared', 'x', now(), 0.5)"
+            ),
             "SELECT * FROM review_decisions",
             "DELETE FROM review_queue",
             "CREATE TABLE sneaky (x int)",
@@ -152,13 +164,16 @@ def test_postgres_readers_never_see_a_mixed_day(engine):
     every read sees one score_date, the full count and that day's own scores."""
     n = 20_000
     days = ((D1, 1), (D2, 2), (D3, 3))
-    sums = {date.fromisoformat(d): pytest.approx(sum(served_day(d, n, seed=s).column("probability").to_pylist()))
-            for d, s in days}
+    sums = {
+        date.fromisoformat(d): pytest.approx(sum(served_day(d, n, seed=s).column("probability").to_pylist()))
+        for d, s in days
+    }
     publish_day(engine, served_day(D1, n, seed=1), D1)
     observed, errors, done = [], [], threading.Event()
     c = account_risk_current.c
-    query = sa.select(sa.func.count(), sa.func.count(sa.distinct(c.score_date)), sa.func.min(c.score_date),
-                      sa.func.sum(c.probability))
+    query = sa.select(
+        sa.func.count(), sa.func.count(sa.distinct(c.score_date)), sa.func.min(c.score_date), sa.func.sum(c.probability)
+    )
 
     def read_loop():
         try:

@@ -56,18 +56,28 @@ def world(tmp_path):
             con.execute(f"INSERT INTO {SERVED_TABLE} BY NAME SELECT * FROM day_rows")
             top = alerts(day, seed)
             banned[day], ring[day] = top[0], top[-3:]  # the ring: the three weakest alerts
-            con.execute(f"""INSERT INTO {SNAPSHOT_TABLE} SELECT ?::DATE, account_id,
+            con.execute(
+                f"""INSERT INTO {SNAPSHOT_TABLE} SELECT ?::DATE, account_id,
                     CASE WHEN account_id = ? THEN 1 ELSE 0 END, 'card-' || account_id, 'ip-' || account_id,
                     CASE WHEN list_contains(?, account_id) THEN 'dev-ring' ELSE 'dev-' || account_id END, NULL
-                FROM day_rows""", [day, banned[day], ring[day]])
+                FROM day_rows""",
+                [day, banned[day], ring[day]],
+            )
     url = f"sqlite:///{tmp_path / 'serving.db'}"
     resources = {
         "warehouse": DuckDBResource(database=warehouse),
         "serving": ServingDatabaseResource(url=url),
         "exports": ExportStoreResource(uri=str(tmp_path / "exports")),
     }
-    return {"resources": resources, "url": url, "warehouse": warehouse, "exports": str(tmp_path / "exports"),
-            "ring": ring, "banned": banned, "tmp": tmp_path}
+    return {
+        "resources": resources,
+        "url": url,
+        "warehouse": warehouse,
+        "exports": str(tmp_path / "exports"),
+        "ring": ring,
+        "banned": banned,
+        "tmp": tmp_path,
+    }
 
 
 def queue_rows(url: str) -> list[tuple]:
@@ -75,8 +85,11 @@ def queue_rows(url: str) -> list[tuple]:
     try:
         with engine.connect() as conn:
             q = schema.review_queue.c
-            return conn.execute(sa.select(q.score_date, q.case_id, q.account_id, q.probability, q.case_links)
-                                .order_by(q.score_date, q.case_id, q.account_id)).all()
+            return conn.execute(
+                sa.select(q.score_date, q.case_id, q.account_id, q.probability, q.case_links).order_by(
+                    q.score_date, q.case_id, q.account_id
+                )
+            ).all()
     finally:
         engine.dispose()
 
@@ -92,8 +105,13 @@ def decisions(url: str) -> int:
 
 def test_the_asset_queues_each_day_with_the_ring_as_one_case_within_capacity(world):
     instance = DagsterInstance.ephemeral()
-    result = materialize([risk_tables, review_queue], resources=world["resources"], instance=instance,
-                         tags=RANGE_TAGS, run_config={"ops": {"review_queue": {"config": {"capacity": 40}}}})
+    result = materialize(
+        [risk_tables, review_queue],
+        resources=world["resources"],
+        instance=instance,
+        tags=RANGE_TAGS,
+        run_config={"ops": {"review_queue": {"config": {"capacity": 40}}}},
+    )
     assert result.success
 
     events = result.asset_materializations_for_node("review_queue")
@@ -123,13 +141,19 @@ def test_the_asset_queues_each_day_with_the_ring_as_one_case_within_capacity(wor
             assert exported.schema == QUEUE_EXPORT_SCHEMA
             assert sorted(exported.column("account_id").to_pylist()) == sorted(queued)
             assert {json.dumps(r.case_reasons) for r in rows if r.case_id == ring_case} == {
-                exported.filter(pc.equal(exported["case_id"], ring_case))["case_reasons"][0].as_py()}
+                exported.filter(pc.equal(exported["case_id"], ring_case))["case_reasons"][0].as_py()
+            }
     finally:
         engine.dispose()
 
     before = queue_rows(world["url"])
-    again = materialize([review_queue], resources=world["resources"], instance=instance, partition_key=DAYS[0],
-                        run_config={"ops": {"review_queue": {"config": {"capacity": 40}}}})
+    again = materialize(
+        [review_queue],
+        resources=world["resources"],
+        instance=instance,
+        partition_key=DAYS[0],
+        run_config={"ops": {"review_queue": {"config": {"capacity": 40}}}},
+    )
     assert again.success
     assert queue_rows(world["url"]) == before  # a re-run of a day replaces that day exactly
 
@@ -145,8 +169,7 @@ def published(world):
     upgrade(engine)
     with duckdb.connect(world["warehouse"]) as con:
         for day in DAYS:
-            publish_day(engine, read_served_day(con, day),
-                        day)
+            publish_day(engine, read_served_day(con, day), day)
         publish_queue(con, engine, ObjectStore(world["exports"]), D1, QueueRule())
     yield {**world, "engine": engine}
     engine.dispose()
@@ -157,11 +180,19 @@ def test_a_cleared_account_stays_out_for_the_cooldown(published):
     alerts_on_d2 = set(alerts(DAYS[1], 2)) - {published["banned"][DAYS[1]]}
     p_d2 = {r["account_id"]: r["probability"] for r in served_day(DAYS[1], N, seed=2).to_pylist()}
     # a single-account case of day 1 that is still an alert on day 2, with a higher score
-    target = next(r for r in read_queue(engine, D1)
-                  if r.account_id in alerts_on_d2 and r.case_accounts == 1 and p_d2[r.account_id] > r.probability)
-    assert record_decision(engine, target.case_id, CLEARED, "ana", account_id=target.account_id,
-                           decided_at=datetime(2026, 9, 2, 15, 0)) == 1
+    target = next(
+        r
+        for r in read_queue(engine, D1)
+        if r.account_id in alerts_on_d2 and r.case_accounts == 1 and p_d2[r.account_id] > r.probability
+    )
+    assert (
+        record_decision(
+            engine, target.case_id, CLEARED, "ana", account_id=target.account_id, decided_at=datetime(2026, 9, 2, 15, 0)
+        )
+        == 1
+    )
     with duckdb.connect(published["warehouse"]) as con:
+
         def queued_on_d2(rule: QueueRule) -> set[str]:
             return {m.account_id for c in publish_queue(con, engine, store, D2, rule).cases for m in c.members}
 
@@ -174,13 +205,16 @@ def test_a_cleared_account_stays_out_for_the_cooldown(published):
         assert len(queued_on_d2(QueueRule(capacity=1000))) == len(alerts_on_d2) - 1
 
 
-@pytest.mark.parametrize("case, decision, actor, account, message", [
-    ("2026-09-02#999", "confirmed", "ana", None, "no case 2026-09-02#999"),
-    ("2026-09-02#001", "confirmed", "  ", None, "needs the reviewer's name"),
-    ("2026-09-02#001", "banned", "ana", None, "decision must be"),
-    ("yesterday-7", "cleared", "ana", None, "not a case id"),
-    ("2026-09-02#001", "cleared", "ana", "acct-nobody", "not a member of case"),
-])
+@pytest.mark.parametrize(
+    "case, decision, actor, account, message",
+    [
+        ("2026-09-02#999", "confirmed", "ana", None, "no case 2026-09-02#999"),
+        ("2026-09-02#001", "confirmed", "  ", None, "needs the reviewer's name"),
+        ("2026-09-02#001", "banned", "ana", None, "decision must be"),
+        ("yesterday-7", "cleared", "ana", None, "not a case id"),
+        ("2026-09-02#001", "cleared", "ana", "acct-nobody", "not a member of case"),
+    ],
+)
 def test_bad_decisions_are_refused_and_write_nothing(published, case, decision, actor, account, message):
     with pytest.raises(QueueError, match=message):
         record_decision(published["engine"], case, decision, actor, account_id=account)
@@ -224,9 +258,11 @@ def test_cli_prints_the_queue_and_records_a_decision(published, monkeypatch, cap
 
 def test_cli_refuses_a_decision_without_actor_and_a_capacity_of_zero(published, monkeypatch, capsys):
     monkeypatch.setenv("SERVING_DB_URL", published["url"])
-    for argv in (["review", "decide", "2026-09-02#001", "--clear"],
-                 ["review", "queue", "--date", DAYS[1], "--rebuild", "--capacity", "0"],
-                 ["review", "queue", "--date", DAYS[1], "--rebuild", "--capacity", "-2"]):
+    for argv in (
+        ["review", "decide", "2026-09-02#001", "--clear"],
+        ["review", "queue", "--date", DAYS[1], "--rebuild", "--capacity", "0"],
+        ["review", "queue", "--date", DAYS[1], "--rebuild", "--capacity", "-2"],
+    ):
         with pytest.raises(SystemExit) as exit_:
             main(argv)
         assert exit_.value.code == 2
@@ -242,8 +278,9 @@ def test_the_links_of_the_day_s_alerts_give_the_rings_every_account_s_links_give
     from safeguard.review.links import links_as_of
     from safeguard.review.queue import ScoredAccount, build_queue
 
-    scored = [ScoredAccount(r["account_id"], r["probability"], r["tier"])
-              for r in served_day(DAYS[0], N, seed=1).to_pylist()]
+    scored = [
+        ScoredAccount(r["account_id"], r["probability"], r["tier"]) for r in served_day(DAYS[0], N, seed=1).to_pylist()
+    ]
     alerts = [a.account_id for a in scored if a.tier != "low"]
     with duckdb.connect(world["warehouse"], read_only=True) as con:
         everyone = links_as_of(con, D1)

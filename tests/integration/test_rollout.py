@@ -114,9 +114,7 @@ class World:
                 "tier": tiers,
                 "explained": tiers != "low",
                 "explain_reason": np.where(tiers != "low", "tier", None),
-                "reasons_json": np.where(
-                    tiers != "low", '[{"feature": "feat_00", "contribution": 0.5}]', None
-                ),
+                "reasons_json": np.where(tiers != "low", '[{"feature": "feat_00", "contribution": 0.5}]', None),
             },
             schema=SCORES_SCHEMA,
         )
@@ -137,9 +135,7 @@ class World:
             {
                 "account_id": np.tile(self.ids, len(LABEL_DAYS)),
                 "as_of_date": pd.to_datetime(np.repeat(LABEL_DAYS, N_ACCOUNTS)).date,
-                "label": (rng.random(N_ACCOUNTS * len(LABEL_DAYS)) < np.tile(risk, len(LABEL_DAYS))).astype(
-                    int
-                ),
+                "label": (rng.random(N_ACCOUNTS * len(LABEL_DAYS)) < np.tile(risk, len(LABEL_DAYS))).astype(int),
             }
         )
         con.execute("CREATE SCHEMA marts")
@@ -209,9 +205,7 @@ def judged_evidence(event) -> bool:
 def test_a_good_candidate_advances_only_on_judged_evidence_and_holds_where_a_small_arm_cannot_judge(tmp_path):
     world = World(tmp_path, good_candidate)
     first = world.run_day(SERVE_DAYS[0])
-    assert set(world.served(SERVE_DAYS[0])["arm"]) == {
-        "champion"
-    }  # the registry has a candidate; nobody serves it
+    assert set(world.served(SERVE_DAYS[0])["arm"]) == {"champion"}  # the registry has a candidate; nobody serves it
     assert metadata(first, "rollout_evaluation")["decisions"].data[SERVE_DAYS[0]]["decision"] is None
 
     with pytest.raises(DagsterInvalidConfigError):  # a start without an actor is refused by the run config
@@ -262,9 +256,7 @@ def test_a_good_candidate_advances_only_on_judged_evidence_and_holds_where_a_sma
     # Re-materializing a decided day, alone and as one run over a range: same served rows, metrics, no decision.
     before = world.served(SERVE_DAYS[2]).sort_values("account_id", ignore_index=True)
     again = world.run_day(SERVE_DAYS[2])
-    pd.testing.assert_frame_equal(
-        world.served(SERVE_DAYS[2]).sort_values("account_id", ignore_index=True), before
-    )
+    pd.testing.assert_frame_equal(world.served(SERVE_DAYS[2]).sort_values("account_id", ignore_index=True), before)
     redo = metadata(again, "rollout_evaluation")["decisions"].data[SERVE_DAYS[2]]
     assert (redo["decision"], redo["recorded_now"], redo["stage_in_effect"]) == ("hold", False, "canary_1")
     backfill = materialize(
@@ -311,9 +303,7 @@ def test_with_stages_sized_to_the_world_a_good_candidate_advances_stage_by_stage
     assert any("awaiting manual promotion beyond 50%" in e.reason for e in holds)
     # Evidence accrues over a stage: the labelled positives pooled in canary_10 grow from day to day.
     positives = [
-        {m["name"]: m for m in e.metrics["guardrails"]["metrics"]}["recall_drop"]["details"][
-            "labelled_positives"
-        ]
+        {m["name"]: m for m in e.metrics["guardrails"]["metrics"]}["recall_drop"]["details"]["labelled_positives"]
         for e in events
         if e.score_date is not None and e.metrics["stage_in_effect"] == "canary_10"
     ]
@@ -321,9 +311,7 @@ def test_with_stages_sized_to_the_world_a_good_candidate_advances_stage_by_stage
 
 
 @pytest.mark.parametrize("history", ["none", "backtest"])
-def test_a_candidate_without_matured_labels_holds_and_says_when_they_mature(
-    tmp_path, history, capsys, monkeypatch
-):
+def test_a_candidate_without_matured_labels_holds_and_says_when_they_mature(tmp_path, history, capsys, monkeypatch):
     """Registered on the first serving day: no live scores of the label days. Without a backtest replay of them
     nothing can be judged for 14 days; with one, shadow is judged at once."""
     world = World(tmp_path, good_candidate, candidate_history=history)
@@ -401,8 +389,7 @@ def test_a_broken_candidate_is_rolled_back_at_its_first_canary_evaluation(tmp_pa
     assert cli.main(["rollout", "promote", "--actor", "ada"]) == 1
     assert "no rollout is running" in capsys.readouterr().err
     assert (
-        cli.main(["rollout", "start", "--actor", "ada", "--force", "--min-days", "1", "--min-arm-accounts", "15"])
-        == 0
+        cli.main(["rollout", "start", "--actor", "ada", "--force", "--min-days", "1", "--min-arm-accounts", "15"]) == 0
     )
     assert cli.main(["rollout", "promote", "--actor", "ada"]) == 0  # skip shadow: straight to 1% of accounts
     assert "next score day 2026-09-03 is served by stage canary_1" in capsys.readouterr().out

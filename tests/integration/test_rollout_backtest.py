@@ -72,8 +72,11 @@ class World:
         features = examples.drop(columns="label")
         champion = tiny_model(1)
         if rules_champion:  # cold start: the rules score is champion
-            champion = build_rules_model(catalog(), features[features["as_of_date"] == features["as_of_date"].min()],
-                                         reason="cold start in a test")
+            champion = build_rules_model(
+                catalog(),
+                features[features["as_of_date"] == features["as_of_date"].min()],
+                reason="cold start in a test",
+            )
             self.champion = self.registry.register(champion, "champion").version
         self.store = RolloutStore(self.registry.engine)
         self.resources = {

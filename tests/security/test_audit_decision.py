@@ -82,9 +82,7 @@ def allowlist(tmp_path):
 
 def run_audit(url: str, allowlist, tmp_path) -> tuple[int, str]:
     status = tmp_path / "audit-status.txt"
-    code = main(
-        ["--services", "osv", "--osv-url", url, "--allowlist", str(allowlist), "--status-file", str(status)]
-    )
+    code = main(["--services", "osv", "--osv-url", url, "--allowlist", str(allowlist), "--status-file", str(status)])
     return code, status.read_text().strip()
 
 
@@ -100,9 +98,7 @@ def test_a_reachable_service_reporting_a_vulnerability_fails_the_audit_until_it_
     server = osv({VULNERABLE: VULN_ID})
     code, status = run_audit(server.url, allowlist, tmp_path)
     assert code == 1
-    assert status.startswith(
-        f"dependency audit: FAILED (osv at {server.url}): 1 known vulnerabilities: {VULNERABLE} "
-    )
+    assert status.startswith(f"dependency audit: FAILED (osv at {server.url}): 1 known vulnerabilities: {VULNERABLE} ")
     assert f"{VULN_ID} (fix: 999.0)" in status and f"{VULN_ID} (fix: 999.0)" in capsys.readouterr().out
     assert any(q.startswith(f"{VULNERABLE}==") for q in server.queried) and len(server.queried) > 20
 
@@ -127,9 +123,7 @@ def test_an_unreachable_service_is_not_run_and_fails_only_where_the_audit_is_req
     monkeypatch.setenv("SAFEGUARD_AUDIT_REQUIRED", "0")
     code, status = run_audit(url, allowlist, tmp_path)
     assert code == 0
-    assert status.startswith(
-        f"dependency audit: NOT RUN: no service reachable; osv at {url}: pip-audit exited"
-    )
+    assert status.startswith(f"dependency audit: NOT RUN: no service reachable; osv at {url}: pip-audit exited")
     out = capsys.readouterr().out
     assert "DEPENDENCY AUDIT NOT RUN" in out and "goes on UNAUDITED" in out
 

@@ -115,10 +115,12 @@ def _owned_role_database(server_url: str, scratch, password: str) -> sa.URL:
         with admin.connect() as conn:
             # CREATE ROLE takes no bound parameter: bind the password into a setting, let the server quote it.
             conn.execute(sa.text("SELECT set_config('safeguard_test.password', :p, false)"), {"p": password})
-            conn.execute(sa.text(
-                "DO $$ BEGIN EXECUTE format('CREATE ROLE %I LOGIN CREATEROLE PASSWORD %L', "
-                f"'{role}', current_setting('safeguard_test.password')); END $$"
-            ))
+            conn.execute(
+                sa.text(
+                    "DO $$ BEGIN EXECUTE format('CREATE ROLE %I LOGIN CREATEROLE PASSWORD %L', "
+                    f"'{role}', current_setting('safeguard_test.password')); END $$"
+                )
+            )
             conn.exec_driver_sql(f'GRANT "{role}" TO CURRENT_USER')
             conn.exec_driver_sql(f'ALTER DATABASE "{scratch.url.database}" OWNER TO "{role}"')
     finally:
@@ -225,7 +227,9 @@ def collect_outputs(settings: dict, serving_url: sa.URL, result) -> dict:
     for day in days:
         tables[f"export:{day}"] = read_export(store, day)
     metadata = {
-        f"{e.asset_key.to_user_string()}:{e.partition}": serialize_value(e.step_materialization_data.materialization.metadata)
+        f"{e.asset_key.to_user_string()}:{e.partition}": serialize_value(
+            e.step_materialization_data.materialization.metadata
+        )
         for e in result.get_asset_materialization_events()
     }
     return {"tables": tables, "metadata": metadata}
@@ -233,8 +237,13 @@ def collect_outputs(settings: dict, serving_url: sa.URL, result) -> dict:
 
 def test_no_output_holds_raw_personal_data(full_run):
     tables = full_run["outputs"]["tables"]
-    assert {"warehouse:raw.usage_events", "warehouse:marts.fct_account_features", "serving:account_risk_history",
-            "serving:risk_reasons", "serving:model_versions"} <= set(tables)
+    assert {
+        "warehouse:raw.usage_events",
+        "warehouse:marts.fct_account_features",
+        "serving:account_risk_history",
+        "serving:risk_reasons",
+        "serving:model_versions",
+    } <= set(tables)
     assert any(name.startswith("export:") for name in tables)
     found = {name: hits for name, table in tables.items() if (hits := personal_data(table))}
     assert not found, f"values that look like personal data: {found}"
@@ -261,7 +270,9 @@ def test_identifiers_are_only_the_received_hashes_and_never_reach_the_serving_si
         for name, column in identifier_columns
         if column not in RECEIVED_HASHES and not DERIVED_FROM_IDENTIFIERS.match(column)
     }
-    assert not unexpected, f"identifier-like columns that are neither received hashes nor derived features: {unexpected}"
+    assert not unexpected, (
+        f"identifier-like columns that are neither received hashes nor derived features: {unexpected}"
+    )
     downstream = {(n, c) for n, c in identifier_columns if not n.startswith("warehouse:") and c in RECEIVED_HASHES}
     assert not downstream, f"identifier hashes reach the serving database or the exports: {downstream}"
     assert ("warehouse:raw.usage_events", "ip_hash") in identifier_columns  # the check does see them
@@ -281,10 +292,7 @@ def test_no_secret_in_logs_event_log_metadata_or_dbt_files(full_run):
     assert any(p.name == "dbt.log" for p in full_run["dbt_files"])
     files = {str(p): p.read_bytes() for p in [*full_run["files"], *full_run["dbt_files"]]}
     leaks = [
-        f"{what} in {where}"
-        for what, secret in secrets.items()
-        for where, text in texts.items()
-        if secret in text
+        f"{what} in {where}" for what, secret in secrets.items() for where, text in texts.items() if secret in text
     ] + [
         f"{what} in {path}"
         for what, secret in secrets.items()

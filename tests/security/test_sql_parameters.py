@@ -204,7 +204,7 @@ def test_the_scan_catches_values_formatted_into_sql(tmp_path):
         "def f(con, account_id, day):\n"
         "    con.execute(f\"SELECT * FROM t WHERE account_id = '{account_id}'\")\n"
         "    con.execute(\"DELETE FROM t WHERE day = '%s'\" % day)\n"
-        "    con.execute(\"UPDATE t SET x = {}\".format(account_id))\n"
-        "    con.execute(\"SELECT * FROM t WHERE account_id = ?\", [account_id])\n"
+        '    con.execute("UPDATE t SET x = {}".format(account_id))\n'
+        '    con.execute("SELECT * FROM t WHERE account_id = ?", [account_id])\n'
     )
     assert formatted_sql(bad) == [(2, "account_id"), (3, "% day"), (4, ".format account_id")]

@@ -26,17 +26,28 @@ def column(name: str, reason: str | None = "Many requests", direction=1, descrip
 
 
 def test_reads_features_in_column_order_and_skips_keys(tmp_path):
-    path = manifest(tmp_path, {"account_id": column("account_id", reason=None), "b": column("b", direction=None),
-                               "a": column("a", reason="Young account", direction=-1)})
-    assert load_catalog(path) == [FeatureSpec("b", "Requests.", "Many requests", None),
-                                  FeatureSpec("a", "Requests.", "Young account", -1)]
+    path = manifest(
+        tmp_path,
+        {
+            "account_id": column("account_id", reason=None),
+            "b": column("b", direction=None),
+            "a": column("a", reason="Young account", direction=-1),
+        },
+    )
+    assert load_catalog(path) == [
+        FeatureSpec("b", "Requests.", "Many requests", None),
+        FeatureSpec("a", "Requests.", "Young account", -1),
+    ]
     assert feature_columns(path) == ["b", "a"]
 
 
 @pytest.mark.parametrize(
     ("bad", "message"),
-    [(column("x", direction=2), "direction must be 1, -1 or null"), (column("x", reason=""), "reason"),
-     (column("x", description=""), "description")],
+    [
+        (column("x", direction=2), "direction must be 1, -1 or null"),
+        (column("x", reason=""), "reason"),
+        (column("x", description=""), "description"),
+    ],
 )
 def test_refuses_a_malformed_feature_naming_it(tmp_path, bad, message):
     with pytest.raises(CatalogError, match=rf"fct_account_features\.x: .*{message}"):

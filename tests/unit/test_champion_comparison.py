@@ -61,9 +61,9 @@ def test_accounts_are_drawn_whole_so_repeated_days_do_not_narrow_the_interval():
     candidate = np.log(risk) + rng.normal(0, 0.5, ids.size)
     once = paired_difference(y, candidate, champion, ids)["auc_pr"]
     # The same rows repeated ten times under the same account ids: the same evidence, not ten times more.
-    repeated = paired_difference(
-        np.tile(y, 10), np.tile(candidate, 10), np.tile(champion, 10), np.tile(ids, 10)
-    )["auc_pr"]
+    repeated = paired_difference(np.tile(y, 10), np.tile(candidate, 10), np.tile(champion, 10), np.tile(ids, 10))[
+        "auc_pr"
+    ]
     assert repeated["high"] - repeated["low"] == pytest.approx(once["high"] - once["low"], rel=0.35)
     with pytest.raises(ValueError, match="must align"):
         paired_difference(y, candidate, champion, ids[:-1])

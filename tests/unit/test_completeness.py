@@ -53,5 +53,6 @@ def test_on_a_warehouse_the_load_log_decides_and_an_empty_day_counts_as_loaded()
     refusal = feature_window_refusal(con, ["2026-09-03"])
     assert refusal is not None and "(usage_events 2026-09-02)" in refusal
     assert feature_window_refusal(con, ["2026-09-01"]) is None
-    assert con.execute("SELECT content_sha256 FROM raw.landing_loads WHERE source = 'accounts' "
-                       "AND day = '2026-09-02'").fetchone()[0] == day_digest({})
+    assert con.execute(
+        "SELECT content_sha256 FROM raw.landing_loads WHERE source = 'accounts' AND day = '2026-09-02'"
+    ).fetchone()[0] == day_digest({})

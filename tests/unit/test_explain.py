@@ -79,9 +79,7 @@ def test_monitoring_sample_is_stable_across_processes_and_near_its_rate():
     ids = [f"acct-{i:07d}" for i in range(20_000)]
     here = explain.monitoring_sample(ids, "2026-09-01", 0.01)
     assert 0.007 < here.mean() < 0.013
-    assert not np.array_equal(
-        here, explain.monitoring_sample(ids, "2026-09-02", 0.01)
-    )  # a new sample each day
+    assert not np.array_equal(here, explain.monitoring_sample(ids, "2026-09-02", 0.01))  # a new sample each day
     code = (
         "import json; from safeguard.explain import monitoring_sample; "
         f"ids=[f'acct-{{i:07d}}' for i in range({len(ids)})]; "

@@ -266,31 +266,18 @@ def test_a_rerun_picks_up_corrected_files(zone, con):
 def test_duplicate_ids_across_files_and_days(zone, con):
     day_one = lf.usage_events(DAY, ROWS)
     repeated = day_one.column("event_id")[4].as_py()
-    zone.write_day(
-        "usage_events", DAY, [day_one.slice(0, 6), lf.with_value(day_one.slice(6), 0, "event_id", repeated)]
-    )
+    zone.write_day("usage_events", DAY, [day_one.slice(0, 6), lf.with_value(day_one.slice(6), 0, "event_id", repeated)])
     ingest_days(con, zone, "usage_events", [DAY])
-    zone.write_day(
-        "usage_events", NEXT, [lf.with_value(lf.usage_events(NEXT, ROWS), 3, "event_id", repeated)]
-    )
+    zone.write_day("usage_events", NEXT, [lf.with_value(lf.usage_events(NEXT, ROWS), 3, "event_id", repeated)])
 
     result = ingest_days(con, zone, "usage_events", [NEXT])
 
     assert result.quarantined_by_reason == {"duplicate_id:event_id": 1}
-    (detail,) = con.execute(
-        f"SELECT detail FROM raw.quarantine WHERE partition_date = DATE '{NEXT}'"
-    ).fetchone()
+    (detail,) = con.execute(f"SELECT detail FROM raw.quarantine WHERE partition_date = DATE '{NEXT}'").fetchone()
     assert detail == f"{repeated} (already loaded for {DAY})"
-    (in_day,) = con.execute(
-        f"SELECT detail FROM raw.quarantine WHERE partition_date = DATE '{DAY}'"
-    ).fetchone()
-    assert (
-        in_day
-        == f"{repeated} (first seen in {zone.store.full_uri(f'usage_events/date={DAY}/part-00000.parquet')})"
-    )
-    assert con.execute("SELECT count(*) FROM raw.usage_events WHERE event_id = ?", [repeated]).fetchone() == (
-        1,
-    )
+    (in_day,) = con.execute(f"SELECT detail FROM raw.quarantine WHERE partition_date = DATE '{DAY}'").fetchone()
+    assert in_day == f"{repeated} (first seen in {zone.store.full_uri(f'usage_events/date={DAY}/part-00000.parquet')})"
+    assert con.execute("SELECT count(*) FROM raw.usage_events WHERE event_id = ?", [repeated]).fetchone() == (1,)
     # loading both days in one batch: the earlier day's copy wins, the later one is quarantined
     both = ingest_days(con, zone, "usage_events", [NEXT, DAY])
     assert [d.day for d in both.days] == [DAY, NEXT]

@@ -53,9 +53,9 @@ def test_precision_at_k_is_per_day_then_averaged(scored):
     expected = top.groupby("day")["y"].mean().mean()
     assert metrics.precision_at_k(y, p, days, k=20) == pytest.approx(expected, abs=1e-12)
     # A day with fewer rows than k counts all of them; days weigh equally whatever their size.
-    assert metrics.precision_at_k(
-        [1, 0, 1, 1, 1], [0.9, 0.1, 0.5, 0.4, 0.3], [0, 0, 1, 1, 1], k=2
-    ) == pytest.approx((0.5 + 1.0) / 2)
+    assert metrics.precision_at_k([1, 0, 1, 1, 1], [0.9, 0.1, 0.5, 0.4, 0.3], [0, 0, 1, 1, 1], k=2) == pytest.approx(
+        (0.5 + 1.0) / 2
+    )
 
 
 def test_weighted_precision_at_k_counts_estimated_accounts():

@@ -71,9 +71,11 @@ def test_published_rows_are_the_served_rows(engine):
     h = account_risk_history.c
     with engine.connect() as conn:
         stored = conn.execute(sa.select(account_risk_history).order_by(h.account_id)).mappings().all()
-        reasons = conn.execute(
-            sa.select(risk_reasons).order_by(risk_reasons.c.account_id, risk_reasons.c.rank)
-        ).mappings().all()
+        reasons = (
+            conn.execute(sa.select(risk_reasons).order_by(risk_reasons.c.account_id, risk_reasons.c.rank))
+            .mappings()
+            .all()
+        )
         log = conn.execute(sa.select(published_days)).mappings().one()
     expected = served.sort_by("account_id").to_pylist()
     assert [r["account_id"] for r in stored] == [e["account_id"] for e in expected]
@@ -89,15 +91,19 @@ def test_published_rows_are_the_served_rows(engine):
         for e in expected
         for rank, item in enumerate(json.loads(e["reasons_json"]), start=1)
     ]
-    assert [(r["account_id"], r["rank"], r["feature"], r["feature_value"], r["contribution"], r["reason_text"])
-            for r in reasons] == long_form
+    assert [
+        (r["account_id"], r["rank"], r["feature"], r["feature_value"], r["contribution"], r["reason_text"])
+        for r in reasons
+    ] == long_form
     assert any(value is None for _, _, _, value, _, _ in long_form)  # a missing feature value stays null
     assert result.reason_rows == len(long_form) > 0
 
     assert log["rows"] == 400 and log["content_sha256"] == result.content_sha256
     versions = pc.value_counts(served.column("served_model_version"))
-    assert log["model_versions"] == result.model_versions == dict(
-        zip(versions.field("values").to_pylist(), versions.field("counts").to_pylist())
+    assert (
+        log["model_versions"]
+        == result.model_versions
+        == dict(zip(versions.field("values").to_pylist(), versions.field("counts").to_pylist()))
     )
     assert published_day_sha256(engine, D1) == result.content_sha256
 
@@ -152,7 +158,9 @@ def test_republishing_the_newest_day_without_an_account_restores_its_previous_ro
 def _spoil(table: pa.Table, column: str, row: int, value) -> pa.Table:
     values = table.column(column).to_pylist()
     values[row] = value
-    return table.set_column(table.schema.get_field_index(column), column, pa.array(values, table.schema.field(column).type))
+    return table.set_column(
+        table.schema.get_field_index(column), column, pa.array(values, table.schema.field(column).type)
+    )
 
 
 @pytest.mark.parametrize(
@@ -168,10 +176,16 @@ def _spoil(table: pa.Table, column: str, row: int, value) -> pa.Table:
         ("reasons_json", '[{"feature": "x", "value": 1, "contribution": 0.5, "reason": "r"}', "not a JSON list"),
         ("reasons_json", '{"feature": "x"}', "not a JSON list"),
         ("reasons_json", '[{"feature": "x", "value": 1, "reason": "r"}]', "lacking 'contribution'"),
-        ("reasons_json", json.dumps([{"feature": "x", "value": 1, "contribution": 0.1, "reason": "r"}] * 5),
-         "more than 4 reasons"),
-        ("reasons_json", json.dumps([{"feature": "f" * 129, "value": 1, "contribution": 0.1, "reason": "r"}]),
-         "longer than 128 characters"),
+        (
+            "reasons_json",
+            json.dumps([{"feature": "x", "value": 1, "contribution": 0.1, "reason": "r"}] * 5),
+            "more than 4 reasons",
+        ),
+        (
+            "reasons_json",
+            json.dumps([{"feature": "f" * 129, "value": 1, "contribution": 0.1, "reason": "r"}]),
+            "longer than 128 characters",
+        ),
     ],
 )
 def test_bad_rows_are_refused_with_the_day_and_account_and_nothing_changes(engine, column, value, message):
@@ -210,8 +224,9 @@ def test_sqlite_readers_see_one_whole_day_at_a_time_during_a_publish(engine):
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     observed, errors, done = [], [], threading.Event()
     c = account_risk_current.c
-    query = sa.select(sa.func.count(), sa.func.count(sa.distinct(c.score_date)), sa.func.min(c.score_date),
-                      sa.func.sum(c.probability))
+    query = sa.select(
+        sa.func.count(), sa.func.count(sa.distinct(c.score_date)), sa.func.min(c.score_date), sa.func.sum(c.probability)
+    )
 
     def read_loop():
         reader = engine_for(str(engine.url))
@@ -234,8 +249,10 @@ def test_sqlite_readers_see_one_whole_day_at_a_time_during_a_publish(engine):
         thread.join()
 
     assert not errors and observed
-    sums = {d: pytest.approx(sum(served_day(d, n, seed=s).column("probability").to_pylist()))
-            for d, s in ((D1, 1), (D2, 2), (D3, 3))}
+    sums = {
+        d: pytest.approx(sum(served_day(d, n, seed=s).column("probability").to_pylist()))
+        for d, s in ((D1, 1), (D2, 2), (D3, 3))
+    }
     for count, distinct_days, day, total in observed:
         assert (count, distinct_days) == (n, 1)
         assert total == sums[day.isoformat()]
@@ -260,16 +277,27 @@ def test_export_writes_parquet_then_success_and_replaces_the_day(export_store):
     assert export_store.list(day_folder(D1)) == ["_SUCCESS", "part-00000.parquet"]
     table = read_export(export_store, D1)
     assert table.column_names == [
-        "account_id", "score_date", "probability", "tier", "model_version", "arm", "reasons", "published_at"
+        "account_id",
+        "score_date",
+        "probability",
+        "tier",
+        "model_version",
+        "arm",
+        "reasons",
+        "published_at",
     ]
-    assert table.column("account_id").to_pylist() == sorted(served_day(D1, 120, seed=1).column("account_id").to_pylist())
+    assert table.column("account_id").to_pylist() == sorted(
+        served_day(D1, 120, seed=1).column("account_id").to_pylist()
+    )
 
     second = export_day(export_store, served_day(D1, 70, seed=4), D1)
     assert second.rows == 70
     again = read_export(export_store, D1)
     assert again.num_rows == 70
-    assert again.column("probability").to_pylist() == served_day(D1, 70, seed=4).sort_by("account_id").column(
-        "probability").to_pylist()
+    assert (
+        again.column("probability").to_pylist()
+        == served_day(D1, 70, seed=4).sort_by("account_id").column("probability").to_pylist()
+    )
     assert export_store.list(day_folder(D1)) == ["_SUCCESS", "part-00000.parquet"]
 
 

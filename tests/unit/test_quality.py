@@ -141,9 +141,7 @@ def test_per_archetype_slices_hold_that_archetype_against_benign_negatives(model
     }
     table = report.comparison()
     assert list(table["segment"]) == [OVERALL, RING, SPAM]
-    assert {"AUC-PR model", "AUC-PR rules", "abuser recall model", "abuser recall rules"} <= set(
-        table.columns
-    )
+    assert {"AUC-PR model", "AUC-PR rules", "abuser recall model", "abuser recall rules"} <= set(table.columns)
 
 
 def test_abuser_recall_counts_true_abusers_alerting_once_while_abusing(model):
@@ -243,7 +241,6 @@ def test_the_report_does_not_depend_on_the_order_of_the_examples(model):
     shuffled = examples.sample(frac=1.0, random_state=5)
     reversed_ = examples.iloc[::-1]
     reports = [
-        evaluate_detection(ex, truth, model, NOISE_RULES, HELD_OUT).to_dict()
-        for ex in (examples, shuffled, reversed_)
+        evaluate_detection(ex, truth, model, NOISE_RULES, HELD_OUT).to_dict() for ex in (examples, shuffled, reversed_)
     ]
     assert reports[0] == reports[1] == reports[2]

@@ -29,8 +29,11 @@ def db(tmp_path, monkeypatch):
 
 def explained_account(day: str, n: int, seed: int) -> dict:
     """The first account of the day with at least two reasons."""
-    return next(r for r in served_day(day, n, seed=seed).sort_by("account_id").to_pylist()
-                if len(json.loads(r["reasons_json"])) >= 2)
+    return next(
+        r
+        for r in served_day(day, n, seed=seed).sort_by("account_id").to_pylist()
+        if len(json.loads(r["reasons_json"])) >= 2
+    )
 
 
 def test_account_gives_the_latest_row_with_reasons_in_plain_words(db):
@@ -39,7 +42,11 @@ def test_account_gives_the_latest_row_with_reasons_in_plain_words(db):
 
     assert risk.score_date.isoformat() == D2
     assert (risk.probability, risk.tier, risk.model_version, risk.arm) == (
-        expected["probability"], expected["tier"], expected["served_model_version"], expected["arm"])
+        expected["probability"],
+        expected["tier"],
+        expected["served_model_version"],
+        expected["arm"],
+    )
     items = json.loads(expected["reasons_json"])
     assert [r.feature for r in risk.reasons] == [i["feature"] for i in items]
     lines = risk.plain_reasons()
@@ -50,7 +57,9 @@ def test_account_gives_the_latest_row_with_reasons_in_plain_words(db):
 
 def test_reason_plain_words():
     reason = Reason(1, "flag_rate_cyber_7d", 37.0, 0.8351, "Many requests flagged as cyber misuse in the last 7 days")
-    assert reason.plain() == "1. Many requests flagged as cyber misuse in the last 7 days: flag_rate_cyber_7d = 37 (+0.84)"
+    assert (
+        reason.plain() == "1. Many requests flagged as cyber misuse in the last 7 days: flag_rate_cyber_7d = 37 (+0.84)"
+    )
     assert Reason(2, "x", None, 0.1, "Text").plain() == "2. Text: x = missing (+0.10)"
 
 

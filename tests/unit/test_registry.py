@@ -24,9 +24,7 @@ from safeguard.serving.db import alembic_config, current_revision, engine_for, u
 from tests.model_factory import trained_model
 
 PASSED = GateResult(True, [])
-FAILED = GateResult(
-    False, [{"name": "auc_pr", "value": 0.1, "threshold": 0.2, "comparison": ">=", "passed": False}]
-)
+FAILED = GateResult(False, [{"name": "auc_pr", "value": 0.1, "threshold": 0.2, "comparison": ">=", "passed": False}])
 
 
 def _version(name: str):
@@ -131,9 +129,7 @@ def test_promotion_retires_the_old_champion_and_the_database_allows_one(registry
     from safeguard.serving.schema import model_versions
 
     with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
-        conn.execute(
-            model_versions.update().where(model_versions.c.version == "m-old").values(status="champion")
-        )
+        conn.execute(model_versions.update().where(model_versions.c.version == "m-old").values(status="champion"))
     with pytest.raises(RegistryError, match="unknown status"):
         registry.set_status("m-old", "best")
     with pytest.raises(RegistryError, match="not registered"):

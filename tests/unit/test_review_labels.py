@@ -19,9 +19,20 @@ def engine(serving_engine):
 
 def decide(engine, account: str, decision: str, when: str, case: str = "2026-09-02#001") -> None:
     with engine.begin() as conn:
-        conn.execute(sa.insert(review_decisions), [{
-            "case_id": case, "score_date": datetime.fromisoformat(when).date(), "account_id": account,
-            "decision": decision, "reviewer": "ana", "decided_at": datetime.fromisoformat(when), "probability": 0.5}])
+        conn.execute(
+            sa.insert(review_decisions),
+            [
+                {
+                    "case_id": case,
+                    "score_date": datetime.fromisoformat(when).date(),
+                    "account_id": account,
+                    "decision": decision,
+                    "reviewer": "ana",
+                    "decided_at": datetime.fromisoformat(when),
+                    "probability": 0.5,
+                }
+            ],
+        )
 
 
 def labels(con) -> list[tuple]:
@@ -37,8 +48,10 @@ def test_each_account_s_latest_decision_counts_and_a_sync_replaces_the_table(eng
     decide(engine, "d", "confirmed", "2026-09-04T09:00:00", case="2026-09-04#002")
     with duckdb.connect() as con:
         assert sync_review_labels(engine, con) == 2
-        assert labels(con) == [("a", "2026-09-02#001", datetime(2026, 9, 2, 10)),
-                               ("d", "2026-09-04#002", datetime(2026, 9, 4, 9))]
+        assert labels(con) == [
+            ("a", "2026-09-02#001", datetime(2026, 9, 2, 10)),
+            ("d", "2026-09-04#002", datetime(2026, 9, 4, 9)),
+        ]
         assert sync_review_labels(engine, con) == 2  # again: the same table, not twice the rows
         decide(engine, "a", "cleared", "2026-09-05T09:00:00")
         assert sync_review_labels(engine, con) == 1

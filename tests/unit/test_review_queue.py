@@ -33,9 +33,12 @@ def ids(cases) -> list[list[str]]:
 def test_a_ring_linked_through_different_values_is_one_case_with_its_links():
     scored = [acct("a", 0.5), acct("b", 0.45), acct("c", 0.4), acct("solo", 0.9), acct("d", 0.35)]
     links = [
-        ("a", "payment", "card-1"), ("b", "payment", "card-1"),  # a-b share a card
-        ("b", "device", "dev-7"), ("c", "device", "dev-7"),  # b-c a device: a, b, c are one ring
-        ("solo", "payment", "card-9"), ("d", "org", "org-3"),
+        ("a", "payment", "card-1"),
+        ("b", "payment", "card-1"),  # a-b share a card
+        ("b", "device", "dev-7"),
+        ("c", "device", "dev-7"),  # b-c a device: a, b, c are one ring
+        ("solo", "payment", "card-9"),
+        ("d", "org", "org-3"),
     ]
     cases = build_queue(DAY, scored, links, set(), {}, QueueRule())
     assert ids(cases) == [["a", "b", "c"], ["solo"], ["d"]]
@@ -69,10 +72,20 @@ def test_capacity_is_never_exceeded_and_keeps_the_most_expected_abuse():
     assert len(everything) == 251
 
 
-@pytest.mark.parametrize("name, value", [
-    ("capacity", 0), ("capacity", -3), ("capacity", 2.5), ("capacity", True), ("cooldown_days", -1),
-    ("max_link_group", 1), ("rescore_margin", 1.5), ("rescore_margin", -0.1), ("alert_tier", "severe"),
-])
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("capacity", 0),
+        ("capacity", -3),
+        ("capacity", 2.5),
+        ("capacity", True),
+        ("cooldown_days", -1),
+        ("max_link_group", 1),
+        ("rescore_margin", 1.5),
+        ("rescore_margin", -0.1),
+        ("alert_tier", "severe"),
+    ],
+)
 def test_a_bad_rule_is_refused_naming_the_setting(name, value):
     with pytest.raises(QueueError, match=name):
         QueueRule(**{name: value})
@@ -117,7 +130,9 @@ def test_case_reasons_are_the_ones_most_members_share():
     links = [(a.account_id, "payment", "card") for a in scored]
     (case,) = build_queue(DAY, scored, links, set(), {}, QueueRule())
     assert case.reasons == (
-        ("Shares a card with banned accounts", 3), ("Recently created account", 2), ("Many requests on the day", 1),
+        ("Shares a card with banned accounts", 3),
+        ("Recently created account", 2),
+        ("Many requests on the day", 1),
     )
     assert case.top_tier == "high"
 

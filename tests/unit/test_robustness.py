@@ -13,18 +13,21 @@ from safeguard.robustness import (
     truth_labels,
 )
 
-TRUTH = pd.DataFrame({
-    "account_id": ["b1", "b2", "b3", "s1", "t1"],
-    "archetype": ["hobbyist", "hobbyist", "startup", "templated_spam", "account_takeover"],
-    "is_abuser": [False, False, False, True, True],
-    "abuse_start": [None, None, None, "2026-09-02 12:00", "2026-09-01 00:00"],
-    "abuse_end": [None, None, None, None, "2026-09-02 06:00"],
-})
+TRUTH = pd.DataFrame(
+    {
+        "account_id": ["b1", "b2", "b3", "s1", "t1"],
+        "archetype": ["hobbyist", "hobbyist", "startup", "templated_spam", "account_takeover"],
+        "is_abuser": [False, False, False, True, True],
+        "abuse_start": [None, None, None, "2026-09-02 12:00", "2026-09-01 00:00"],
+        "abuse_end": [None, None, None, None, "2026-09-02 06:00"],
+    }
+)
 
 
 def _rows(days=("2026-09-01", "2026-09-02", "2026-09-03")):
-    return pd.DataFrame([(a, pd.Timestamp(d)) for d in days for a in TRUTH["account_id"]],
-                        columns=["account_id", "as_of_date"])
+    return pd.DataFrame(
+        [(a, pd.Timestamp(d)) for d in days for a in TRUTH["account_id"]], columns=["account_id", "as_of_date"]
+    )
 
 
 def test_an_account_day_is_abusive_from_abuse_start_until_abuse_end():
@@ -42,15 +45,24 @@ def test_rows_of_accounts_missing_from_the_truth_are_refused():
 
 
 def test_enforced_abusers_are_left_out_but_reinstated_and_benign_accounts_stay():
-    actions = pd.DataFrame({
-        "account_id": ["s1", "b1", "t1", "t1"],
-        "action_ts": pd.to_datetime(["2026-09-02 20:00", "2026-09-01 10:00", "2026-09-01 05:00",
-                                     "2026-09-02 03:00"], utc=True),
-        "action": ["ban", "suspend", "suspend", "reinstate"],
-    })
+    actions = pd.DataFrame(
+        {
+            "account_id": ["s1", "b1", "t1", "t1"],
+            "action_ts": pd.to_datetime(
+                ["2026-09-02 20:00", "2026-09-01 10:00", "2026-09-01 05:00", "2026-09-02 03:00"], utc=True
+            ),
+            "action": ["ban", "suspend", "suspend", "reinstate"],
+        }
+    )
     enforced = enforced_account_days(actions, ["2026-09-01", "2026-09-02", "2026-09-03"])
     assert set(map(tuple, enforced.assign(d=enforced.as_of_date.dt.day)[["account_id", "d"]].values)) == {
-        ("s1", 2), ("s1", 3), ("b1", 1), ("b1", 2), ("b1", 3), ("t1", 1)}
+        ("s1", 2),
+        ("s1", 3),
+        ("b1", 1),
+        ("b1", 2),
+        ("b1", 3),
+        ("t1", 1),
+    }
     rows = evaluation_rows(_rows(), TRUTH, enforced)
     kept = set(zip(rows.account_id, rows.as_of_date.dt.day))
     assert ("s1", 2) not in kept and ("s1", 3) not in kept and ("t1", 1) not in kept
@@ -59,14 +71,16 @@ def test_enforced_abusers_are_left_out_but_reinstated_and_benign_accounts_stay()
 
 
 def test_metrics_overall_and_per_pattern_against_all_benign_rows():
-    frame = pd.DataFrame({
-        "account_id": list("abcdefgh"),
-        "truth_label": [True, True, False, False, False, False, False, False],
-        "is_abuser": [True, True, False, False, False, False, False, True],  # h: abuser before its abuse start
-        "pattern": ["spam", "takeover", "hobbyist", "hobbyist", "hobbyist", "hobbyist", "hobbyist", "spam"],
-        "perfect": [0.9, 0.8, 0.1, 0.2, 0.3, 0.1, 0.2, 0.05],
-        "mixed": [0.9, 0.15, 0.1, 0.2, 0.3, 0.1, 0.2, 0.05],
-    })
+    frame = pd.DataFrame(
+        {
+            "account_id": list("abcdefgh"),
+            "truth_label": [True, True, False, False, False, False, False, False],
+            "is_abuser": [True, True, False, False, False, False, False, True],  # h: abuser before its abuse start
+            "pattern": ["spam", "takeover", "hobbyist", "hobbyist", "hobbyist", "hobbyist", "hobbyist", "spam"],
+            "perfect": [0.9, 0.8, 0.1, 0.2, 0.3, 0.1, 0.2, 0.05],
+            "mixed": [0.9, 0.15, 0.1, 0.2, 0.3, 0.1, 0.2, 0.05],
+        }
+    )
     m = evaluate_scorers(frame, {"perfect": "perfect", "mixed": "mixed"})
     assert m["perfect"]["overall"]["auc_pr"] == pytest.approx(1.0)
     assert m["perfect"]["overall"]["auc_roc"] == pytest.approx(1.0)

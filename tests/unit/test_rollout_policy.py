@@ -36,9 +36,7 @@ PLAN = RolloutPlan()
 
 def tiers_of(scores: np.ndarray) -> np.ndarray:
     """Tiers as a model's thresholds would assign them."""
-    return np.array(["low", "elevated", "high", "critical"])[
-        np.searchsorted([0.1, 0.3, 0.6], scores, side="right")
-    ]
+    return np.array(["low", "elevated", "high", "critical"])[np.searchsorted([0.1, 0.3, 0.6], scores, side="right")]
 
 
 def risk_scores(seed: int, n: int = N) -> np.ndarray:
@@ -186,9 +184,7 @@ def test_labels_not_matured_are_insufficient_not_a_breach():
     labels = np.full(N, np.nan)
     labels[:40] = labels_for(champion[:40], 4)  # too few labelled positives to judge
     for report in (compare(champion, worse), compare(champion, worse, labels=labels)):
-        positives = (
-            0 if report.metric("recall_drop").details["labelled_positives"] == 0 else int(labels[:40].sum())
-        )
+        positives = 0 if report.metric("recall_drop").details["labelled_positives"] == 0 else int(labels[:40].sum())
         for name in ("precision_drop", "recall_drop"):
             assert report.metric(name).status == "insufficient_data"
             assert report.metric(name).details["note"] == f"{positives} of 20 labelled positives"
@@ -249,9 +245,7 @@ def test_bad_guardrail_input_is_named():
     with pytest.raises(ValueError, match="candidate_scores has 9"):
         evaluate_guardrails(scores, scores[:9], tiers_of(scores), tiers_of(scores))
     with pytest.raises(ValueError, match=r"candidate_scores\[2\] is nan"):
-        evaluate_guardrails(
-            scores, np.where(np.arange(10) == 2, np.nan, scores), tiers_of(scores), tiers_of(scores)
-        )
+        evaluate_guardrails(scores, np.where(np.arange(10) == 2, np.nan, scores), tiers_of(scores), tiers_of(scores))
     bad_tiers = tiers_of(scores).astype(object)
     bad_tiers[4] = "severe"
     with pytest.raises(ValueError, match=r"candidate_tiers\[4\] is 'severe'"):
@@ -372,9 +366,7 @@ def test_shuffled_scores_pass_the_distribution_checks_but_breach_the_paired_agre
     assert agreement.status == "breach"
     assert agreement.details["kept"] + agreement.details["dropped"] == agreement.details["champion_alerts"]
     assert abs(agreement.details["rank_agreement"]) < 0.1
-    assert compare(champion, champion).metric("alert_agreement").details["rank_agreement"] == pytest.approx(
-        1.0
-    )
+    assert compare(champion, champion).metric("alert_agreement").details["rank_agreement"] == pytest.approx(1.0)
     migration = agreement.details["tier_migration"]
     assert sum(sum(row.values()) for row in migration.values()) == N
     assert decide(PLAN, "shadow", 3, N, report, paused=False).action == "rollback"
@@ -461,9 +453,7 @@ def test_stage_in_effect_edges():
     at_midnight = [{"time": datetime(2026, 9, 2), "to_stage": "canary_5"}]
     assert stage_in_effect(at_midnight, "2026-09-02", plan=PLAN) == NOT_STARTED
     # 01:00 at UTC+2 is 23:00 UTC the day before.
-    aware = [
-        {"time": datetime(2026, 9, 2, 1, 0, tzinfo=timezone(timedelta(hours=2))), "to_stage": "canary_5"}
-    ]
+    aware = [{"time": datetime(2026, 9, 2, 1, 0, tzinfo=timezone(timedelta(hours=2))), "to_stage": "canary_5"}]
     assert stage_in_effect(aware, "2026-09-02", plan=PLAN) == Stage("canary_5", 5)
     same_time = [
         {"time": T0, "to_stage": "canary_1"},

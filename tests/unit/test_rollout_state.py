@@ -35,9 +35,7 @@ def tiny_model(seed: int):
     from safeguard.training import train_risk_model
 
     examples = mf.synthetic_frame(300, mf.day_strings("2026-07-01", 40), n_features=6, seed=seed)
-    created = datetime(
-        2026, 8, 1, 0, 0, seed, tzinfo=UTC
-    )  # fixed version names: the same rollout ids each run
+    created = datetime(2026, 8, 1, 0, 0, seed, tzinfo=UTC)  # fixed version names: the same rollout ids each run
     return train_risk_model(examples, mf.feature_specs(6), num_boost_round=20, seed=seed, created_at=created)
 
 
@@ -92,9 +90,7 @@ def test_the_audit_log_decides_the_stage_of_each_day(models):
     assert shadow.days_in_stage(D[2]) == 2
 
     advance = policy.Decision("advance", "shadow", "canary_1", ["guardrails pass"])
-    event = store.append(
-        rollout.rollout_id, advance, end_of_day(D[2]), score_date=D[2], metrics={"psi": float("nan")}
-    )
+    event = store.append(rollout.rollout_id, advance, end_of_day(D[2]), score_date=D[2], metrics={"psi": float("nan")})
 
     assert (event.actor, event.score_date, event.metrics) == ("policy", D[2], {"psi": None})
     assert store.state_for_day(D[2]).stage.name == "shadow"  # decided on D2's scores: D2 keeps its stage
@@ -120,9 +116,7 @@ def test_a_decision_on_an_outdated_state_is_refused_and_the_log_stays_in_time_or
     rollout = started(store, champion, candidate, D[2])
 
     with pytest.raises(StaleRolloutError, match="is at shadow, not canary_1"):
-        store.append(
-            rollout.rollout_id, policy.Decision("advance", "canary_1", "canary_5", []), end_of_day(D[3])
-        )
+        store.append(rollout.rollout_id, policy.Decision("advance", "canary_1", "canary_5", []), end_of_day(D[3]))
     late = store.append(rollout.rollout_id, policy.pause("shadow", "bob", "a look"), end_of_day(D[0]))
 
     assert late.event_time == end_of_day(D[2])  # never before the previous event
@@ -208,9 +202,7 @@ def test_serving_follows_the_stage_in_effect_and_is_repeatable(warehouse):
 
     champion_only = serve_day(con, D[1], None)
     rows = served(con)
-    assert champion_only.arms == {"champion": N_ACCOUNTS} and champion_only.versions == {
-        "m-champ": N_ACCOUNTS
-    }
+    assert champion_only.arms == {"champion": N_ACCOUNTS} and champion_only.versions == {"m-champ": N_ACCOUNTS}
     assert rows["probability"] == pytest.approx(list(p)) and set(rows["bucket"]) == {None}
     assert set(rows["rollout_id"]) == {None} and set(rows["candidate_version"]) == {None}
 
@@ -251,9 +243,7 @@ def test_missing_candidate_scores_fail_the_day_and_keep_what_was_served(warehous
         [arm_account],
     )
 
-    with pytest.raises(
-        ServingError, match=rf"{D[1]}: 1 account\(s\) of the candidate arm .* \(e.g. {arm_account}\)"
-    ):
+    with pytest.raises(ServingError, match=rf"{D[1]}: 1 account\(s\) of the candidate arm .* \(e.g. {arm_account}\)"):
         serve_day(con, D[1], state_at(Stage("canary_25", 25)))
     with pytest.raises(ServingError, match=f"{D[2]}: no champion scores"):
         serve_day(con, D[2], None)
@@ -309,9 +299,7 @@ def test_actions_take_effect_from_the_first_day_not_served_yet(models):
 
 def test_promoting_past_the_last_stage_makes_the_candidate_champion(models):
     store, registry, champion, candidate = models
-    plan = RolloutPlan(
-        stages=(Stage("shadow", 0), Stage("full", 100)), min_days_per_stage=1, min_arm_accounts=1
-    )
+    plan = RolloutPlan(stages=(Stage("shadow", 0), Stage("full", 100)), min_days_per_stage=1, min_arm_accounts=1)
     rollout = controls.start(store, registry, "ada", plan=plan, last_served=D[0], force=True)
 
     controls.promote(store, registry, "ada", last_served=D[1])
@@ -353,9 +341,7 @@ def test_matured_labels_are_judged_with_the_alerts_of_their_own_score_days():
     assert recall.details["labelled_accounts"] == 900
     assert recall.details["interval"]["high"] < -0.1  # judged: worse beyond the margin at every look
     with pytest.raises(ValueError, match="label_tiers: 900 champion tiers but 2 candidate tiers"):
-        evaluate_guardrails(
-            [0.1], [0.1], ["low"], ["low"], labels=labels, label_tiers=(champion_then, ["low"] * 2)
-        )
+        evaluate_guardrails([0.1], [0.1], ["low"], ["low"], labels=labels, label_tiers=(champion_then, ["low"] * 2))
 
 
 def test_feature_drift_is_not_judged_on_a_handful_of_accounts():
@@ -386,7 +372,5 @@ def test_evaluating_without_the_marts_names_the_day_and_the_missing_table(wareho
 
     con, _, _ = warehouse
     facts = TrainingFacts("m-cand", ["feat_00"], date(2026, 7, 1), date(2026, 7, 20), 14)
-    with pytest.raises(
-        EvaluationError, match=r"2026-09-02: cannot evaluate rollout rollout-0001-m-cand: .*fct_"
-    ):
+    with pytest.raises(EvaluationError, match=r"2026-09-02: cannot evaluate rollout rollout-0001-m-cand: .*fct_"):
         evaluate_metrics(con, D[1], state_at(Stage("canary_5", 5)), facts)

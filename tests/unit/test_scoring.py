@@ -79,9 +79,7 @@ def test_reasons_json_of_explained_rows(scored, models):
     alerts = df[df["tier"] != "low"]
     for text in alerts["reasons_json"]:
         reasons = json.loads(text)
-        assert (
-            1 <= len(reasons) <= explain.DEFAULT_TOP_REASONS
-        )  # an elevated account has something pushing it up
+        assert 1 <= len(reasons) <= explain.DEFAULT_TOP_REASONS  # an elevated account has something pushing it up
         contributions = [r["contribution"] for r in reasons]
         assert contributions == sorted(contributions, reverse=True) and min(contributions) > 0
         assert all(r["reason"] == catalog[r["feature"]] for r in reasons)
@@ -101,9 +99,7 @@ def test_bad_feature_frames_are_refused(models, features):
         score_accounts(features.assign(as_of_date=np.datetime64("2026-09-02")), models, DAY)
     with pytest.raises(ScoringError, match="unknown model role"):
         score_accounts(features, [("shadow", models[0][1])], DAY)
-    with pytest.raises(
-        TrainingDataError, match=r"features for 2026-09-01: missing feature column\(s\) \['feat_03'\]"
-    ):
+    with pytest.raises(TrainingDataError, match=r"features for 2026-09-01: missing feature column\(s\) \['feat_03'\]"):
         score_accounts(features.drop(columns="feat_03"), models, DAY)
 
 
@@ -113,19 +109,13 @@ def test_write_scores_replaces_exactly_the_given_days(scored, models, features):
     second = score_accounts(features.assign(as_of_date=np.datetime64(other_day)), models[:1], other_day)
     write_scores(con, scored.table, [DAY])
     write_scores(con, second.table, [other_day])
-    before_other = con.execute(
-        f"SELECT * FROM {SCORES_TABLE} WHERE score_date = '{other_day}' ORDER BY ALL"
-    ).fetchall()
+    before_other = con.execute(f"SELECT * FROM {SCORES_TABLE} WHERE score_date = '{other_day}' ORDER BY ALL").fetchall()
 
     smaller = scored.table.slice(0, 100)
     assert write_scores(con, smaller, [DAY]) == 100
-    counts = dict(
-        con.execute(f"SELECT score_date::VARCHAR, count(*) FROM {SCORES_TABLE} GROUP BY 1").fetchall()
-    )
+    counts = dict(con.execute(f"SELECT score_date::VARCHAR, count(*) FROM {SCORES_TABLE} GROUP BY 1").fetchall())
     assert counts == {DAY: 100, other_day: 3000}
-    after_other = con.execute(
-        f"SELECT * FROM {SCORES_TABLE} WHERE score_date = '{other_day}' ORDER BY ALL"
-    ).fetchall()
+    after_other = con.execute(f"SELECT * FROM {SCORES_TABLE} WHERE score_date = '{other_day}' ORDER BY ALL").fetchall()
     assert after_other == before_other
 
     with pytest.raises(ScoringError, match=r"day\(s\) \['2026-09-02'\] outside"):
@@ -177,8 +167,10 @@ def test_scored_versions_reads_the_days_models_champion_first(tmp_path):
     with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
         assert scored_versions(con, "2026-09-01") == []  # no scores table yet
         con.execute("CREATE SCHEMA scoring")
-        con.execute(f"CREATE TABLE {SCORES_TABLE} (score_date DATE, account_id VARCHAR, model_role VARCHAR, "
-                    "model_version VARCHAR)")
+        con.execute(
+            f"CREATE TABLE {SCORES_TABLE} (score_date DATE, account_id VARCHAR, model_role VARCHAR, "
+            "model_version VARCHAR)"
+        )
         con.execute(
             f"INSERT INTO {SCORES_TABLE} VALUES ('2026-09-01', 'a', ?, 'v2'), ('2026-09-01', 'b', ?, 'v2'), "
             "('2026-09-01', 'a', ?, 'v1'), ('2026-09-02', 'a', ?, 'v9')",

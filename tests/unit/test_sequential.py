@@ -101,9 +101,7 @@ def test_difference_and_judge():
         SequentialTest.from_dict({"beta": 1})
 
 
-def _equal_candidate_rollout(
-    rng: np.random.Generator, plan: RolloutPlan, days: int, accounts: int
-) -> int | None:
+def _equal_candidate_rollout(rng: np.random.Generator, plan: RolloutPlan, days: int, accounts: int) -> int | None:
     """One shadow stage of a candidate exactly as good as the champion; the first day it advances, or None."""
     risk = rng.beta(1.0, 15.0, accounts)
     bad = rng.random(accounts) < 2 * risk  # each account's lasting label
@@ -134,9 +132,7 @@ def _equal_candidate_rollout(
 def test_the_policy_advances_an_equal_candidate_no_more_often_than_its_stated_error():
     """A plan that asks for a candidate at least as good as the champion (margins 0): an equal candidate is on
     the boundary, so every advance is a false one. Daily peeking over 12 days, 150 rollouts."""
-    strict = GuardrailConfig(
-        max_precision_drop=0.0, max_recall_drop=0.0, sequential=SequentialTest(ALPHA, 500)
-    )
+    strict = GuardrailConfig(max_precision_drop=0.0, max_recall_drop=0.0, sequential=SequentialTest(ALPHA, 500))
     plan = RolloutPlan(min_days_per_stage=1, min_arm_accounts=1, guardrails=strict)
     rng = np.random.default_rng(4)
     advanced = [_equal_candidate_rollout(rng, plan, days=12, accounts=600) for _ in range(150)]
@@ -144,6 +140,4 @@ def test_the_policy_advances_an_equal_candidate_no_more_often_than_its_stated_er
     assert false_advance_rate <= ALPHA, advanced
     # With the default margins (0.1) the same equal candidate is inside the tolerated region and does advance.
     lenient = RolloutPlan(min_days_per_stage=1, min_arm_accounts=1)
-    assert (
-        sum(_equal_candidate_rollout(rng, lenient, days=12, accounts=600) is not None for _ in range(10)) >= 8
-    )
+    assert sum(_equal_candidate_rollout(rng, lenient, days=12, accounts=600) is not None for _ in range(10)) >= 8

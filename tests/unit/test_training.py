@@ -178,8 +178,9 @@ def test_read_training_examples_samples_inside_duckdb():
 def test_read_training_examples_joins_the_late_evidence_and_keeps_it_all_when_sampling():
     examples, con = _examples_warehouse()
     late = examples[examples["label"] == 0].sample(300, random_state=3)[["account_id", "as_of_date"]]
-    con.register("late_df", late.assign(as_of_date=pd.to_datetime(late["as_of_date"]).dt.date,
-                                        late_blocked=1, late_warned=0))
+    con.register(
+        "late_df", late.assign(as_of_date=pd.to_datetime(late["as_of_date"]).dt.date, late_blocked=1, late_warned=0)
+    )
     con.execute("CREATE VIEW marts.fct_training_late_evidence AS SELECT * FROM late_df")
     sampled = read_training_examples(con, max_rows=10_000)
     flagged = sampled[sampled["late_blocked"] == 1]
@@ -224,9 +225,7 @@ def test_quality_gate_floors_and_champion_comparison():
 
 def test_gate_rejects_a_candidate_clearly_worse_than_the_champion():
     good = {"auc_pr": 0.4, "recall_at_1pct_fpr": 0.3, "ece": 0.01, "positive_rate": 0.01}
-    result = quality_gate(
-        good, GateConfig(champion_tolerance=0.02), {"auc_pr": 0.5, "recall_at_1pct_fpr": 0.3}
-    )
+    result = quality_gate(good, GateConfig(champion_tolerance=0.02), {"auc_pr": 0.5, "recall_at_1pct_fpr": 0.3})
     assert not result.passed
     assert [c["name"] for c in result.checks if not c["passed"]] == ["auc_pr_vs_champion"]
 

@@ -13,8 +13,10 @@ DAY = "2026-09-20"
 
 def _history(n_days: int, rows: int, accounts: int | None = None) -> dict:
     first = date.fromisoformat(DAY) - timedelta(days=n_days)
-    return {(first + timedelta(days=i)).isoformat(): {"rows": rows, **({"accounts": accounts} if accounts else {})}
-            for i in range(n_days)}
+    return {
+        (first + timedelta(days=i)).isoformat(): {"rows": rows, **({"accounts": accounts} if accounts else {})}
+        for i in range(n_days)
+    }
 
 
 def test_a_collapsed_day_fails_naming_source_measure_and_expected_range():
@@ -46,8 +48,13 @@ def test_too_little_history_is_not_judged_and_only_the_last_14_days_count():
 
 
 def test_an_accepted_day_passes_with_its_reason_recorded():
-    verdict = judge_day("usage_events", DAY, {"rows": 0, "accounts": 0}, _history(10, 1000, 200),
-                        accepted_reason="API outage 02:00-23:00, INC-42")
+    verdict = judge_day(
+        "usage_events",
+        DAY,
+        {"rows": 0, "accounts": 0},
+        _history(10, 1000, 200),
+        accepted_reason="API outage 02:00-23:00, INC-42",
+    )
     assert verdict.passed and verdict.accepted_reason == "API outage 02:00-23:00, INC-42"
     assert "accepted by the operator despite rows 0 below" in verdict.message
 

@@ -46,8 +46,7 @@ def _read_source(zone: LandingZone, source: str) -> pa.Table:
 def world(tmp_path_factory):
     """A small world written once, loaded into DuckDB views e (events), a (accounts), x (enforcement), t (truth)."""
     root = tmp_path_factory.mktemp("world")
-    summary = generate_world(**WORLD, out_uri=str(root / "landing"), truth_path=root / "truth.parquet",
-                             progress=False)
+    summary = generate_world(**WORLD, out_uri=str(root / "landing"), truth_path=root / "truth.parquet", progress=False)
     zone = LandingZone(str(root / "landing"))
     db = duckdb.connect()
     db.execute("SET TimeZone = 'UTC'")  # landing timestamps are UTC; days are UTC days
@@ -60,8 +59,9 @@ def world(tmp_path_factory):
 def test_same_seed_gives_identical_bytes_and_another_seed_does_not(tmp_path):
     args = {"accounts": 400, "days": 4, "start": "2026-09-01", "progress": False}
     for name, seed in (("one", 5), ("two", 5), ("other", 6)):
-        generate_world(**args, seed=seed, out_uri=str(tmp_path / name / "landing"),
-                       truth_path=tmp_path / name / "truth.parquet")
+        generate_world(
+            **args, seed=seed, out_uri=str(tmp_path / name / "landing"), truth_path=tmp_path / name / "truth.parquet"
+        )
     one, two, other = (_files(tmp_path / n) for n in ("one", "two", "other"))
     assert len(one) == 3 * 4 * 2 + 1  # a Parquet file and _SUCCESS per source and day, plus the truth
     assert one == two
@@ -81,14 +81,19 @@ def _contract_violations(table: pa.Table, source: contract.Source, day: str) -> 
         if not col.nullable and values.null_count:
             problems.append(f"{col.name}: {values.null_count} nulls")
         if col.enum is not None and pc.all(pc.is_in(values.drop_null(), pa.array(col.enum))).as_py() not in (
-                True, None):
+            True,
+            None,
+        ):
             problems.append(f"{col.name}: values outside {col.enum}")
         if col.min_value is not None and table.num_rows and pc.min(values).as_py() < col.min_value:
             problems.append(f"{col.name}: below {col.min_value}")
         if col.max_value is not None and table.num_rows and pc.max(values).as_py() > col.max_value:
             problems.append(f"{col.name}: above {col.max_value}")
-        if col.length is not None and table.num_rows and set(pc.utf8_length(values.drop_null()).to_pylist()) - {
-                col.length}:
+        if (
+            col.length is not None
+            and table.num_rows
+            and set(pc.utf8_length(values.drop_null()).to_pylist()) - {col.length}
+        ):
             problems.append(f"{col.name}: not {col.length} characters")
     lo = datetime.fromisoformat(day).replace(tzinfo=UTC)
     ts = table.column(source.day_column).to_pylist()
@@ -115,8 +120,9 @@ def test_every_day_of_every_source_follows_the_contract(world):
 
 def test_empty_days_still_get_a_typed_file_and_success(tmp_path):
     zone = LandingZone(str(tmp_path / "landing"))
-    summary = generate_world(accounts=1, days=3, start=START, seed=1, out_uri=zone.uri,
-                             truth_path=tmp_path / "truth.parquet", progress=False)
+    summary = generate_world(
+        accounts=1, days=3, start=START, seed=1, out_uri=zone.uri, truth_path=tmp_path / "truth.parquet", progress=False
+    )
     assert summary.rows["enforcement_actions"] == 0
     for name, source in contract.SOURCES.items():
         for day in zone.list_days(name):
@@ -128,11 +134,19 @@ def test_empty_days_still_get_a_typed_file_and_success(tmp_path):
 def test_identifiers_and_hashes_look_real_and_name_no_archetype(world):
     _, _, db, _ = world
     patterns = {
-        "e": {"event_id": "^evt_[0-9a-f]{16}$", "account_id": "^acct_[0-9]{7}$", "org_id": "^org_[0-9]{7}$",
-              "api_key_id": "^key_[0-9a-f]{16}$", "ip_hash": "^[0-9a-f]{16}$",
-              "prompt_template_hash": "^[0-9a-f]{16}$"},
-        "a": {"payment_fingerprint": "^[0-9a-f]{16}$", "signup_ip_hash": "^[0-9a-f]{16}$",
-              "device_hash": "^[0-9a-f]{16}$"},
+        "e": {
+            "event_id": "^evt_[0-9a-f]{16}$",
+            "account_id": "^acct_[0-9]{7}$",
+            "org_id": "^org_[0-9]{7}$",
+            "api_key_id": "^key_[0-9a-f]{16}$",
+            "ip_hash": "^[0-9a-f]{16}$",
+            "prompt_template_hash": "^[0-9a-f]{16}$",
+        },
+        "a": {
+            "payment_fingerprint": "^[0-9a-f]{16}$",
+            "signup_ip_hash": "^[0-9a-f]{16}$",
+            "device_hash": "^[0-9a-f]{16}$",
+        },
         "x": {"action_id": "^act_[0-9a-f]{16}$"},
     }
     for view, columns in patterns.items():
@@ -141,7 +155,10 @@ def test_identifiers_and_hashes_look_real_and_name_no_archetype(world):
             assert bad[0] == 0, (view, column)
     assert db.sql("select count(distinct action_id) = count(*) from x").fetchone()[0]
     assert set(db.sql("select distinct model from e").fetchnumpy()["model"]) == {
-        "claude-3-5-haiku", "claude-sonnet-4", "claude-opus-4"}
+        "claude-3-5-haiku",
+        "claude-sonnet-4",
+        "claude-opus-4",
+    }
     texts = set()
     for view, column in (("e", "client"), ("e", "model"), ("x", "category"), ("x", "source"), ("a", "plan")):
         texts |= set(db.sql(f"select distinct {column} from {view}").fetchnumpy()[column])
@@ -274,8 +291,15 @@ def test_archetype_signals_are_there_but_no_single_feature_separates_abuse(world
     assert median("top3_template_share", "templated_spam") > max(0.4, 2 * median("top3_template_share", "hobbyist"))
     assert median("refusal_rate", "jailbreak_probing") > 3 * median("refusal_rate", "startup")
     assert median("max_tokens_rate", "distillation_scraping") > 3 * median("max_tokens_rate", "hobbyist")
-    for feature in ("events_per_day", "mean_score", "refusal_rate", "max_tokens_rate", "top3_template_share",
-                    "templates", "countries"):
+    for feature in (
+        "events_per_day",
+        "mean_score",
+        "refusal_rate",
+        "max_tokens_rate",
+        "top3_template_share",
+        "templates",
+        "countries",
+    ):
         auc = roc_auc_score(f["is_abuser"], f[feature])
         assert 0.05 < auc < 0.95, (feature, auc)
 
@@ -325,8 +349,12 @@ def test_writing_to_s3_gives_the_same_objects_as_a_local_folder(tmp_path, s3_end
     s3.create_bucket(Bucket=bucket)
     args = {"accounts": 300, "days": 3, "start": START, "seed": 4, "progress": False}
     generate_world(**args, out_uri=str(tmp_path / "local"), truth_path=tmp_path / "truth-local.parquet")
-    generate_world(**args, out_uri=f"s3://{bucket}/zone", truth_path=f"s3://{bucket}/truth/accounts.parquet",
-                   s3_endpoint_url=s3_endpoint)
+    generate_world(
+        **args,
+        out_uri=f"s3://{bucket}/zone",
+        truth_path=f"s3://{bucket}/truth/accounts.parquet",
+        s3_endpoint_url=s3_endpoint,
+    )
     local = _files(tmp_path / "local")
     remote = {}
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="zone/"):
@@ -344,22 +372,65 @@ def test_cli_help_explains_every_option(capsys):
         main(["generate", "--help"])
     assert exit_.value.code == 0
     out = capsys.readouterr().out
-    for option in ("--accounts", "--days", "--start", "--seed", "--out", "--truth", "--no-progress",
-                   "5000", "60", "2026-09-01", "LANDING_URI", "S3_ENDPOINT_URL"):
+    for option in (
+        "--accounts",
+        "--days",
+        "--start",
+        "--seed",
+        "--out",
+        "--truth",
+        "--no-progress",
+        "5000",
+        "60",
+        "2026-09-01",
+        "LANDING_URI",
+        "S3_ENDPOINT_URL",
+    ):
         assert option in out
 
 
 def test_cli_generates_a_world_and_rejects_bad_input(tmp_path, capsys):
     out, truth = tmp_path / "landing", tmp_path / "gt" / "accounts.parquet"
-    code = main(["generate", "--accounts", "200", "--days", "2", "--start", "2026-10-01", "--seed", "3",
-                 "--out", str(out), "--truth", str(truth), "--no-progress"])
+    code = main(
+        [
+            "generate",
+            "--accounts",
+            "200",
+            "--days",
+            "2",
+            "--start",
+            "2026-10-01",
+            "--seed",
+            "3",
+            "--out",
+            str(out),
+            "--truth",
+            str(truth),
+            "--no-progress",
+        ]
+    )
     assert code == 0
     assert "wrote 2 days from 2026-10-01" in capsys.readouterr().out
     assert LandingZone(str(out)).list_days("accounts") == ["2026-10-01", "2026-10-02"]
     assert pq.read_table(truth).num_rows == 200
 
-    assert main(["generate", "--accounts", "5", "--days", "1", "--out", str(out), "--truth",
-                 str(out / "t.parquet"), "--no-progress"]) == 2
+    assert (
+        main(
+            [
+                "generate",
+                "--accounts",
+                "5",
+                "--days",
+                "1",
+                "--out",
+                str(out),
+                "--truth",
+                str(out / "t.parquet"),
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
     assert "outside the landing zone" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_:
         main(["generate", "--start", "2026-13-01"])

@@ -14,8 +14,16 @@ SHARE_RANGE = {"robust-a": (0.01, 0.045), "robust-b": (0.06, 0.095), "robust-c":
 @pytest.fixture(scope="module", params=ROBUSTNESS_PRESETS)
 def world(request, tmp_path_factory):
     root = tmp_path_factory.mktemp(request.param)
-    summary = generate_world(accounts=1500, days=8, start="2026-09-01", seed=3, out_uri=str(root / "landing"),
-                             truth_path=root / "truth.parquet", progress=False, params=preset(request.param))
+    summary = generate_world(
+        accounts=1500,
+        days=8,
+        start="2026-09-01",
+        seed=3,
+        out_uri=str(root / "landing"),
+        truth_path=root / "truth.parquet",
+        progress=False,
+        params=preset(request.param),
+    )
     return request.param, summary, root
 
 
@@ -58,9 +66,18 @@ def test_behaviour_change_accounts_are_old_and_their_near_threshold_share_jumps(
 
 def test_a_preset_is_deterministic_for_a_seed(tmp_path):
     def run(name):
-        generate_world(accounts=300, days=3, start="2026-09-01", seed=9, out_uri=str(tmp_path / name / "l"),
-                       truth_path=tmp_path / name / "t.parquet", progress=False, params=preset("robust-b"))
+        generate_world(
+            accounts=300,
+            days=3,
+            start="2026-09-01",
+            seed=9,
+            out_uri=str(tmp_path / name / "l"),
+            truth_path=tmp_path / name / "t.parquet",
+            progress=False,
+            params=preset("robust-b"),
+        )
         return {p.relative_to(tmp_path / name): p.read_bytes() for p in (tmp_path / name).rglob("*") if p.is_file()}
+
     assert run("one") == run("two")
 
 

@@ -78,8 +78,10 @@ def upgrade() -> None:
         return
     s = settings()
     bind.execute(
-        sa.text("SELECT set_config('safeguard.readonly_role', :role, true), "
-                "set_config('safeguard.readonly_password', :secret, true)"),
+        sa.text(
+            "SELECT set_config('safeguard.readonly_role', :role, true), "
+            "set_config('safeguard.readonly_password', :secret, true)"
+        ),
         {"role": s.serving_readonly_role, "secret": s.serving_readonly_password or ""},
     )
     _run_plpgsql(bind, _grant_sql())
@@ -99,5 +101,5 @@ def downgrade() -> None:
         f"EXECUTE format('REVOKE SELECT ON TABLE {', '.join(READABLE_TABLES)} FROM %I', reader); "
         "EXECUTE format('REVOKE USAGE ON SCHEMA %I FROM %I', current_schema(), reader); "
         "EXECUTE format('REVOKE CONNECT ON DATABASE %I FROM %I', current_database(), reader); "
-        "END IF; END $$"
+        "END IF; END $$",
     )

@@ -60,8 +60,10 @@ def upgrade() -> None:
     op.create_index("ix_review_decisions_account", "review_decisions", ["account_id", "decided_at"])
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":
-        bind.execute(sa.text("SELECT set_config('safeguard.readonly_role', :role, true)"),
-                     {"role": settings().serving_readonly_role})
+        bind.execute(
+            sa.text("SELECT set_config('safeguard.readonly_role', :role, true)"),
+            {"role": settings().serving_readonly_role},
+        )
         bind.connection.driver_connection.execute(_GRANT)
 
 
