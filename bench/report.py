@@ -549,6 +549,37 @@ def robustness() -> list[str]:
     return lines
 
 
+def robustness_development() -> list[str]:
+    """The label-policy comparison on the worlds a policy was chosen on (``bench_robustness.py --evaluate-only
+    --policies ... --out bench/results/robustness-development.json``): the other half of the choice, kept apart
+    from the unseen worlds above so a reader can tell what was chosen on what."""
+    _, r = _load("robustness-development.json")
+    if not r:
+        return []
+    worlds = [w for w in r["worlds"] if "failed" not in w]
+    policies = sorted({s for w in worlds for s in w["metrics"] if s.startswith("policy:")})
+    slices = sorted({sl for w in worlds for sl in w["metrics"]["rules"]}, key=lambda x: (x != "overall", x))
+    lines = [
+        "### Label policies on the development worlds",
+        "",
+        (
+            "The worlds the label policy was chosen on (the unseen worlds above were run after the choice, with seeds "
+            "never tried before it). Each `policy:*` model is trained on the same warehouse's enforcement labels, "
+            "matured before the evaluation; cells: AUC-PR / recall at 1% FPR on the truth of the last 7 days."
+        ),
+        "",
+        _row("world", "scorer", *slices),
+        _row(*["---"] * (len(slices) + 2)),
+    ]
+    for w in worlds:
+        name = f"{w['world']['preset']} {w['world']['seed']} ({w['world']['accounts']:,})"
+        for s in ("rules", *policies):
+            m = w["metrics"].get(s)
+            if m:
+                lines.append(_row(name, s, *[_cell(m[sl]) if sl in m else "-" for sl in slices]))
+    return [*lines, ""]
+
+
 def robustness_headline() -> str:
     """One line per unseen world: the champion's AUC-PR and recall at 1% FPR on the truth next to the rules'."""
     _, r = _load("robustness.json")
@@ -579,6 +610,7 @@ def main() -> None:
         model(),
         quality(),
         robustness(),
+        robustness_development(),
         bucketing(),
         backtest(),
         review(),

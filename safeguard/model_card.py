@@ -149,7 +149,7 @@ def model_card_markdown(
         reviews = f" ({from_reviews} of them confirmed by reviewers)" if from_reviews is not None else ""
         label += (
             f"; examples fitted as positives: {m['fit_label_positives']} from the label{reviews}, "
-            f"{m['fit_policy_positives']} more from the policy (warnings, late evidence); measured on "
+            f"{m['fit_policy_positives']} more from the policy (warnings, late evidence, same-owner links); measured on "
             "unseen worlds' truth in bench/REPORT.md (*Detection on unseen worlds*)"
         )
     lines = [

@@ -47,13 +47,43 @@ def test_late_evidence_makes_a_block_or_warning_after_the_horizon_a_positive():
     assert y.tolist() == [1, 0, 0, 0, 0]
 
 
+def test_late_linked_propagates_a_block_over_a_shared_payment_method_or_device():
+    # rows: a clean positive; a negative sharing a card with a blocked account; one sharing a device; one sharing
+    # neither (its org's block does not count: an org is not one owner); one with late evidence only
+    frame = pd.DataFrame(
+        {
+            "label": [1, 0, 0, 0, 0],
+            "linked_payment_enforced_share": [0.5, 0.25, 0.0, 0.0, None],
+            "linked_device_enforced_share": [0.0, 0.0, 1.0, 0.0, 0.0],
+            "linked_org_enforced_share": [0.0, 0.0, 0.0, 0.5, 0.0],
+            "late_blocked": [0, 0, 0, 0, 1],
+            "late_warned": [0, 0, 0, 0, 0],
+        }
+    )
+    y, w = label_policy("late_linked").targets(frame)
+    assert y.tolist() == [1, 1, 1, 0, 1] and w.tolist() == [1, 1, 1, 1, 1]
+    # late_evidence alone ignores the links
+    y, _ = label_policy("late_evidence").targets(frame)
+    assert y.tolist() == [1, 0, 0, 0, 1]
+    # a link makes a positive even of a warned or reinstated example the base rule would leave out
+    linked_policy = label_policy("late_linked")
+    excluded = type(linked_policy)("x", "", "exclude", "exclude", linked=True)
+    y, w = excluded.targets(frame.assign(label_warned=[0, 1, 0, 1, 0]))
+    assert y.tolist() == [1, 1, 1, 0, 0] and w.tolist() == [1, 1, 1, 0, 1]
+    # without the link columns (a catalog without them) it is late_evidence
+    y, _ = linked_policy.targets(frame[["label", "late_blocked", "late_warned"]])
+    assert y.tolist() == [1, 0, 0, 0, 1]
+
+
 def test_examples_without_the_flag_columns_fall_back_to_the_plain_label():
     y, w = label_policy("warned_soft_positive").targets(FRAME[["label"]])
     assert y.tolist() == [1, 0, 0, 0, 0] and w.tolist() == [1, 1, 1, 1, 1]
 
 
 def test_unknown_policy_names_the_known_ones():
-    with pytest.raises(TrainingDataError, match="enforced, exclude_ambiguous, warned_soft_positive, late_evidence"):
+    with pytest.raises(
+        TrainingDataError, match="enforced, exclude_ambiguous, warned_soft_positive, late_evidence, late_linked"
+    ):
         label_policy("everything")
 
 
