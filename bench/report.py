@@ -585,7 +585,11 @@ def robustness_headline() -> str:
     _, r = _load("robustness.json")
     if not r:
         return "Detection on unseen worlds: not measured yet (python bench/bench_robustness.py)"
-    lines = ["Detection on unseen worlds (bench/REPORT.md; AUC-PR / recall at 1% FPR on the truth):"]
+    policies = sorted({w.get("default_label_policy") or "?" for w in r["worlds"]})
+    lines = [
+        "Detection on unseen worlds (bench/REPORT.md; AUC-PR / recall at 1% FPR on the truth; champion trained "
+        f"with label policy {', '.join(policies)}):"
+    ]
     for w in r["worlds"]:
         name = f"{w['world']['preset']} seed {w['world']['seed']}"
         if "failed" in w:
