@@ -27,7 +27,7 @@ catches more *true* abuse is measured on synthetic worlds' truth in ``bench/benc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
@@ -84,15 +84,7 @@ class LabelPolicy:
         return y, weight
 
     def to_dict(self) -> dict:
-        return {
-            "name": self.name,
-            "description": self.description,
-            "warned": self.warned,
-            "reinstated": self.reinstated,
-            "soft_weight": self.soft_weight,
-            "late": self.late,
-            "linked": self.linked,
-        }
+        return asdict(self)  # every field, so a new one is never left out of the stored params
 
 
 def _positive(examples: pd.DataFrame, column: str) -> np.ndarray:
