@@ -152,6 +152,8 @@ def model_card_markdown(
             f"{m['fit_policy_positives']} more from the policy (warnings, late evidence, same-owner links); measured on "
             "unseen worlds' truth in bench/REPORT.md (*Detection on unseen worlds*)"
         )
+    if m.get("linked_labels"):
+        label += f"; same-owner links: {m['linked_labels']['note']}"
     lines = [
         label,
         f"- held-out twin, fit: {w['fit'][0]} .. {w['fit'][1]} ({m.get('fit_rows')} rows after sampling)",

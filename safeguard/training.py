@@ -254,6 +254,8 @@ def train_risk_model(
     metrics["fit_policy_positives"] = int(((target_all == 1) & (y_all == 0) & fitted).sum())
     reviewed = ex[REVIEW_COLUMN].to_numpy() == 1 if REVIEW_COLUMN in ex else np.zeros(len(ex), dtype=bool)
     metrics["fit_review_positives"] = int((reviewed & (y_all == 1) & fitted).sum())  # of fit_label_positives
+    if policy.linked:  # whether enforcement was propagated over same-owner links here, or skipped, and why
+        metrics["linked_labels"] = policy.linked_evidence(ex).to_metrics()
 
     # 2. The served model: refitted on every matured day before validation (fit, early stopping and the gap),
     #    so a short history is not cut down to its first days; calibrated and given its tier thresholds on the

@@ -67,12 +67,45 @@ def test_late_linked_propagates_a_block_over_a_shared_payment_method_or_device()
     assert y.tolist() == [1, 0, 0, 0, 1]
     # a link makes a positive even of a warned or reinstated example the base rule would leave out
     linked_policy = label_policy("late_linked")
-    excluded = type(linked_policy)("x", "", "exclude", "exclude", linked=True)
+    excluded = type(linked_policy)("x", "", "exclude", "exclude", linked=True, max_linked_ratio=2.0)
     y, w = excluded.targets(frame.assign(label_warned=[0, 1, 0, 1, 0]))
     assert y.tolist() == [1, 1, 1, 0, 0] and w.tolist() == [1, 1, 1, 0, 1]
     # without the link columns (a catalog without them) it is late_evidence
     y, _ = linked_policy.targets(frame[["label", "late_blocked", "late_warned"]])
     assert y.tolist() == [1, 0, 0, 0, 1]
+    assert "no same-owner link columns" in linked_policy.linked_evidence(frame[["label"]]).note
+
+
+def test_late_linked_skips_propagation_that_would_more_than_double_the_positives():
+    """A ban's missed ring members are a few; link shares above 0 on most rows mean something else, and the policy
+    stays late_evidence, saying so."""
+    rng = np.random.default_rng(0)
+    n = 1000
+    label = (rng.random(n) < 0.05).astype(int)
+    sparse = np.where(rng.random(n) < 0.02, 0.5, 0.0)  # a few survivors: about 20 rows against about 50 positives
+    frame = pd.DataFrame(
+        {
+            "label": label,
+            "late_blocked": 0,
+            "late_warned": 0,
+            "linked_payment_enforced_share": sparse,
+            "linked_device_enforced_share": 0.0,
+        }
+    )
+    policy = label_policy("late_linked")
+    evidence = policy.linked_evidence(frame)
+    assert evidence.applied and evidence.positives == label.sum()
+    assert evidence.added == int(((sparse > 0) & (label == 0)).sum()) > 0
+    y, _ = policy.targets(frame)
+    assert y.sum() == label.sum() + evidence.added
+
+    broad = frame.assign(linked_device_enforced_share=rng.random(n))  # above 0 on every row: noise, not an owner
+    evidence = policy.linked_evidence(broad)
+    assert not evidence.applied
+    assert "would add" in evidence.note and "linked_device_enforced_share" in evidence.note
+    y, _ = policy.targets(broad)
+    assert y.tolist() == label_policy("late_evidence").targets(broad)[0].tolist()
+    assert evidence.to_metrics()["added"] == evidence.added > evidence.positives
 
 
 def test_examples_without_the_flag_columns_fall_back_to_the_plain_label():

@@ -150,6 +150,28 @@ def test_the_model_card_counts_the_positives_confirmed_by_reviewers():
     assert train_risk_model(training_examples(), feature_specs(), seed=7).metrics["fit_review_positives"] == 0
 
 
+def test_the_card_says_whether_enforcement_was_propagated_over_same_owner_links():
+    from safeguard.model_card import model_card_markdown
+
+    examples = training_examples()
+    rng = np.random.default_rng(3)
+    negatives = np.flatnonzero(examples["label"].to_numpy() == 0)
+    survivors = rng.choice(negatives, size=len(negatives) // 200, replace=False)  # a few missed ring members
+    share = np.zeros(len(examples))
+    share[survivors] = 0.5
+    linked = examples.assign(linked_payment_enforced_share=share)
+    model = train_risk_model(linked, feature_specs(), label_policy="late_linked", seed=7)
+    evidence = model.metrics["linked_labels"]
+    assert evidence["applied"] and evidence["added"] == len(survivors)
+    assert model.metrics["fit_policy_positives"] > 0
+    assert f"same-owner links: applied: {len(survivors)} positives added" in model_card_markdown(model)
+
+    noise = examples.assign(linked_payment_enforced_share=rng.random(len(examples)))  # above 0 everywhere
+    model = train_risk_model(noise, feature_specs(), label_policy="late_linked", seed=7)
+    assert not model.metrics["linked_labels"]["applied"] and model.metrics["fit_policy_positives"] == 0
+    assert "same-owner links: skipped: links to enforced accounts would add" in model_card_markdown(model)
+
+
 def _examples_warehouse():
     """An in-memory warehouse holding the synthetic training examples as marts.fct_training_examples."""
     examples = training_examples()
