@@ -20,6 +20,7 @@ from dagster import (
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
+from assets import groups
 from orchestration.partitions import DUCKDB_POOL
 from orchestration.resources import ModelStoreResource, ServingDatabaseResource
 from safeguard import model_card
@@ -30,7 +31,6 @@ from safeguard.rollout.backtest_store import record_backtest
 from safeguard.serving.db import upgrade
 
 # Beside risk_model: it judges a registered candidate offline, once, not a dated partition like the rollout group.
-GROUP = "modeling"
 OWNERS = ["team:safeguards-ml"]
 
 
@@ -40,7 +40,7 @@ class BacktestConfig(Config):
 
 
 @asset(
-    group_name=GROUP,
+    group_name=groups.MODELING,
     pool=DUCKDB_POOL,
     deps=[AssetKey("fct_account_features"), AssetKey("fct_training_examples"), AssetKey("account_risk_scores")],
     kinds={"duckdb", "python"},

@@ -32,6 +32,7 @@ from dagster import (
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
+from assets import groups
 from orchestration.partitions import DUCKDB_POOL, daily_partitions, partition_days, single_run
 from orchestration.resources import LandingZoneResource
 from safeguard.config import DEFAULT_VOLUME_TOLERANCE, settings
@@ -190,7 +191,7 @@ def build_ingest_asset(source: Source) -> AssetsDefinition:
         partitions_def=daily_partitions,
         backfill_policy=single_run,
         pool=DUCKDB_POOL,
-        group_name="ingestion",
+        group_name=groups.INGESTION,
         kinds={"duckdb", *landing_kind},
         owners=OWNERS,
         code_version=INGEST_CODE_VERSION,

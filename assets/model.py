@@ -26,6 +26,7 @@ from dagster import (
 )
 from dagster_duckdb import DuckDBResource
 
+from assets import groups
 from orchestration.partitions import DUCKDB_POOL
 from orchestration.resources import ModelStoreResource, ServingDatabaseResource
 from safeguard import explain, model_card, quality
@@ -38,6 +39,7 @@ from safeguard.labels import DEFAULT_LABEL_POLICY
 from safeguard.model_release import Release, release
 from safeguard.registry import ModelRegistry
 from safeguard.serving.db import upgrade
+from safeguard.vocabulary import ALERT_TIERS, DEFAULT_TARGET_PRECISIONS, LABEL_HORIZON_DAYS
 
 SHAP_SAMPLE_ROWS = 2000
 OWNERS = ["team:safeguards-ml"]
@@ -50,13 +52,13 @@ class RiskModelConfig(Config):
     """Run configuration of a training run; the defaults are the production settings."""
 
     manifest_path: str | None = None  # dbt manifest with the feature catalog; default: the dbt project's
-    label_horizon_days: int = 14
+    label_horizon_days: int = LABEL_HORIZON_DAYS
     review_capacity: int = 100
     seed: int = 42
     max_read_rows: int = 3_000_000
-    target_precision_elevated: float = 0.30
-    target_precision_high: float = 0.60
-    target_precision_critical: float = 0.85
+    target_precision_elevated: float = DEFAULT_TARGET_PRECISIONS["elevated"]
+    target_precision_high: float = DEFAULT_TARGET_PRECISIONS["high"]
+    target_precision_critical: float = DEFAULT_TARGET_PRECISIONS["critical"]
     min_auc_pr_lift: float = GateConfig.min_auc_pr_lift
     min_auc_pr: float = GateConfig.min_auc_pr
     min_recall_at_1pct_fpr: float = GateConfig.min_recall_at_1pct_fpr
@@ -133,7 +135,7 @@ def _card(outcome: Release, config: RiskModelConfig) -> str:
 
 
 @asset(
-    group_name="modeling",
+    group_name=groups.MODELING,
     pool=DUCKDB_POOL,
     deps=[AssetKey("fct_training_examples")],
     kinds={"lightgbm", "python"},
@@ -178,11 +180,7 @@ def risk_model(
                     "label_horizon_days": config.label_horizon_days,
                     "label_policy": config.label_policy,
                     "refit": config.refit,
-                    "target_precisions": {
-                        "elevated": config.target_precision_elevated,
-                        "high": config.target_precision_high,
-                        "critical": config.target_precision_critical,
-                    },
+                    "target_precisions": {t: getattr(config, f"target_precision_{t}") for t in ALERT_TIERS},
                     "seed": config.seed,
                 },
             )

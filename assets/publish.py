@@ -19,6 +19,7 @@ from dagster import (
 )
 from dagster_duckdb import DuckDBResource
 
+from assets import groups
 from orchestration.partitions import DUCKDB_POOL, daily_partitions, partition_days, single_run
 from orchestration.resources import ExportStoreResource, ServingDatabaseResource
 from safeguard.serving.db import upgrade
@@ -34,7 +35,7 @@ PUBLISHED_BY_06_UTC = FreshnessPolicy.cron(deadline_cron="0 6 * * *", lower_boun
 
 
 @asset(
-    group_name="publishing",
+    group_name=groups.PUBLISHING,
     partitions_def=daily_partitions,
     backfill_policy=single_run,
     pool=DUCKDB_POOL,  # reads the warehouse

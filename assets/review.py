@@ -11,6 +11,7 @@ from dagster import AssetExecutionContext, AssetKey, Config, MaterializeResult, 
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
+from assets import groups
 from orchestration.partitions import DUCKDB_POOL, daily_partitions, partition_days, single_run
 from orchestration.resources import ExportStoreResource, ServingDatabaseResource
 from safeguard.config import settings
@@ -35,7 +36,7 @@ class ReviewQueueConfig(Config):
 
 
 @asset(
-    group_name="publishing",
+    group_name=groups.PUBLISHING,
     partitions_def=daily_partitions,
     backfill_policy=single_run,
     pool=DUCKDB_POOL,  # reads the warehouse's account snapshot for the links
@@ -98,7 +99,7 @@ def _top_cases(result, n: int = 10) -> str:
 
 
 @asset(
-    group_name="ingestion",
+    group_name=groups.INGESTION,
     partitions_def=daily_partitions,
     backfill_policy=single_run,
     pool=DUCKDB_POOL,

@@ -27,6 +27,7 @@ from dagster import (
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
+from assets import groups
 from orchestration.partitions import DUCKDB_POOL, daily_partitions, partition_days, single_run
 from orchestration.resources import ModelStoreResource, ServingDatabaseResource
 from safeguard.registry import ModelRegistry
@@ -38,7 +39,6 @@ from safeguard.rollout.served import SERVED_TABLE, last_served_day, serve_day
 from safeguard.rollout.state import RolloutStore
 from safeguard.serving.db import upgrade
 
-GROUP = "rollout"
 OWNERS = ["team:safeguards-ml"]
 # Bump when serving or the guardrails change, so Dagster marks days served or evaluated by older code.
 ROLLOUT_CODE_VERSION = "2"  # 2: pooled stage evidence judged on confidence sequences
@@ -106,7 +106,7 @@ def timeline_markdown(store: RolloutStore, rollout_id: str, through: str) -> str
 
 
 @asset(
-    group_name=GROUP,
+    group_name=groups.ROLLOUT,
     partitions_def=daily_partitions,
     backfill_policy=single_run,
     pool=DUCKDB_POOL,
@@ -158,7 +158,7 @@ def _decision_summary(evaluation: DayEvaluation) -> dict[str, Any]:
 
 
 @asset(
-    group_name=GROUP,
+    group_name=groups.ROLLOUT,
     partitions_def=daily_partitions,
     backfill_policy=single_run,
     pool=DUCKDB_POOL,

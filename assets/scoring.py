@@ -21,6 +21,7 @@ from dagster import (
 )
 from dagster_duckdb import DuckDBResource
 
+from assets import groups
 from orchestration.partitions import DUCKDB_POOL, daily_partitions, partition_days, single_run
 from orchestration.resources import ModelStoreResource, ServingDatabaseResource
 from safeguard import model_card
@@ -29,7 +30,6 @@ from safeguard.linked_reasons import read_enforced_links
 from safeguard.registry import ModelRegistry
 from safeguard.rollout.state import RolloutStore
 from safeguard.scoring import (
-    CHAMPION,
     SCORES_SCHEMA,
     SCORES_TABLE,
     read_day_features,
@@ -39,6 +39,7 @@ from safeguard.scoring import (
     write_scores,
 )
 from safeguard.serving.db import upgrade
+from safeguard.vocabulary import CHAMPION
 
 OWNERS = ["team:safeguards-ml"]
 # Bump when scoring, tiers or reasons change, so Dagster marks days scored by older code.
@@ -50,7 +51,7 @@ class ScoringConfig(Config):
 
 
 @asset(
-    group_name="scoring",
+    group_name=groups.SCORING,
     partitions_def=daily_partitions,
     backfill_policy=single_run,
     pool=DUCKDB_POOL,

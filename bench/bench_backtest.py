@@ -41,7 +41,8 @@ from safeguard.registry import ModelRegistry
 from safeguard.rollout.backtest_replay import run_backtest, score_day
 from safeguard.scoring import SCORES_SCHEMA, read_day_features, write_scores
 from safeguard.serving.db import engine_for, upgrade
-from safeguard.tiers import TIERS, tier_index
+from safeguard.tiers import tier_index
+from safeguard.vocabulary import TIERS
 from tests import model_factory as mf
 
 RESULTS = ROOT / "bench" / "results" / "backtest.json"

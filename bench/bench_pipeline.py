@@ -212,8 +212,9 @@ def floor_scoring(env: dict, days: list[str]) -> dict:
 
     from safeguard.landing import ObjectStore
     from safeguard.registry import ModelRegistry
-    from safeguard.scoring import CHAMPION, SCORES_TABLE, read_day_features
+    from safeguard.scoring import SCORES_TABLE, read_day_features
     from safeguard.serving.db import engine_for
+    from safeguard.vocabulary import CHAMPION
 
     engine = engine_for(env["SERVING_DB_URL"])
     try:
@@ -265,7 +266,8 @@ def floor_publishing(env: dict, days: list[str]) -> dict:
     from bench_publish import raw_copy
 
     from safeguard.serving.db import engine_for
-    from safeguard.serving.publish import prepare_day, read_served_day, utcnow, with_published_at
+    from safeguard.serving.publish import prepare_day, read_served_day, with_published_at
+    from safeguard.vocabulary import utcnow
 
     engine = engine_for(env["SERVING_DB_URL"])
     postgres = engine.dialect.name == "postgresql"

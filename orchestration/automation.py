@@ -32,10 +32,12 @@ from dagster import (
     map_asset_specs,
 )
 
+from assets import groups
+
 MODEL_ASSETS = AssetSelection.assets("risk_model")
 # Launched by a person before a rollout (rollout_backtest_job), never by the daily run or the full graph.
 BACKTEST_ASSETS = AssetSelection.assets("rollout_backtest")
-INGESTION = AssetSelection.groups("ingestion")
+INGESTION = AssetSelection.groups(groups.INGESTION)
 
 daily_pipeline_job = define_asset_job(
     "daily_pipeline",
@@ -87,7 +89,7 @@ def with_catch_up(assets: Sequence[AssetsDefinition]) -> list[AssetsDefinition]:
     condition = catch_up_condition()
 
     def attach(spec):
-        if spec.partitions_def is None or spec.group_name == "ingestion":
+        if spec.partitions_def is None or spec.group_name == groups.INGESTION:
             return spec
         return spec.replace_attributes(automation_condition=condition)
 

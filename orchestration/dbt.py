@@ -19,10 +19,11 @@ from typing import Any
 from dagster import AssetKey
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject
 
+from assets import groups
 from safeguard.catalog import DBT_PROJECT_DIR
 from safeguard.config import settings
 
-FEATURES_GROUP = "features"
+FEATURES_GROUP = groups.FEATURES
 FEATURES_OWNERS = ["team:safeguards"]
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)

@@ -128,7 +128,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def add_risk(subparsers: argparse._SubParsersAction) -> None:
     from safeguard.serving.reader import DEFAULT_TOP_LIMIT
-    from safeguard.tiers import TIERS
+    from safeguard.vocabulary import TIERS
 
     parser = subparsers.add_parser(
         "risk",

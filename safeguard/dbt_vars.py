@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, time
 
-DEFAULT_LABEL_HORIZON_DAYS = 14
+from safeguard.vocabulary import LABEL_HORIZON_DAYS
+
+DEFAULT_LABEL_HORIZON_DAYS = LABEL_HORIZON_DAYS
 
 
 def _utc_day(name: str, value: datetime) -> str:

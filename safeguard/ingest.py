@@ -16,7 +16,7 @@ import itertools
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import duckdb
 import numpy as np
@@ -25,6 +25,7 @@ import pyarrow as pa
 from safeguard.contract import QUARANTINE_TABLE, SOURCES, Source
 from safeguard.landing import LandingError, LandingZone
 from safeguard.load_log import record_loads
+from safeguard.vocabulary import utcnow
 from safeguard.warehouse import ensure_raw_schema, table_columns
 
 log = logging.getLogger(__name__)
@@ -539,7 +540,7 @@ def _iso_day(day: str) -> str:
 
 def _now() -> datetime:
     """Naive UTC, the warehouse convention."""
-    return datetime.now(UTC).replace(tzinfo=None)
+    return utcnow()
 
 
 def _q(name: str) -> str:

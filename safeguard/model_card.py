@@ -17,7 +17,8 @@ import pandas as pd
 
 from safeguard.gate import GateResult
 from safeguard.risk_model import TrainedModel
-from safeguard.tiers import ALERT_TIERS, TierThresholds
+from safeguard.tiers import TierThresholds
+from safeguard.vocabulary import ALERT_TIERS
 
 METRIC_LABELS = {
     "auc_roc": "AUC-ROC",

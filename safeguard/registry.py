@@ -25,9 +25,17 @@ from safeguard.gate import GateResult
 from safeguard.landing import ObjectStore
 from safeguard.risk_model import TrainedModel
 from safeguard.rules_model import is_rules_model
-from safeguard.serving.schema import MODEL_STATUSES, RULES_KIND, TRAINED_KIND, model_versions
-
-CANDIDATE, CHAMPION, RETIRED, REJECTED = MODEL_STATUSES
+from safeguard.serving.schema import model_versions
+from safeguard.vocabulary import (
+    CANDIDATE,
+    CHAMPION,
+    MODEL_STATUSES,
+    REJECTED,
+    RETIRED,
+    RULES_KIND,
+    TRAINED_KIND,
+    utcnow,
+)
 
 
 class RegistryError(RuntimeError):
@@ -85,7 +93,7 @@ def _json_safe(value):
 
 
 def _utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    return utcnow().replace(microsecond=0)  # model_versions' times are to the second
 
 
 class ModelRegistry:

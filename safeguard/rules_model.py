@@ -33,8 +33,8 @@ from safeguard.calibration import Calibrator
 from safeguard.catalog import FeatureSpec
 from safeguard.examples import LABEL_COLUMN, TrainingDataError, example_weights
 from safeguard.risk_model import TrainedModel
-from safeguard.serving.schema import RULES_KIND
-from safeguard.tiers import ALERT_TIERS, DEFAULT_TARGET_PRECISIONS, TierThresholds
+from safeguard.tiers import TierThresholds
+from safeguard.vocabulary import ALERT_TIERS, DEFAULT_TARGET_PRECISIONS, LABEL_HORIZON_DAYS, RULES_KIND
 
 RULES_VERSION_PREFIX = "rules-"
 RULES_FOR_TIER = {"elevated": 2, "high": 3, "critical": 4}
@@ -130,7 +130,7 @@ def build_rules_model(
     labelled: pd.DataFrame | None = None,
     signals: Sequence[str] = DEFAULT_SIGNALS,
     reason: str,
-    label_horizon_days: int = 14,
+    label_horizon_days: int = LABEL_HORIZON_DAYS,
     created_at: datetime | None = None,
 ) -> TrainedModel:
     """The rules score as a servable model; ``reference``: recent feature rows (no labels needed) whose 95th

@@ -22,14 +22,12 @@ import pyarrow.compute as pc
 from safeguard import explain
 from safeguard.linked_reasons import EnforcedLinks, name_linked_accounts
 from safeguard.risk_model import TrainedModel
-from safeguard.tiers import TIERS, tier_index
+from safeguard.tiers import tier_index
+from safeguard.vocabulary import CANDIDATE, CHAMPION, MODEL_ROLES, TIERS
 from safeguard.warehouse import table_exists, transaction
 
 FEATURES_TABLE = "marts.fct_account_features"
 SCORES_TABLE = "scoring.account_risk_scores"
-CHAMPION = "champion"
-CANDIDATE = "candidate"
-MODEL_ROLES = (CHAMPION, CANDIDATE)
 
 SCORES_SCHEMA = pa.schema(
     [

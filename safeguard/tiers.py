@@ -23,10 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from safeguard.metrics import threshold_curve
+from safeguard.vocabulary import ALERT_TIERS, DEFAULT_TARGET_PRECISIONS, TIERS
 
-TIERS = ("low", "elevated", "high", "critical")
-ALERT_TIERS = TIERS[1:]  # every tier above low has a threshold
-DEFAULT_TARGET_PRECISIONS = {"elevated": 0.30, "high": 0.60, "critical": 0.85}
 DEFAULT_MIN_ALERTS = 10
 
 METHOD_VALIDATION = "validation"

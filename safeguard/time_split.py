@@ -15,8 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from safeguard.examples import TrainingDataError
+from safeguard.vocabulary import LABEL_HORIZON_DAYS
 
-DEFAULT_LABEL_HORIZON_DAYS = 14
+DEFAULT_LABEL_HORIZON_DAYS = LABEL_HORIZON_DAYS
 
 
 @dataclass(frozen=True)

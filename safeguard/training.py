@@ -58,8 +58,9 @@ from safeguard.labels import DEFAULT_LABEL_POLICY, REVIEW_COLUMN
 from safeguard.labels import label_policy as resolve_label_policy
 from safeguard.metrics import DEFAULT_REVIEW_CAPACITY, evaluate, expected_calibration_error
 from safeguard.risk_model import TrainedModel
-from safeguard.tiers import DEFAULT_TARGET_PRECISIONS, choose_thresholds
+from safeguard.tiers import choose_thresholds
 from safeguard.time_split import DEFAULT_LABEL_HORIZON_DAYS, time_split
+from safeguard.vocabulary import DEFAULT_TARGET_PRECISIONS
 
 DEFAULT_MAX_TRAIN_ROWS = 2_000_000
 DEFAULT_PARAMS: dict = {

@@ -17,7 +17,7 @@ from safeguard.landing import ObjectStore
 from safeguard.review.export import export_queue
 from safeguard.review.queue import Case, QueueRule
 from safeguard.review.store import build_day_queue, replace_queue
-from safeguard.serving.publish import utcnow
+from safeguard.vocabulary import utcnow
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from safeguard.catalog import project_var
-from safeguard.tiers import TIERS
+from safeguard.vocabulary import TIERS
 
 CONFIRMED, CLEARED = "confirmed", "cleared"
 DECISIONS = (CONFIRMED, CLEARED)

@@ -23,9 +23,8 @@ from safeguard.review.queue import (
     build_queue,
     parse_case_id,
 )
-from safeguard.serving.publish import utcnow
 from safeguard.serving.schema import account_risk_history, published_days, review_decisions, review_queue
-from safeguard.tiers import TIERS
+from safeguard.vocabulary import TIERS, utcnow
 
 
 def published_accounts(engine: sa.Engine, day: date) -> list[ScoredAccount]:

@@ -34,11 +34,11 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from safeguard.tiers import TIERS
+from safeguard.vocabulary import MODEL_ROLES, TIERS
 
 PASS, FAIL, INSUFFICIENT = "pass", "fail", "insufficient_data"
 VERDICTS = (PASS, FAIL, INSUFFICIENT)
-MODELS = ("champion", "candidate")
+MODELS = MODEL_ROLES
 ALERT_FROM = TIERS.index("elevated")  # an alert is a tier at or above elevated
 
 # Per-day status: why a day is or is not in the pooled judgement.

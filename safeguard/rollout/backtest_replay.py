@@ -44,7 +44,8 @@ from safeguard.rollout.backtest import (
     pooled_summary,
 )
 from safeguard.scoring import FEATURES_TABLE, SCORES_TABLE, read_day_features
-from safeguard.tiers import TIERS, tier_index
+from safeguard.tiers import tier_index
+from safeguard.vocabulary import MODEL_ROLES, TIERS
 from safeguard.warehouse import table_exists, transaction
 
 BACKTEST_SCORES_TABLE = "scoring.backtest_scores"
@@ -303,8 +304,8 @@ def _outcomes(rows: pd.DataFrame, pooled_days: list[str], rule: BacktestRule):
         labelled["label"].to_numpy(dtype=np.float64),
         account,
         day,
-        {m: labelled[f"{m}_probability"].to_numpy(dtype=np.float64) for m in ("champion", "candidate")},
-        {m: labelled[f"{m}_tier"].to_numpy() for m in ("champion", "candidate")},
+        {m: labelled[f"{m}_probability"].to_numpy(dtype=np.float64) for m in MODEL_ROLES},
+        {m: labelled[f"{m}_tier"].to_numpy() for m in MODEL_ROLES},
         pooled,
         resamples=rule.bootstrap_resamples,
         seed=rule.seed,
@@ -316,7 +317,7 @@ def _outcomes(rows: pd.DataFrame, pooled_days: list[str], rule: BacktestRule):
 
 
 def _alerts(rows: pd.DataFrame, rule: BacktestRule) -> dict[str, Any]:
-    return compare_alerts({m: rows[f"{m}_tier"].to_numpy() for m in ("champion", "candidate")}, rule.confidence)
+    return compare_alerts({m: rows[f"{m}_tier"].to_numpy() for m in MODEL_ROLES}, rule.confidence)
 
 
 def judge(

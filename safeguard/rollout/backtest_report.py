@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from safeguard.rollout.backtest_store import StoredBacktest
+from safeguard.vocabulary import ALERT_TIERS, MODEL_ROLES
 
 METRICS = (
     ("precision", "precision"),
@@ -52,8 +53,7 @@ def pooled_rows(summary: Mapping[str, Any]) -> list[tuple[str, str, str, str]]:
         )
     rows.append(("AUC-PR, relative change", "", "", _ci(outcomes["difference"]["auc_pr_relative"], "+.1%")))
     tiers = " / ".join(
-        f"{name} {alerts['champion']['tiers'][name]}:{alerts['candidate']['tiers'][name]}"
-        for name in ("elevated", "high", "critical")
+        f"{name} {alerts['champion']['tiers'][name]}:{alerts['candidate']['tiers'][name]}" for name in ALERT_TIERS
     )
     rows.append(("alerts per tier (champion:candidate)", "", "", tiers))
     return rows
@@ -63,7 +63,7 @@ def _day_row(day: Mapping[str, Any]) -> list[str]:
     alerts, outcomes = day.get("alerts"), day.get("outcomes")
     cells = [day["day"], day["status"]]
     if alerts:
-        flagged = [sum(n for t, n in alerts[m]["tiers"].items() if t != "low") for m in ("champion", "candidate")]
+        flagged = [sum(n for t, n in alerts[m]["tiers"].items() if t != "low") for m in MODEL_ROLES]
         cells += [str(alerts["accounts"]), f"{flagged[0]}/{flagged[1]}"]
     else:
         cells += ["–", "–"]

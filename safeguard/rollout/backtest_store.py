@@ -17,8 +17,9 @@ from sqlalchemy.engine import Engine
 from safeguard.registry import _json_safe
 from safeguard.rollout.backtest import BacktestRule
 from safeguard.rollout.backtest_replay import BacktestResult
-from safeguard.rollout.state import naive_utc, utcnow
+from safeguard.rollout.state import naive_utc
 from safeguard.serving.schema import rollout_backtests
+from safeguard.vocabulary import utcnow
 
 
 @dataclass(frozen=True)

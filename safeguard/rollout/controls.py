@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from safeguard.registry import CANDIDATE, CHAMPION, ModelRegistry
+from safeguard.registry import ModelRegistry
 from safeguard.rollout import policy
 from safeguard.rollout.backtest import PASS, backtest_verdict
 from safeguard.rollout.backtest_store import StoredBacktest, latest_backtest
@@ -34,8 +34,8 @@ from safeguard.rollout.state import (
     end_of_day,
     first_day_after,
     naive_utc,
-    utcnow,
 )
+from safeguard.vocabulary import CANDIDATE, CHAMPION, utcnow
 
 
 def action_time(last_served: date | None, now: datetime | None = None) -> datetime:

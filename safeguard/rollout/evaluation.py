@@ -47,22 +47,16 @@ from sqlalchemy.engine import Engine
 
 from safeguard.dates import as_date
 from safeguard.examples import EXAMPLES_TABLE
-from safeguard.registry import REJECTED, ModelRegistry
+from safeguard.registry import ModelRegistry
 from safeguard.rollout.backtest_replay import BACKTEST_SCORES_TABLE
 from safeguard.rollout.bucketing import buckets, in_candidate_arm
-from safeguard.rollout.guardrails import OUTCOME_GUARDRAILS, TIERS, GuardrailReport, evaluate_guardrails
+from safeguard.rollout.guardrails import OUTCOME_GUARDRAILS, GuardrailReport, evaluate_guardrails
 from safeguard.rollout.policy import decide
 from safeguard.rollout.served import last_served_day
-from safeguard.rollout.state import (
-    EventRecord,
-    RolloutState,
-    RolloutStore,
-    StaleRolloutError,
-    end_of_day,
-    utcnow,
-)
+from safeguard.rollout.state import EventRecord, RolloutState, RolloutStore, StaleRolloutError, end_of_day
 from safeguard.scoring import FEATURES_TABLE, SCORES_TABLE
 from safeguard.serving.schema import model_versions
+from safeguard.vocabulary import REJECTED, TIERS, utcnow
 from safeguard.warehouse import table_exists
 
 # Feature drift compares samples: a PSI over 10 bins is stable far below these sizes, and memory stays bounded.

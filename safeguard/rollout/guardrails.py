@@ -45,7 +45,7 @@ from typing import Any, Literal
 import numpy as np
 
 from safeguard.rollout.drift import columns, feature_psis, psi, quantile_edges  # noqa: F401 (re-exported)
-from safeguard.rollout.paired import TIERS, rank_agreement, tier_migration
+from safeguard.rollout.paired import rank_agreement, tier_migration
 from safeguard.rollout.sequential import (
     Interval,
     SequentialTest,
@@ -54,6 +54,7 @@ from safeguard.rollout.sequential import (
     mean_interval,
     ratio_interval,
 )
+from safeguard.vocabulary import TIERS
 
 # Interior edges of the score-PSI bands on calibrated probability (see the module docstring).
 SCORE_BANDS = np.array([0.01, 0.02, 0.05, 0.1, 0.2, 0.5])

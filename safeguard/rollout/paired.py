@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-TIERS = ("low", "elevated", "high", "critical")  # ascending risk; the scoring step assigns them
+from safeguard.vocabulary import TIERS  # ascending risk; the scoring step assigns them
 
 
 def _ranks(values: np.ndarray) -> np.ndarray:

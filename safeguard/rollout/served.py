@@ -24,11 +24,11 @@ import pyarrow.compute as pc
 from safeguard.dates import as_date
 from safeguard.rollout.bucketing import buckets
 from safeguard.rollout.state import RolloutState
-from safeguard.scoring import CHAMPION, SCORES_TABLE
+from safeguard.scoring import SCORES_TABLE
+from safeguard.vocabulary import CHAMPION, SHADOW
 from safeguard.warehouse import table_exists, transaction
 
 SERVED_TABLE = "scoring.served_risk_scores"
-ARMS = ("champion", "candidate", "shadow")
 
 # One row per (score_date, account_id); serve_day keeps that by replacing whole days.
 SERVED_DDL = f"""CREATE TABLE IF NOT EXISTS {SERVED_TABLE} (
@@ -181,7 +181,7 @@ def serve_day(con, day: date | str, rollout_state: RolloutState | None) -> Serve
         "champion": champion,
         "candidate": state.candidate_version if state else None,
         "percent": state.stage.percent if state else 0,
-        "base_arm": "shadow" if state and state.is_shadow else "champion",
+        "base_arm": SHADOW if state and state.is_shadow else CHAMPION,
         "rollout_id": state.rollout_id if state else None,
         "stage": state.stage.name if state else None,
     }

@@ -27,11 +27,18 @@ from safeguard.registry import _json_safe
 from safeguard.rollout.plan import ABORTED, COMPLETED, NOT_STARTED, ROLLED_BACK, SHADOW, RolloutPlan, Stage
 from safeguard.rollout.policy import Decision, RolloutEvent, stage_in_effect
 from safeguard.serving.schema import rollout_events, rollouts
+from safeguard.vocabulary import ABORTED as ABORTED_STATUS
+from safeguard.vocabulary import ACTIVE, PAUSED, utcnow
+from safeguard.vocabulary import COMPLETED as COMPLETED_STATUS
+from safeguard.vocabulary import ROLLED_BACK as ROLLED_BACK_STATUS
 
 POLICY_ACTOR = "policy"  # the actor of automatic decisions
-ACTIVE, PAUSED = "active", "paused"
 RUNNING_STATUSES = (ACTIVE, PAUSED)
-TERMINAL_STATUS = {ROLLED_BACK.name: "rolled_back", ABORTED.name: "aborted", COMPLETED.name: "completed"}
+TERMINAL_STATUS = {
+    ROLLED_BACK.name: ROLLED_BACK_STATUS,
+    ABORTED.name: ABORTED_STATUS,
+    COMPLETED.name: COMPLETED_STATUS,
+}
 
 
 class RolloutStateError(RuntimeError):
@@ -40,10 +47,6 @@ class RolloutStateError(RuntimeError):
 
 class StaleRolloutError(RolloutStateError):
     """The rollout moved on (another decision was recorded) between reading its state and writing a decision."""
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def end_of_day(day: date | str) -> datetime:

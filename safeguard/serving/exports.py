@@ -46,7 +46,8 @@ import pyarrow.parquet as pq
 from safeguard.contract import SUCCESS_MARKER
 from safeguard.dates import as_date
 from safeguard.landing import ObjectStore
-from safeguard.serving.publish import prepare_day, utcnow, with_published_at
+from safeguard.serving.publish import prepare_day, with_published_at
+from safeguard.vocabulary import utcnow
 
 EXPORT_DATASET = "risk_scores"
 PART_NAME = "part-00000.parquet"

@@ -38,9 +38,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from safeguard.dates import as_date
-from safeguard.rollout.served import ARMS, SERVED_TABLE
+from safeguard.rollout.served import SERVED_TABLE
 from safeguard.serving.schema import account_risk_current, account_risk_history, published_days, risk_reasons
-from safeguard.tiers import TIERS
+from safeguard.vocabulary import ARMS, TIERS, utcnow
 
 MAX_REASONS = 4
 ORPHAN_BATCH = 500  # accounts per bound IN list when restoring accounts a re-published day dropped
@@ -96,11 +96,6 @@ class PreparedDay:
     @property
     def content_sha256(self) -> str:
         return content_sha256(self.history)
-
-
-def utcnow() -> datetime:
-    """Now, as the naive UTC the serving tables store."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _as_table(served: pa.Table | pd.DataFrame) -> pa.Table:

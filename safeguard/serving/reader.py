@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 
 from safeguard.dates import as_date
 from safeguard.serving.schema import account_risk_current, account_risk_history
-from safeguard.tiers import TIERS
+from safeguard.vocabulary import TIERS
 
 DEFAULT_TOP_LIMIT = 50
 

@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-metadata = sa.MetaData()
+from safeguard.vocabulary import (
+    CHAMPION,
+    MODEL_KINDS,
+    MODEL_STATUSES,
+    ROLLOUT_DECISIONS,
+    ROLLOUT_STATUSES,
+    TRAINED_KIND,
+    sql_in,
+)
 
-MODEL_STATUSES = ("candidate", "champion", "retired", "rejected")
-# A trained LightGBM model, or the transparent rules score serving as cold-start champion (safeguard.rules_model).
-MODEL_KINDS = (TRAINED_KIND, RULES_KIND) = ("lightgbm", "rules")  # a LightGBM model; the cold-start rules score
+metadata = sa.MetaData()
 
 # One row per trained model version (design §3.3). JSON columns hold what the card and the gate need.
 model_versions = sa.Table(
@@ -34,23 +40,20 @@ model_versions = sa.Table(
     sa.Column("sha256", sa.String(64), nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("status_changed_at", sa.DateTime(), nullable=False),
-    sa.Column("kind", sa.String(16), nullable=False, server_default="lightgbm"),  # MODEL_KINDS
-    sa.CheckConstraint("kind IN ('lightgbm', 'rules')", name="ck_model_versions_kind"),
-    sa.CheckConstraint("status IN ('candidate', 'champion', 'retired', 'rejected')", name="ck_model_versions_status"),
+    sa.Column("kind", sa.String(16), nullable=False, server_default=TRAINED_KIND),  # MODEL_KINDS
+    sa.CheckConstraint(sql_in("kind", MODEL_KINDS), name="ck_model_versions_kind"),
+    sa.CheckConstraint(sql_in("status", MODEL_STATUSES), name="ck_model_versions_status"),
     # At most one champion at any time, enforced by the database itself.
     sa.Index(
         "ux_model_versions_one_champion",
         "status",
         unique=True,
-        sqlite_where=sa.text("status = 'champion'"),
-        postgresql_where=sa.text("status = 'champion'"),
+        sqlite_where=sa.text(f"status = '{CHAMPION}'"),
+        postgresql_where=sa.text(f"status = '{CHAMPION}'"),
     ),
 )
 
 # --- Risk tables for downstream teams (design §3.5; columns documented in docs/risk-tables.md) -----------------
-
-ROLLOUT_STATUSES = ("active", "paused", "completed", "rolled_back", "aborted")
-ROLLOUT_DECISIONS = ("start", "advance", "hold", "rollback", "promote", "pause", "resume", "abort")
 
 # One row per account: its row of the newest published day that holds it ("current moves forward only").
 account_risk_current = sa.Table(
@@ -122,9 +125,7 @@ rollouts = sa.Table(
     sa.Column("updated_at", sa.DateTime(), nullable=False),
     # Bumped by every recorded decision: a writer whose read is older is refused (safeguard.rollout.state).
     sa.Column("version", sa.Integer(), nullable=False, server_default="0"),
-    sa.CheckConstraint(
-        "status IN ('active', 'paused', 'completed', 'rolled_back', 'aborted')", name="ck_rollouts_status"
-    ),
+    sa.CheckConstraint(sql_in("status", ROLLOUT_STATUSES), name="ck_rollouts_status"),
 )
 
 # The audit log of every rollout decision; the stage set by an event applies to score days after event_time.
@@ -141,10 +142,7 @@ rollout_events = sa.Table(
     sa.Column("actor", sa.String(128), nullable=False),  # a person, or 'policy' for automatic decisions
     sa.Column("reason", sa.Text(), nullable=True),
     sa.Column("metrics", sa.JSON(), nullable=True),
-    sa.CheckConstraint(
-        "decision IN ('start', 'advance', 'hold', 'rollback', 'promote', 'pause', 'resume', 'abort')",
-        name="ck_rollout_events_decision",
-    ),
+    sa.CheckConstraint(sql_in("decision", ROLLOUT_DECISIONS), name="ck_rollout_events_decision"),
     sa.Index("ix_rollout_events_rollout_time", "rollout_id", "event_time"),
 )
 

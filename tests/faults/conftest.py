@@ -217,8 +217,9 @@ def small_model(specs, *, seed: int = 1):
 def register_champion(d: Deployment, model) -> str:
     """Register ``model`` as the champion in the deployment's registry; its version."""
     from safeguard.landing import ObjectStore
-    from safeguard.registry import CHAMPION, ModelRegistry
+    from safeguard.registry import ModelRegistry
     from safeguard.serving.db import engine_for, upgrade
+    from safeguard.vocabulary import CHAMPION
 
     engine = engine_for(d.serving_url)
     try:

@@ -34,13 +34,14 @@ from dagster import DagsterInstance
 from safeguard import contract
 from safeguard.content_hash import TableDigest, arrow_sha256, database_digests
 from safeguard.landing import ObjectStore
-from safeguard.registry import REJECTED, ModelRegistry
+from safeguard.registry import ModelRegistry
 from safeguard.review.export import QUEUE_DATASET
 from safeguard.rollout import RolloutPlan, controls
 from safeguard.rollout.state import POLICY_ACTOR, RolloutStore
 from safeguard.serving import schema as serving_schema
 from safeguard.serving.db import engine_for
 from safeguard.serving.exports import EXPORT_DATASET, read_export
+from safeguard.vocabulary import REJECTED
 from safeguard.world import generate_world
 from tests.idempotence.pipeline import Locations, definitions, register_models, run
 from tests.landing_factory import usage_events, with_value

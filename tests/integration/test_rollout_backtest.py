@@ -36,7 +36,8 @@ from safeguard.rollout.state import RolloutStore
 from safeguard.rules_model import build_rules_model
 from safeguard.scoring import SCORES_SCHEMA, write_scores
 from safeguard.serving.schema import rollout_backtests, rollout_events, rollouts
-from safeguard.tiers import TIERS, tier_index
+from safeguard.tiers import tier_index
+from safeguard.vocabulary import TIERS
 from tests import model_factory as mf
 from tests.signal_factory import catalog, with_signals
 from tests.unit.test_rollout_state import registered_models, tiny_model

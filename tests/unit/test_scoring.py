@@ -143,7 +143,8 @@ def test_read_day_features_returns_one_day(features):
 
 
 def test_a_day_is_scored_by_its_rollouts_models_then_by_the_models_that_scored_it_then_by_the_registry():
-    from safeguard.scoring import CANDIDATE, CHAMPION, versions_for_day
+    from safeguard.scoring import versions_for_day
+    from safeguard.vocabulary import CANDIDATE, CHAMPION
 
     registry_now = {"champion": "v3", "candidates": ["v4"]}
     # a rollout served the day: its two models, even after a promotion or a rollback changed the registry
@@ -162,7 +163,8 @@ def test_a_day_is_scored_by_its_rollouts_models_then_by_the_models_that_scored_i
 
 
 def test_scored_versions_reads_the_days_models_champion_first(tmp_path):
-    from safeguard.scoring import CANDIDATE, CHAMPION, SCORES_TABLE, scored_versions
+    from safeguard.scoring import SCORES_TABLE, scored_versions
+    from safeguard.vocabulary import CANDIDATE, CHAMPION
 
     with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
         assert scored_versions(con, "2026-09-01") == []  # no scores table yet

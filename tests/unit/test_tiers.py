@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from safeguard.tiers import (
-    ALERT_TIERS,
     METHOD_FALLBACK,
     METHOD_VALIDATION,
     TierThresholds,
@@ -14,6 +13,7 @@ from safeguard.tiers import (
     choose_thresholds,
     tier_index,
 )
+from safeguard.vocabulary import ALERT_TIERS
 from tests.model_factory import trained_model
 
 
