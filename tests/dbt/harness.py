@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import datetime
 from pathlib import Path
@@ -11,19 +12,25 @@ import pandas as pd
 from dbt.cli.main import dbtRunner
 
 from orchestration.dbt import warehouse_path_env
-from safeguard.catalog import DBT_PROJECT_DIR
+from safeguard.catalog import DBT_PROJECT_DIR, MANIFEST_PATH
 from safeguard.dbt_vars import dbt_build_args
 from tests.dbt.raw_fixture import RawWorld, load_world
 
-# Every table the feature models write, with the columns that identify a row (for stable comparisons).
-BUILT_TABLES = {
-    "intermediate.int_account_daily_usage": ["account_id", "activity_date"],
-    "intermediate.int_account_daily_attributes": ["account_id", "activity_date", "attribute", "attribute_value"],
-    "intermediate.int_account_snapshot": ["account_id", "as_of_date"],
-    "intermediate.int_account_links": ["account_id", "as_of_date"],
-    "marts.fct_account_features": ["account_id", "as_of_date"],
-    "marts.fct_training_examples": ["account_id", "as_of_date"],
-}
+
+def _built_tables() -> tuple[str, ...]:
+    """Every table the feature build writes: the project's incremental and table models, read from the manifest
+    (``make dbt-manifest``), so a model added later is compared too."""
+    manifest = json.loads(MANIFEST_PATH.read_text())
+    return tuple(
+        sorted(
+            f"{node['schema']}.{node['name']}"
+            for node in manifest["nodes"].values()
+            if node["resource_type"] == "model" and node["config"]["materialized"] in ("incremental", "table")
+        )
+    )
+
+
+BUILT_TABLES = _built_tables()
 
 
 def day(iso: str) -> datetime:
@@ -81,9 +88,8 @@ def copy_warehouse(source: Path, name: str) -> Path:
 
 def table(warehouse: Path, name: str, where: str = "true") -> pd.DataFrame:
     """A built table's rows in key order (a stable frame to compare)."""
-    keys = BUILT_TABLES[name]
     with duckdb.connect(str(warehouse)) as con:  # not read_only: dbt's in-process DuckDB shares the instance
-        frame = con.sql(f"SELECT * FROM {name} WHERE {where} ORDER BY {', '.join(keys)}").df()
+        frame = con.sql(f"SELECT * FROM {name} WHERE {where} ORDER BY ALL").df()  # keys lead every model's columns
     return frame.reset_index(drop=True)
 
 

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from safeguard.catalog import DBT_PROJECT_DIR, CatalogError, FeatureSpec, feature_columns, load_catalog
-from safeguard.contract import POLICY_CATEGORIES
+from safeguard.contract import EMAIL_DOMAIN_KINDS, PLANS, POLICY_CATEGORIES
 
 MARTS = DBT_PROJECT_DIR / "models" / "marts"
 
@@ -78,3 +78,11 @@ def test_training_examples_carry_every_feature_with_the_same_type():
 def test_flag_categories_follow_the_contract():
     project = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())
     assert project["vars"]["flag_categories"] == [c for c in POLICY_CATEGORIES if c != "none"]
+
+
+def test_plan_and_email_indicators_follow_the_contract():
+    project = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())
+    assert project["vars"]["plans"] == list(PLANS)
+    assert project["vars"]["email_domain_kinds"] == list(EMAIL_DOMAIN_KINDS)
+    columns = {c["name"] for c in _model_columns("fct_account_features")}
+    assert {f"plan_{p}" for p in PLANS} | {f"email_{k}" for k in EMAIL_DOMAIN_KINDS} <= columns

@@ -5,7 +5,7 @@
     Built one as_of day per statement (dbt's microbatch: --event-time-start/--event-time-end give the days), so
     memory is one day's accounts whatever the length of a backfill; a single statement for a 30-day window of
     1M accounts ran out of memory at 3 GB. -#}
-{%- set windows = [1, 7, 28] -%}
+{%- set windows = var('feature_windows') -%}
 {#- columns of int_account_daily_usage that add up over the days of a window -#}
 {%- set additive = ['events', 'input_tokens', 'output_tokens', 'flagged_any_events'] -%}
 {%- for category in var('flag_categories') %}{% do additive.append('flagged_' ~ category ~ '_events') %}{% endfor -%}
@@ -131,11 +131,11 @@ select
     {{ safe_ratio('4 * coalesce(usage_windows.events_7d, 0)', 'usage_windows.events_28d') }} as velocity_7d_vs_28d,
     cast({{ dbt.datediff('cast(accounts.created_at as date)', 'accounts.as_of_date', 'day') }} as {{ indicator_type }})
         as account_age_days,
-    {%- for plan in ['free', 'pro', 'team', 'enterprise', 'api'] %}
+    {%- for plan in var('plans') %}
     cast(case when accounts.plan = '{{ plan }}' then 1 else 0 end as {{ indicator_type }}) as plan_{{ plan }},
     {%- endfor %}
     cast(case when accounts.phone_verified then 1 else 0 end as {{ indicator_type }}) as phone_verified,
-    {%- for kind in ['corporate', 'webmail', 'disposable'] %}
+    {%- for kind in var('email_domain_kinds') %}
     cast(case when accounts.email_domain_kind = '{{ kind }}' then 1 else 0 end as {{ indicator_type }})
         as email_{{ kind }},
     {%- endfor %}
