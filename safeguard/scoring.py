@@ -24,7 +24,7 @@ from safeguard.linked_reasons import EnforcedLinks, name_linked_accounts
 from safeguard.risk_model import TrainedModel
 from safeguard.tiers import tier_index
 from safeguard.vocabulary import CANDIDATE, CHAMPION, MODEL_ROLES, TIERS
-from safeguard.warehouse import table_exists, transaction
+from safeguard.warehouse import create_table_ddl, table_exists, transaction
 
 FEATURES_TABLE = "marts.fct_account_features"
 SCORES_TABLE = "scoring.account_risk_scores"
@@ -46,18 +46,7 @@ SCORES_SCHEMA = pa.schema(
 
 # One row per (score_date, account_id, model_version); write_scores keeps that by replacing whole days. No
 # declared key: an index over hundreds of millions of rows would slow every day's insert for nothing.
-SCORES_DDL = f"""CREATE TABLE IF NOT EXISTS {SCORES_TABLE} (
-  score_date DATE NOT NULL,
-  account_id VARCHAR NOT NULL,
-  model_version VARCHAR NOT NULL,
-  model_role VARCHAR NOT NULL,
-  probability DOUBLE NOT NULL,
-  raw_margin DOUBLE NOT NULL,
-  tier VARCHAR NOT NULL,
-  explained BOOLEAN NOT NULL,
-  explain_reason VARCHAR,
-  reasons_json VARCHAR
-)"""
+SCORES_DDL = create_table_ddl(SCORES_TABLE, SCORES_SCHEMA)
 
 
 class ScoringError(ValueError):

@@ -10,6 +10,7 @@ from pathlib import Path
 from time import monotonic, sleep
 
 import duckdb
+import pyarrow as pa
 
 from safeguard.config import settings
 from safeguard.contract import warehouse_ddl
@@ -64,6 +65,27 @@ def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
 def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
     """Column name -> DuckDB type of ``table`` (``schema.name``), in table order."""
     return {name: typ for name, typ, *_ in con.execute(f"DESCRIBE {table}").fetchall()}
+
+
+_DUCKDB_TYPES = {
+    pa.string(): "VARCHAR",
+    pa.date32(): "DATE",
+    pa.float64(): "DOUBLE",
+    pa.bool_(): "BOOLEAN",
+    pa.int64(): "BIGINT",
+    pa.int32(): "INTEGER",
+}
+
+
+def create_table_ddl(table: str, schema: pa.Schema) -> str:
+    """``CREATE TABLE IF NOT EXISTS`` of a warehouse table whose columns an Arrow schema spells out (the one
+    definition the writer casts its rows to); a field that is not nullable is ``NOT NULL``."""
+    columns = []
+    for field in schema:
+        if field.type not in _DUCKDB_TYPES:
+            raise TypeError(f"{table}.{field.name}: no DuckDB type for Arrow {field.type}")
+        columns.append(f"  {field.name} {_DUCKDB_TYPES[field.type]}{'' if field.nullable else ' NOT NULL'}")
+    return f"CREATE TABLE IF NOT EXISTS {table} (\n" + ",\n".join(columns) + "\n)"
 
 
 @contextmanager

@@ -46,7 +46,7 @@ from safeguard.rollout.backtest import (
 from safeguard.scoring import FEATURES_TABLE, SCORES_TABLE, read_day_features
 from safeguard.tiers import tier_index
 from safeguard.vocabulary import MODEL_ROLES, TIERS
-from safeguard.warehouse import table_exists, transaction
+from safeguard.warehouse import create_table_ddl, table_exists, transaction
 
 BACKTEST_SCORES_TABLE = "scoring.backtest_scores"
 BACKTEST_SCORES_SCHEMA = pa.schema(
@@ -58,13 +58,7 @@ BACKTEST_SCORES_SCHEMA = pa.schema(
         pa.field("tier", pa.string(), nullable=False),
     ]
 )
-BACKTEST_SCORES_DDL = f"""CREATE TABLE IF NOT EXISTS {BACKTEST_SCORES_TABLE} (
-  model_version VARCHAR NOT NULL,
-  score_date DATE NOT NULL,
-  account_id VARCHAR NOT NULL,
-  probability DOUBLE NOT NULL,
-  tier VARCHAR NOT NULL
-)"""
+BACKTEST_SCORES_DDL = create_table_ddl(BACKTEST_SCORES_TABLE, BACKTEST_SCORES_SCHEMA)
 
 
 class BacktestError(ValueError):

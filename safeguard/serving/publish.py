@@ -38,9 +38,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from safeguard.dates import as_date
-from safeguard.rollout.served import SERVED_TABLE
-from safeguard.serving.schema import account_risk_current, account_risk_history, published_days, risk_reasons
-from safeguard.vocabulary import ARMS, TIERS, utcnow
+from safeguard.serving.schema import (
+    account_risk_current,
+    account_risk_history,
+    arrow_schema,
+    published_days,
+    risk_reasons,
+)
+from safeguard.vocabulary import ARMS, SERVED_TABLE, TIERS, utcnow
 
 MAX_REASONS = 4
 ORPHAN_BATCH = 500  # accounts per bound IN list when restoring accounts a re-published day dropped
@@ -51,17 +56,7 @@ INSERT_BATCH_ROWS = 50_000  # SQLite executemany batch and COPY chunk: bounds me
 REQUIRED_COLUMNS = ("score_date", "account_id", "served_model_version", "arm", "probability", "tier", "reasons_json")
 
 # A day's rows as stored in account_risk_history, minus published_at: what the content hash covers.
-HISTORY_SCHEMA = pa.schema(
-    [
-        pa.field("account_id", pa.string(), nullable=False),
-        pa.field("score_date", pa.date32(), nullable=False),
-        pa.field("probability", pa.float64(), nullable=False),
-        pa.field("tier", pa.string(), nullable=False),
-        pa.field("model_version", pa.string(), nullable=False),
-        pa.field("arm", pa.string(), nullable=False),
-        pa.field("reasons", pa.string(), nullable=False),  # the JSON text, as served
-    ]
-)
+HISTORY_SCHEMA = arrow_schema(account_risk_history, exclude=("published_at",))
 REASON_ITEM = pa.struct(
     [("feature", pa.string()), ("value", pa.float64()), ("contribution", pa.float64()), ("reason", pa.string())]
 )

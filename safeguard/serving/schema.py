@@ -6,6 +6,7 @@ Changing a table here needs a migration in ``safeguard/serving/migrations/versio
 
 from __future__ import annotations
 
+import pyarrow as pa
 import sqlalchemy as sa
 
 from safeguard.vocabulary import (
@@ -210,3 +211,29 @@ RISK_TABLES = (account_risk_current, account_risk_history, risk_reasons, publish
 # model a version is, its tier thresholds, why an account was in the candidate arm), and the review queue. Never
 # alembic_version, and never the reviewers' decisions.
 READABLE_TABLES = (*RISK_TABLES, model_versions, rollouts, rollout_events, review_queue)
+
+
+# --- The same columns as Arrow, for the writers that build a day's rows before they reach the database ----------
+
+_ARROW_TYPES = (  # in order: a subclass before its base (Text is a String)
+    (sa.JSON, pa.string()),  # the JSON text, as served
+    (sa.String, pa.string()),
+    (sa.Date, pa.date32()),
+    (sa.DateTime, pa.timestamp("us")),
+    (sa.Float, pa.float64()),
+    (sa.SmallInteger, pa.int16()),
+    (sa.Integer, pa.int64()),
+)
+
+
+def arrow_schema(table: sa.Table, *, exclude: tuple[str, ...] = ()) -> pa.Schema:
+    """``table``'s columns (but ``exclude``) as an Arrow schema, in table order, nullable as declared."""
+    fields = []
+    for column in table.columns:
+        if column.name in exclude:
+            continue
+        arrow = next((t for kind, t in _ARROW_TYPES if isinstance(column.type, kind)), None)
+        if arrow is None:
+            raise TypeError(f"{table.name}.{column.name}: no Arrow type for {column.type!r}")
+        fields.append(pa.field(column.name, arrow, nullable=bool(column.nullable)))
+    return pa.schema(fields)
