@@ -234,13 +234,19 @@ def _alert_ratio(
     return GuardrailMetric("alert_rate_ratio", verdict, ratio, threshold, details)
 
 
-def _score_psi(champion: np.ndarray, candidate: np.ndarray, cfg: GuardrailConfig) -> GuardrailMetric:
+def _score_psi(
+    champion: np.ndarray, candidate: np.ndarray, accounts: np.ndarray | None, cfg: GuardrailConfig
+) -> GuardrailMetric:
     if len(champion) == 0:
         note = {"note": "no accounts in the arm"}
         return GuardrailMetric("score_psi", "insufficient_data", None, cfg.score_psi_max, note)
     value = psi(champion, candidate, SCORE_BANDS)
-    if len(champion) < cfg.min_psi_accounts:
-        note = {"note": f"fewer than {cfg.min_psi_accounts} accounts in the arm", "accounts": len(champion)}
+    # Distinct accounts, not pooled account-days: the same 50 accounts over four days are 50 draws of a score
+    # distribution, and a PSI over so few is mostly noise (measured: 0.71 on a 1% arm of the demo world whose
+    # shadow PSI over 4,915 accounts had passed).
+    n = len(champion) if accounts is None else len(np.unique(accounts))
+    if n < cfg.min_psi_accounts:
+        note = {"note": f"fewer than {cfg.min_psi_accounts} accounts in the arm", "accounts": n}
         return GuardrailMetric("score_psi", "insufficient_data", value, cfg.score_psi_max, note)
     status: Status = "pass" if value <= cfg.score_psi_max else "breach"
     return GuardrailMetric("score_psi", status, value, cfg.score_psi_max, {"bands": SCORE_BANDS.tolist()})
@@ -455,7 +461,7 @@ def evaluate_guardrails(
     metrics = [
         _alert_ratio(champion_alert, candidate_alert, row_accounts, cfg),
         _alert_agreement(champion_alert, candidate_alert, row_accounts, cfg, paired),
-        _score_psi(champion, candidate, cfg),
+        _score_psi(champion, candidate, row_accounts, cfg),
         *_label_metrics(*labelled_alerts, labels, labelled_accounts, cfg),
     ]
     if arm_features is None or reference_features is None:

@@ -466,3 +466,20 @@ def test_stage_in_effect_edges():
         stage_in_effect([{"time": T0}], "2026-09-02", plan=PLAN)
     with pytest.raises(TypeError, match="must be a datetime"):
         stage_in_effect([{"time": "2026-09-01", "to_stage": "shadow"}], "2026-09-02", plan=PLAN)
+
+
+def test_score_psi_counts_distinct_accounts_not_pooled_account_days():
+    """Four days of the same 60 accounts are 60 draws of the score distribution: too few to judge a PSI, however
+    many rows the pooling gives; 240 distinct accounts are enough."""
+    champion = risk_scores(5, 240)
+    candidate = np.minimum(champion * 3, 1)  # a shift the PSI sees
+    same_accounts = np.tile(np.arange(60), 4)
+    pooled = evaluate_guardrails(
+        champion, candidate, tiers_of(champion), tiers_of(candidate), accounts=same_accounts
+    ).metric("score_psi")
+    assert pooled.status == "insufficient_data" and pooled.details["accounts"] == 60
+    assert pooled.value > 0.25  # measured and shown, not judged
+    distinct = evaluate_guardrails(
+        champion, candidate, tiers_of(champion), tiers_of(candidate), accounts=np.arange(240)
+    ).metric("score_psi")
+    assert distinct.status == "breach"
