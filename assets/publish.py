@@ -24,7 +24,8 @@ from orchestration.partitions import DUCKDB_POOL, daily_partitions, partition_da
 from orchestration.resources import ExportStoreResource, ServingDatabaseResource
 from safeguard.serving.db import upgrade
 from safeguard.serving.exports import export_day
-from safeguard.serving.publish import SERVED_TABLE, publish_day, read_served_day
+from safeguard.serving.publish import publish_day, read_served_day
+from safeguard.vocabulary import SERVED_TABLE
 
 OWNERS = ["team:safeguards-data"]
 # Bump when the publish or the export changes, so Dagster marks days published by older code.

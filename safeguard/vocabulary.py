@@ -38,6 +38,11 @@ ROLLOUT_STATUSES = (ACTIVE, PAUSED, COMPLETED, ROLLED_BACK, ABORTED)  # rollouts
 ROLLOUT_DECISIONS = ("start", "advance", "hold", "rollback", "promote", "pause", "resume", "abort")  # rollout_events
 
 
+# The warehouse table of the scores each account was served (its columns: safeguard.rollout.served). Named here
+# because publishing reads it and the serving package does not import the rollout, which imports serving's schema.
+SERVED_TABLE = "scoring.served_risk_scores"
+
+
 def sql_in(column: str, values: Iterable[str]) -> str:
     """A CHECK constraint's condition that ``column`` is one of ``values``: ``status IN ('a', 'b')``."""
     return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"

@@ -25,10 +25,8 @@ from safeguard.dates import as_date
 from safeguard.rollout.bucketing import buckets
 from safeguard.rollout.state import RolloutState
 from safeguard.scoring import SCORES_TABLE
-from safeguard.vocabulary import CHAMPION, SHADOW
+from safeguard.vocabulary import CHAMPION, SERVED_TABLE, SHADOW
 from safeguard.warehouse import table_exists, transaction
-
-SERVED_TABLE = "scoring.served_risk_scores"
 
 # One row per (score_date, account_id); serve_day keeps that by replacing whole days.
 SERVED_DDL = f"""CREATE TABLE IF NOT EXISTS {SERVED_TABLE} (
