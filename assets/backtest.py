@@ -24,11 +24,9 @@ from assets import groups
 from orchestration.partitions import DUCKDB_POOL
 from orchestration.resources import ModelStoreResource, ServingDatabaseResource
 from safeguard import model_card
-from safeguard.registry import ModelRegistry
 from safeguard.rollout.backtest_replay import BACKTEST_SCORES_TABLE, run_backtest
 from safeguard.rollout.backtest_report import format_backtest, per_day_markdown, per_day_png, pooled_markdown
 from safeguard.rollout.backtest_store import record_backtest
-from safeguard.serving.db import upgrade
 
 # Beside risk_model: it judges a registered candidate offline, once, not a dated partition like the rollout group.
 OWNERS = ["team:safeguards-ml"]
@@ -56,16 +54,11 @@ def rollout_backtest(
     """The candidate replayed over the newest feature days (``scoring.backtest_scores``), judged against the
     champion's published scores on the labels matured by now; the verdict ``rollout start`` requires is stored in
     ``rollout_backtests``."""
-    engine = serving.engine()
-    try:
-        upgrade(engine)
-        registry = ModelRegistry(engine, model_store.store())
+    with serving.stores(model_store) as stores:
         with warehouse.get_connection() as con:
-            result = run_backtest(con, registry, candidate_version=config.candidate_version, days=config.days)
-        stored = record_backtest(engine, result)
-        candidate = registry.load(stored.candidate_version)
-    finally:
-        engine.dispose()
+            result = run_backtest(con, stores.registry, candidate_version=config.candidate_version, days=config.days)
+        stored = record_backtest(stores.engine, result)
+        candidate = stores.registry.load(stored.candidate_version)
     context.log.info(format_backtest(stored))
     metadata = {
         "verdict": stored.verdict,

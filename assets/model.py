@@ -37,8 +37,6 @@ from safeguard.examples import read_training_examples
 from safeguard.gate import GateConfig
 from safeguard.labels import DEFAULT_LABEL_POLICY
 from safeguard.model_release import Release, release
-from safeguard.registry import ModelRegistry
-from safeguard.serving.db import upgrade
 from safeguard.vocabulary import ALERT_TIERS, DEFAULT_TARGET_PRECISIONS, LABEL_HORIZON_DAYS
 
 SHAP_SAMPLE_ROWS = 2000
@@ -162,10 +160,8 @@ def risk_model(
     registered in ``model_versions``: champion if it is the first to pass the gate, else candidate; rejected
     if it fails. With no champion at all, the transparent rules score serves as champion (cold start)."""
     features = feature_catalog(config.manifest_path)
-    engine = serving.engine()
-    try:
-        upgrade(engine)
-        registry = ModelRegistry(engine, model_store.store())
+    with serving.stores(model_store) as stores:
+        registry = stores.registry
         with warehouse.get_connection() as con:
             examples = read_training_examples(con, max_rows=config.max_read_rows)
             context.log.info(f"training on {len(examples)} examples, {len(features)} features")
@@ -185,8 +181,6 @@ def risk_model(
                 },
             )
         champion = registry.champion()
-    finally:
-        engine.dispose()
     for message in outcome.messages:
         context.log.warning(message)
     context.log.info(outcome.headline)

@@ -22,7 +22,6 @@ from dagster_duckdb import DuckDBResource
 from assets import groups
 from orchestration.partitions import DUCKDB_POOL, daily_partitions, partition_days, single_run
 from orchestration.resources import ExportStoreResource, ServingDatabaseResource
-from safeguard.serving.db import upgrade
 from safeguard.serving.exports import export_day
 from safeguard.serving.publish import publish_day, read_served_day
 from safeguard.vocabulary import SERVED_TABLE
@@ -56,11 +55,10 @@ def risk_tables(
     database, and `risk_scores/date=D/` Parquet exports: what downstream teams read (docs/risk-tables.md). Each
     day is one transaction: readers see the previous day or the new one, never a mix."""
     days = partition_days(*context.partition_time_window)
-    engine = serving.engine()
     store = exports.store()
     published, exported = [], []
-    try:
-        upgrade(engine)
+    with serving.stores() as stores:
+        engine = stores.engine
         with warehouse.get_connection() as con:
             for day in days:
                 served = read_served_day(con, day)
@@ -76,8 +74,6 @@ def risk_tables(
                     f"{day}: published {result.rows} accounts ({result.reason_rows} reasons), "
                     f"current {'moved to it' if result.current_moved else 'kept on a newer day'}"
                 )
-    finally:
-        engine.dispose()
 
     last = published[-1]
     return MaterializeResult(

@@ -19,7 +19,6 @@ from safeguard.dates import as_date
 from safeguard.review.labels import REVIEW_LABELS_TABLE, sync_review_labels
 from safeguard.review.publish import publish_queue
 from safeguard.review.queue import QueueRule
-from safeguard.serving.db import upgrade
 
 OWNERS = ["team:safeguards-data"]
 REVIEW_CODE_VERSION = "1"
@@ -114,12 +113,7 @@ def raw_review_labels(
     """`raw.review_labels`: every account whose latest review decision is a confirmation, copied whole from the
     serving database's `review_decisions` before the features are built, so `fct_training_examples` labels it
     (`label_review`) like a suspend or ban that starts when it was confirmed."""
-    engine = serving.engine()
-    try:
-        upgrade(engine)
-        with warehouse.get_connection() as con:
-            rows = sync_review_labels(engine, con)
-    finally:
-        engine.dispose()
+    with serving.stores() as stores, warehouse.get_connection() as con:
+        rows = sync_review_labels(stores.engine, con)
     context.log.info(f"{rows} confirmed review(s) copied to {REVIEW_LABELS_TABLE}")
     return MaterializeResult(metadata={"dagster/row_count": rows})

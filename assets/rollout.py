@@ -6,7 +6,6 @@ Thin: serving, evaluation, the state and the actions live in :mod:`safeguard.rol
 """
 
 from collections.abc import Callable
-from contextlib import contextmanager
 from datetime import date, timedelta
 from typing import Any
 
@@ -37,7 +36,6 @@ from safeguard.rollout.evaluation import DayEvaluation, evaluate_day
 from safeguard.rollout.guardrails import GuardrailReport
 from safeguard.rollout.served import SERVED_TABLE, last_served_day, serve_day
 from safeguard.rollout.state import RolloutStore
-from safeguard.serving.db import upgrade
 
 OWNERS = ["team:safeguards-ml"]
 # Bump when serving or the guardrails change, so Dagster marks days served or evaluated by older code.
@@ -53,16 +51,6 @@ _GUARDRAIL_TABLE = TableSchema(
         TableColumn("note", "string"),
     ]
 )
-
-
-@contextmanager
-def _rollout_store(serving: ServingDatabaseResource):
-    engine = serving.engine()
-    try:
-        upgrade(engine)
-        yield RolloutStore(engine)
-    finally:
-        engine.dispose()
 
 
 def guardrail_table(report: GuardrailReport) -> MetadataValue:
@@ -122,8 +110,8 @@ def served_risk_scores(
     candidate arm (never in shadow), with arm, stage and bucket, in ``scoring.served_risk_scores``. The stage of
     each day comes from the rollout audit log, so materializing a day again gives the same rows."""
     days = partition_days(*context.partition_time_window)
-    with _rollout_store(serving) as store:
-        states = {day: store.state_for_day(day) for day in days}
+    with serving.stores() as stores:
+        states = {day: stores.rollouts.state_for_day(day) for day in days}
     served = []
     with warehouse.get_connection() as con:
         for day in days:
@@ -178,8 +166,8 @@ def rollout_evaluation(
     A day that was decided already is re-measured, never re-decided."""
     days = partition_days(*context.partition_time_window)
     evaluations = []
-    with _rollout_store(serving) as store, warehouse.get_connection() as con:
-        registry = ModelRegistry(store.engine, model_store.store())
+    with serving.stores(model_store) as stores, warehouse.get_connection() as con:
+        store, registry = stores.rollouts, stores.registry
         for day in days:
             evaluation = evaluate_day(con, day, store, registry)
             evaluations.append(evaluation)
@@ -247,9 +235,9 @@ def _act(
     """Run ``action(store, registry, last_served)`` and log the rollout status afterwards."""
     with warehouse.get_connection() as con:
         last_served = last_served_day(con)
-    with _rollout_store(serving) as store:
-        action(store, ModelRegistry(store.engine, model_store.store()), last_served)
-        text = controls.format_status(controls.status(store, last_served=last_served))
+    with serving.stores(model_store) as stores:
+        action(stores.rollouts, stores.registry, last_served)
+        text = controls.format_status(controls.status(stores.rollouts, last_served=last_served))
     context.log.info(text)
     return text
 

@@ -27,8 +27,6 @@ from orchestration.resources import ModelStoreResource, ServingDatabaseResource
 from safeguard import model_card
 from safeguard.explain import ADDITIVITY_TOLERANCE, DEFAULT_SAMPLE_RATE
 from safeguard.linked_reasons import read_enforced_links
-from safeguard.registry import ModelRegistry
-from safeguard.rollout.state import RolloutStore
 from safeguard.scoring import (
     SCORES_SCHEMA,
     SCORES_TABLE,
@@ -38,7 +36,7 @@ from safeguard.scoring import (
     versions_for_day,
     write_scores,
 )
-from safeguard.serving.db import upgrade
+from safeguard.stores import ServingStores
 from safeguard.vocabulary import CHAMPION
 
 OWNERS = ["team:safeguards-ml"]
@@ -77,15 +75,21 @@ def account_risk_scores(
 ) -> MaterializeResult:
     """Probability, tier and top reasons per account, day and model, in ``scoring.account_risk_scores``."""
     days = partition_days(*context.partition_time_window)
-    engine = serving.engine()
-    upgrade(engine)
-    registry = ModelRegistry(engine, model_store.store())
+    with serving.stores(model_store) as stores:
+        return _score_days(context, config, warehouse, stores, days)
+
+
+def _score_days(
+    context, config, warehouse: DuckDBResource, stores: ServingStores, days: list[str]
+) -> MaterializeResult:
+    """The days scored by the models the registry and the rollout give each day (the body of the asset, over an
+    open serving database)."""
+    registry = stores.registry
     champion = registry.champion()
     if champion is None:
-        engine.dispose()
         raise Failure("no champion model in the registry: materialize risk_model (and pass its gate) first")
     candidates = [c.version for c in registry.candidates()]
-    rollouts = RolloutStore(engine)
+    rollouts = stores.rollouts
     loaded = {}  # version -> TrainedModel, each artifact read and checked once
 
     rows_per_day: dict[str, int] = {}
@@ -93,45 +97,42 @@ def account_risk_scores(
     versions_used: dict[str, str] = {}
     worst_error, explained = 0.0, 0
     last_probabilities, last_thresholds = np.array([]), None
-    try:
-        with warehouse.get_connection() as con:
-            for day in days:
-                features = read_day_features(con, day)
-                if features.empty:
-                    context.log.warning(f"{day}: no rows in marts.fct_account_features; the day's scores are emptied")
-                    write_scores(con, SCORES_SCHEMA.empty_table(), [day])
-                    rows_per_day[day] = 0
-                    continue
-                state = rollouts.state_for_day(day)
-                scored_before = scored_versions(con, day)
-                versions = versions_for_day(
-                    rollout_versions=(state.champion_version, state.candidate_version) if state else None,
-                    scored_before=scored_before,
-                    champion=champion.version,
-                    candidates=candidates,
-                )
-                replay = state is not None or bool(scored_before)  # models this day already had
-                for _, version in versions:
-                    if version not in loaded:
-                        loaded[version] = registry.load(version, replay=replay)
-                models = [(role, loaded[version]) for role, version in versions]
-                versions_used.update({version: role for role, version in versions})
-                scored = score_accounts(
-                    features,
-                    models,
-                    day,
-                    sample_rate=config.monitoring_sample_rate,
-                    enforced_links=read_enforced_links(con, day),
-                )
-                rows_per_day[day] = write_scores(con, scored.table, [day])
-                tiers_per_day[day] = scored.tier_counts()
-                worst_error = max(worst_error, scored.additivity_error)
-                explained += scored.explained_rows
-                champion_rows = scored.table.filter(pc.equal(scored.table.column("model_role"), CHAMPION))
-                last_probabilities = champion_rows.column("probability").to_numpy()
-                last_thresholds = models[0][1].thresholds
-    finally:
-        engine.dispose()
+    with warehouse.get_connection() as con:
+        for day in days:
+            features = read_day_features(con, day)
+            if features.empty:
+                context.log.warning(f"{day}: no rows in marts.fct_account_features; the day's scores are emptied")
+                write_scores(con, SCORES_SCHEMA.empty_table(), [day])
+                rows_per_day[day] = 0
+                continue
+            state = rollouts.state_for_day(day)
+            scored_before = scored_versions(con, day)
+            versions = versions_for_day(
+                rollout_versions=(state.champion_version, state.candidate_version) if state else None,
+                scored_before=scored_before,
+                champion=champion.version,
+                candidates=candidates,
+            )
+            replay = state is not None or bool(scored_before)  # models this day already had
+            for _, version in versions:
+                if version not in loaded:
+                    loaded[version] = registry.load(version, replay=replay)
+            models = [(role, loaded[version]) for role, version in versions]
+            versions_used.update({version: role for role, version in versions})
+            scored = score_accounts(
+                features,
+                models,
+                day,
+                sample_rate=config.monitoring_sample_rate,
+                enforced_links=read_enforced_links(con, day),
+            )
+            rows_per_day[day] = write_scores(con, scored.table, [day])
+            tiers_per_day[day] = scored.tier_counts()
+            worst_error = max(worst_error, scored.additivity_error)
+            explained += scored.explained_rows
+            champion_rows = scored.table.filter(pc.equal(scored.table.column("model_role"), CHAMPION))
+            last_probabilities = champion_rows.column("probability").to_numpy()
+            last_thresholds = models[0][1].thresholds
     context.log.info(
         f"scored {sum(rows_per_day.values())} rows over {len(days)} day(s) with {len(versions_used)} model(s)"
     )

@@ -41,6 +41,12 @@ class ServingDatabaseResource(ConfigurableResource):
 
         return engine_for(self.url)
 
+    def stores(self, model_store: ModelStoreResource | None = None):
+        """The migrated database with its registry and rollout store (``safeguard.stores``), closed after use."""
+        from safeguard.stores import open_serving_stores
+
+        return open_serving_stores(self.url, model_store=model_store.store() if model_store else None)
+
 
 class ModelStoreResource(ConfigurableResource):
     """Where model artifacts live: a local folder or ``s3://bucket/prefix``."""

@@ -42,20 +42,11 @@ def _instance() -> DagsterInstance:
 def has_trained_champion() -> bool:
     """Whether a trained model is champion. Else a run trains before it scores: there is no champion yet, or the
     cold-start rules score serves and every new day of matured labels may give a model that passes the gate."""
-    from safeguard.config import settings
-    from safeguard.landing import ObjectStore
-    from safeguard.registry import ModelRegistry
-    from safeguard.serving.db import engine_for, upgrade
+    from safeguard.stores import configured_model_store, open_serving_stores
 
-    s = settings()
-    engine = engine_for(s.serving_db_url)
-    try:
-        upgrade(engine)
-        store = ObjectStore(s.model_store_uri, s3_endpoint_url=s.s3_endpoint_url)
-        champion = ModelRegistry(engine, store).champion()
-        return champion is not None and not champion.is_rules
-    finally:
-        engine.dispose()
+    with open_serving_stores(model_store=configured_model_store()) as stores:
+        champion = stores.registry.champion()
+    return champion is not None and not champion.is_rules
 
 
 def group_asset_keys(groups: list[str]) -> list:

@@ -12,8 +12,6 @@ from orchestration.runner import range_tags
 from safeguard.contract import SOURCES
 from safeguard.landing_changes import content_digest, observe_day
 from safeguard.readiness import LaunchLog, plan_runs
-from safeguard.registry import ModelRegistry
-from safeguard.serving.db import upgrade
 
 TRAINING_EXAMPLES = AssetKey("fct_training_examples")
 
@@ -61,12 +59,8 @@ def landing_zone_sensor(context: SensorEvaluationContext, landing: LandingZoneRe
 def cold_start_retrain_sensor(
     context: SensorEvaluationContext, serving: ServingDatabaseResource, model_store: ModelStoreResource
 ):
-    engine = serving.engine()
-    try:
-        upgrade(engine)
-        champion = ModelRegistry(engine, model_store.store()).champion()
-    finally:
-        engine.dispose()
+    with serving.stores(model_store) as stores:
+        champion = stores.registry.champion()
     if champion is None or not champion.is_rules:
         return SkipReason(
             f"a trained model is champion ({champion.version})"

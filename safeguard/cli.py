@@ -256,53 +256,48 @@ def add_rollout(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_rollout(args: argparse.Namespace) -> int:
-    from safeguard.landing import ObjectStore
-    from safeguard.registry import ModelRegistry, RegistryError
+    from safeguard.registry import RegistryError
     from safeguard.rollout import controls
     from safeguard.rollout.served import ServingError, last_served_day_in
-    from safeguard.rollout.state import RolloutStateError, RolloutStore
-    from safeguard.serving.db import engine_for, upgrade
+    from safeguard.rollout.state import RolloutStateError
+    from safeguard.stores import configured_model_store, open_serving_stores
 
     s = settings()
-    engine = engine_for(s.serving_db_url)
-    try:
-        upgrade(engine)
-        store = RolloutStore(engine)
-        registry = ModelRegistry(engine, ObjectStore(s.model_store_uri, s3_endpoint_url=s.s3_endpoint_url))
-        if args.action == "backtest":
-            return _backtest(args, engine, registry, s.warehouse_path)
-        last = last_served_day_in(s.warehouse_path)
-        if args.action == "start":
-            plan = controls.plan_from_options(
-                args.plan.read_text() if args.plan else None,
-                min_days_per_stage=args.min_days,
-                min_arm_accounts=args.min_arm_accounts,
-                max_auto_stage=args.max_auto_stage,
-            )
-            controls.start(
-                store,
-                registry,
-                args.actor,
-                candidate_version=args.candidate,
-                plan=plan,
-                last_served=last,
-                force=args.force,
-            )
-        elif args.action == "promote":
-            controls.promote(store, registry, args.actor, last_served=last)
-        elif args.action == "pause":
-            controls.pause(store, args.actor, args.reason, last_served=last)
-        elif args.action == "resume":
-            controls.resume(store, args.actor, last_served=last)
-        elif args.action == "abort":
-            controls.abort(store, args.actor, args.reason, last_served=last)
-        print(controls.format_status(controls.status(store, last_served=last)))
-        return 0
-    except (RolloutStateError, RegistryError, ServingError, ValueError, OSError) as e:
-        print(f"safeguard rollout {args.action}: error: {e}", file=sys.stderr)
-        return 1
-    finally:
-        engine.dispose()
+    with open_serving_stores(s.serving_db_url, model_store=configured_model_store()) as stores:
+        store, registry, engine = stores.rollouts, stores.registry, stores.engine
+        try:
+            if args.action == "backtest":
+                return _backtest(args, engine, registry, s.warehouse_path)
+            last = last_served_day_in(s.warehouse_path)
+            if args.action == "start":
+                plan = controls.plan_from_options(
+                    args.plan.read_text() if args.plan else None,
+                    min_days_per_stage=args.min_days,
+                    min_arm_accounts=args.min_arm_accounts,
+                    max_auto_stage=args.max_auto_stage,
+                )
+                controls.start(
+                    store,
+                    registry,
+                    args.actor,
+                    candidate_version=args.candidate,
+                    plan=plan,
+                    last_served=last,
+                    force=args.force,
+                )
+            elif args.action == "promote":
+                controls.promote(store, registry, args.actor, last_served=last)
+            elif args.action == "pause":
+                controls.pause(store, args.actor, args.reason, last_served=last)
+            elif args.action == "resume":
+                controls.resume(store, args.actor, last_served=last)
+            elif args.action == "abort":
+                controls.abort(store, args.actor, args.reason, last_served=last)
+            print(controls.format_status(controls.status(store, last_served=last)))
+            return 0
+        except (RolloutStateError, RegistryError, ServingError, ValueError, OSError) as e:
+            print(f"safeguard rollout {args.action}: error: {e}", file=sys.stderr)
+            return 1
 
 
 def _backtest(args: argparse.Namespace, engine, registry, warehouse_path: str) -> int:

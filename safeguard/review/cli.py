@@ -50,42 +50,40 @@ def add_review(subparsers: argparse._SubParsersAction) -> None:
 def cmd_review(args: argparse.Namespace) -> int:
     from safeguard.review.queue import CLEARED, CONFIRMED, QueueError, QueueRule
     from safeguard.review.store import read_queue, record_decision
-    from safeguard.serving.db import engine_for, upgrade
+    from safeguard.stores import open_serving_stores
 
     config = settings()
-    engine = engine_for(args.db or config.serving_db_url)
-    try:
-        upgrade(engine)
-        if args.review_command == "decide":
-            decision = CONFIRMED if args.confirm else CLEARED
-            n = record_decision(engine, args.case_id, decision, args.actor, account_id=args.account, note=args.note)
-            print(f"{args.case_id}: {decision} by {args.actor.strip()} for {n} account(s)")
+    with open_serving_stores(args.db or config.serving_db_url) as stores:
+        engine = stores.engine
+        try:
+            if args.review_command == "decide":
+                decision = CONFIRMED if args.confirm else CLEARED
+                n = record_decision(engine, args.case_id, decision, args.actor, account_id=args.account, note=args.note)
+                print(f"{args.case_id}: {decision} by {args.actor.strip()} for {n} account(s)")
+                return 0
+            if args.rebuild:
+                import duckdb
+
+                from safeguard.landing import ObjectStore
+                from safeguard.review.publish import publish_queue
+
+                rule = QueueRule(capacity=args.capacity or config.review_capacity)
+                store = ObjectStore(config.export_uri, s3_endpoint_url=config.s3_endpoint_url)
+                with duckdb.connect(str(config.warehouse_path), read_only=True) as con:
+                    print(publish_queue(con, engine, store, args.date, rule).summary())
+            rows = read_queue(engine, args.date)
+            if not rows:
+                print(
+                    f"safeguard review: no cases for {args.date}: its queue was not built (materialize the "
+                    f"review_queue asset for the day, or add --rebuild), or no account reached the alert tier",
+                    file=sys.stderr,
+                )
+                return 1
+            print_queue(rows, args.limit)
             return 0
-        if args.rebuild:
-            import duckdb
-
-            from safeguard.landing import ObjectStore
-            from safeguard.review.publish import publish_queue
-
-            rule = QueueRule(capacity=args.capacity or config.review_capacity)
-            store = ObjectStore(config.export_uri, s3_endpoint_url=config.s3_endpoint_url)
-            with duckdb.connect(str(config.warehouse_path), read_only=True) as con:
-                print(publish_queue(con, engine, store, args.date, rule).summary())
-        rows = read_queue(engine, args.date)
-        if not rows:
-            print(
-                f"safeguard review: no cases for {args.date}: its queue was not built (materialize the "
-                f"review_queue asset for the day, or add --rebuild), or no account reached the alert tier",
-                file=sys.stderr,
-            )
-            return 1
-        print_queue(rows, args.limit)
-        return 0
-    except QueueError as e:
-        print(f"safeguard review: {e}", file=sys.stderr)
-        return 2
-    finally:
-        engine.dispose()
+        except QueueError as e:
+            print(f"safeguard review: {e}", file=sys.stderr)
+            return 2
 
 
 def print_queue(rows, limit: int | None = None) -> None:

@@ -48,3 +48,17 @@ def test_imports_point_one_way(package, forbidden):
 def test_the_vocabulary_imports_nothing_of_the_project():
     (names,) = [n for m, n in _imports("safeguard").items() if m.endswith("safeguard/vocabulary.py")]
     assert not {n for n in names if n.split(".")[0] in ("safeguard", "orchestration", "assets")}
+
+
+def test_the_serving_database_is_opened_and_migrated_in_one_place():
+    """safeguard.stores is the one wiring point: no asset, sensor, runner or CLI migrates the database itself."""
+    callers = []
+    for package in ("safeguard", "assets", "orchestration"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if (
+                    isinstance(node, ast.Call)
+                    and getattr(node.func, "id", getattr(node.func, "attr", None)) == "upgrade"
+                ):
+                    callers.append(str(path.relative_to(ROOT)))
+    assert sorted(set(callers)) == ["safeguard/serving/db.py", "safeguard/stores.py"]
