@@ -1,5 +1,5 @@
-"""The offline backtest in Dagster: the ``rollout_backtest`` asset and the ``rollout_backtest_job`` an operator
-launches from the UI (issue 15).
+"""The offline backtest in Dagster: the ``rollout_backtest`` asset, which an operator launches from the UI as
+``rollout_backtest_job`` (defined with the other jobs in :mod:`orchestration.automation`; issue 15).
 
 Thin: the replay, the judgement and the stored row live in :mod:`safeguard.rollout.backtest_replay`,
 :mod:`safeguard.rollout.backtest` and :mod:`safeguard.rollout.backtest_store`; ``safeguard rollout backtest`` runs
@@ -10,19 +10,17 @@ rollout.
 from dagster import (
     AssetExecutionContext,
     AssetKey,
-    AssetSelection,
     Config,
     MaterializeResult,
     MetadataValue,
     asset,
-    define_asset_job,
 )
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from assets import groups
-from orchestration.partitions import DUCKDB_POOL
-from orchestration.resources import ModelStoreResource, ServingDatabaseResource
+from assets.partitions import DUCKDB_POOL
+from assets.resources import ModelStoreResource, ServingDatabaseResource
 from safeguard import model_card
 from safeguard.rollout.backtest_replay import BACKTEST_SCORES_TABLE, run_backtest
 from safeguard.rollout.backtest_report import format_backtest, per_day_markdown, per_day_png, pooled_markdown
@@ -78,11 +76,3 @@ def rollout_backtest(
     if png is not None:
         metadata["per_day_plot"] = MetadataValue.md(model_card.png_markdown(png, "per-day precision and recall"))
     return MaterializeResult(metadata=metadata)
-
-
-BACKTEST_ASSETS = AssetSelection.assets(rollout_backtest)
-rollout_backtest_job = define_asset_job(
-    "rollout_backtest_job",
-    selection=BACKTEST_ASSETS,
-    description="Backtest the candidate against the champion before a rollout (run config: days, candidate_version).",
-)

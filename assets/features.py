@@ -14,8 +14,8 @@ from dagster import AssetExecutionContext, AssetsDefinition, Failure
 from dagster_dbt import DbtCliResource, dbt_assets
 from dagster_duckdb import DuckDBResource
 
-from orchestration.dbt import SafeguardDbtTranslator, dbt_project, warehouse_path_env
-from orchestration.partitions import DUCKDB_POOL, daily_partitions, partition_days, single_run
+from assets.dbt_project import SafeguardDbtTranslator, dbt_project, warehouse_path_env
+from assets.partitions import DUCKDB_POOL, daily_partitions, partition_days, single_run
 from safeguard.completeness import feature_window_refusal
 from safeguard.dbt_vars import dbt_build_args
 

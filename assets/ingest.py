@@ -33,8 +33,8 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from assets import groups
-from orchestration.partitions import DUCKDB_POOL, daily_partitions, partition_days, single_run
-from orchestration.resources import LandingZoneResource
+from assets.partitions import DUCKDB_POOL, daily_partitions, partition_days, single_run
+from assets.resources import LandingZoneResource
 from safeguard.config import DEFAULT_VOLUME_TOLERANCE, settings
 from safeguard.contract import SOURCES, Source
 from safeguard.ingest import QUARANTINE_REASONS, IngestResult, ingest_days

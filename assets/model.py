@@ -27,8 +27,8 @@ from dagster import (
 from dagster_duckdb import DuckDBResource
 
 from assets import groups
-from orchestration.partitions import DUCKDB_POOL
-from orchestration.resources import ModelStoreResource, ServingDatabaseResource
+from assets.partitions import DUCKDB_POOL
+from assets.resources import ModelStoreResource, ServingDatabaseResource
 from safeguard import explain, model_card, quality
 from safeguard.baseline import DEFAULT_SIGNALS
 from safeguard.catalog import load_catalog

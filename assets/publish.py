@@ -20,8 +20,8 @@ from dagster import (
 from dagster_duckdb import DuckDBResource
 
 from assets import groups
-from orchestration.partitions import DUCKDB_POOL, daily_partitions, partition_days, single_run
-from orchestration.resources import ExportStoreResource, ServingDatabaseResource
+from assets.partitions import DUCKDB_POOL, daily_partitions, partition_days, single_run
+from assets.resources import ExportStoreResource, ServingDatabaseResource
 from safeguard.serving.exports import export_day
 from safeguard.serving.publish import publish_day, read_served_day
 from safeguard.vocabulary import SERVED_TABLE

@@ -12,8 +12,8 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from assets import groups
-from orchestration.partitions import DUCKDB_POOL, daily_partitions, partition_days, single_run
-from orchestration.resources import ExportStoreResource, ServingDatabaseResource
+from assets.partitions import DUCKDB_POOL, daily_partitions, partition_days, single_run
+from assets.resources import ExportStoreResource, ServingDatabaseResource
 from safeguard.config import settings
 from safeguard.dates import as_date
 from safeguard.review.labels import REVIEW_LABELS_TABLE, sync_review_labels

@@ -1,40 +1,31 @@
-"""The staged rollout in Dagster: the ``served_risk_scores`` and ``rollout_evaluation`` assets and the jobs an
-operator launches to start, promote, pause, resume or abort a rollout, or to print its status.
+"""The staged rollout in Dagster: the ``served_risk_scores`` and ``rollout_evaluation`` assets (the jobs an
+operator launches to start, promote, pause, resume or abort a rollout are in :mod:`orchestration.rollout_jobs`).
 
-Thin: serving, evaluation, the state and the actions live in :mod:`safeguard.rollout`. The action jobs and the
-``safeguard rollout`` command call the same :mod:`safeguard.rollout.controls` functions.
+Thin: serving, evaluation, the state and the actions live in :mod:`safeguard.rollout`.
 """
 
-from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
 from dagster import (
     AssetExecutionContext,
     AssetKey,
-    Config,
     MaterializeResult,
     MetadataValue,
-    OpExecutionContext,
     TableColumn,
     TableRecord,
     TableSchema,
     asset,
-    job,
-    op,
 )
 from dagster_duckdb import DuckDBResource
-from pydantic import Field
 
 from assets import groups
-from orchestration.partitions import DUCKDB_POOL, daily_partitions, partition_days, single_run
-from orchestration.resources import ModelStoreResource, ServingDatabaseResource
-from safeguard.registry import ModelRegistry
-from safeguard.rollout import controls
+from assets.partitions import DUCKDB_POOL, daily_partitions, partition_days, single_run
+from assets.resources import ModelStoreResource, ServingDatabaseResource
 from safeguard.rollout.controls import interval_text
 from safeguard.rollout.evaluation import DayEvaluation, evaluate_day
 from safeguard.rollout.guardrails import GuardrailReport
-from safeguard.rollout.served import SERVED_TABLE, last_served_day, serve_day
+from safeguard.rollout.served import SERVED_TABLE, serve_day
 from safeguard.rollout.state import RolloutStore
 
 OWNERS = ["team:safeguards-ml"]
@@ -199,162 +190,4 @@ def rollout_evaluation(
     return MaterializeResult(metadata=metadata)
 
 
-# -- operator actions as jobs ------------------------------------------------------------------------------------
-
-
-class RolloutActionConfig(Config):
-    actor: str = Field(description="The person taking the action (recorded in the audit log).")
-
-
-class StartRolloutConfig(RolloutActionConfig):
-    candidate_version: str | None = Field(default=None, description="Default: the registry's only candidate.")
-    plan_json: str | None = Field(default=None, description="A RolloutPlan as JSON (any subset of its fields).")
-    min_days_per_stage: int | None = Field(default=None, ge=0)
-    min_arm_accounts: int | None = Field(default=None, ge=0)
-    max_auto_stage: int | None = Field(default=None, ge=0, le=100)
-    force: bool = Field(
-        default=False, description="Start although the backtest is missing or does not pass (recorded with the actor)."
-    )
-
-
-class PauseRolloutConfig(RolloutActionConfig):
-    reason: str | None = None
-
-
-class AbortRolloutConfig(RolloutActionConfig):
-    reason: str = Field(description="Why the candidate is taken out of traffic (recorded in the audit log).")
-
-
-def _act(
-    context: OpExecutionContext,
-    warehouse: DuckDBResource,
-    serving: ServingDatabaseResource,
-    model_store: ModelStoreResource,
-    action: Callable[[RolloutStore, ModelRegistry, Any], Any],
-) -> str:
-    """Run ``action(store, registry, last_served)`` and log the rollout status afterwards."""
-    with warehouse.get_connection() as con:
-        last_served = last_served_day(con)
-    with serving.stores(model_store) as stores:
-        action(stores.rollouts, stores.registry, last_served)
-        text = controls.format_status(controls.status(stores.rollouts, last_served=last_served))
-    context.log.info(text)
-    return text
-
-
-@op(pool=DUCKDB_POOL)
-def start_rollout(
-    context: OpExecutionContext,
-    config: StartRolloutConfig,
-    warehouse: DuckDBResource,
-    serving: ServingDatabaseResource,
-    model_store: ModelStoreResource,
-) -> str:
-    plan = controls.plan_from_options(
-        config.plan_json,
-        min_days_per_stage=config.min_days_per_stage,
-        min_arm_accounts=config.min_arm_accounts,
-        max_auto_stage=config.max_auto_stage,
-    )
-    return _act(
-        context,
-        warehouse,
-        serving,
-        model_store,
-        lambda store, registry, last: controls.start(
-            store,
-            registry,
-            config.actor,
-            candidate_version=config.candidate_version,
-            plan=plan,
-            last_served=last,
-            force=config.force,
-        ),
-    )
-
-
-def _action_job(
-    name: str,
-    op_name: str,
-    config_type: type[RolloutActionConfig],
-    action: Callable[[Any, RolloutStore, ModelRegistry, Any], Any],
-    description: str,
-):
-    """A one-op job for a manual rollout action: ``action(config, store, registry, last_served)``, then the
-    status in the run's log. Run config: ``ops.<op_name>.config`` (the actor, and a reason where asked)."""
-
-    @op(name=op_name, pool=DUCKDB_POOL)
-    def action_op(
-        context: OpExecutionContext,
-        config: config_type,
-        warehouse: DuckDBResource,
-        serving: ServingDatabaseResource,
-        model_store: ModelStoreResource,
-    ) -> str:
-        return _act(
-            context,
-            warehouse,
-            serving,
-            model_store,
-            lambda store, registry, last: action(config, store, registry, last),
-        )
-
-    @job(name=name, description=description)
-    def action_job():
-        action_op()
-
-    return action_job
-
-
-@op(pool=DUCKDB_POOL)
-def rollout_status_report(
-    context: OpExecutionContext,
-    warehouse: DuckDBResource,
-    serving: ServingDatabaseResource,
-    model_store: ModelStoreResource,
-) -> str:
-    return _act(context, warehouse, serving, model_store, lambda store, registry, last: None)
-
-
-@job(description="Start rolling out the registry's candidate in shadow (run config: actor, optional plan).")
-def rollout_start():
-    start_rollout()
-
-
-rollout_promote = _action_job(
-    "rollout_promote",
-    "promote_rollout",
-    RolloutActionConfig,
-    lambda c, store, registry, last: controls.promote(store, registry, c.actor, last_served=last),
-    "Move the running rollout one stage on; at the last stage the candidate becomes champion.",
-)
-rollout_pause = _action_job(
-    "rollout_pause",
-    "pause_rollout",
-    PauseRolloutConfig,
-    lambda c, store, registry, last: controls.pause(store, c.actor, c.reason, last_served=last),
-    "Freeze automatic advancing of the running rollout (guardrail rollbacks still apply).",
-)
-rollout_resume = _action_job(
-    "rollout_resume",
-    "resume_rollout",
-    RolloutActionConfig,
-    lambda c, store, registry, last: controls.resume(store, c.actor, last_served=last),
-    "Let the daily evaluation advance the running rollout again.",
-)
-rollout_abort = _action_job(
-    "rollout_abort",
-    "abort_rollout",
-    AbortRolloutConfig,
-    lambda c, store, registry, last: controls.abort(store, c.actor, c.reason, last_served=last),
-    "Take the candidate out of traffic from the next served day on (run config: actor, reason).",
-)
-
-
-@job(description="Log the rollout's stage, days in stage, latest guardrails and last decisions.")
-def rollout_status():
-    rollout_status_report()
-
-
 rollout_assets = [served_risk_scores, rollout_evaluation]
-rollout_jobs = [rollout_start, rollout_promote, rollout_pause, rollout_resume, rollout_abort, rollout_status]

@@ -22,8 +22,8 @@ from dagster import (
 from dagster_duckdb import DuckDBResource
 
 from assets import groups
-from orchestration.partitions import DUCKDB_POOL, daily_partitions, partition_days, single_run
-from orchestration.resources import ModelStoreResource, ServingDatabaseResource
+from assets.partitions import DUCKDB_POOL, daily_partitions, partition_days, single_run
+from assets.resources import ModelStoreResource, ServingDatabaseResource
 from safeguard import model_card
 from safeguard.explain import ADDITIVITY_TOLERANCE, DEFAULT_SAMPLE_RATE
 from safeguard.linked_reasons import read_enforced_links

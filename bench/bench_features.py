@@ -130,7 +130,7 @@ def run_phase(phase: str, warehouse: str, start: str, end: str) -> dict:
     """One phase in this (child) process: seconds, and for the comparisons a checksum of two columns."""
     import duckdb
 
-    from orchestration.dbt import warehouse_path_env
+    from assets.dbt_project import warehouse_path_env
     from safeguard.dbt_vars import dbt_build_args
 
     if phase == "dbt_full":

@@ -106,6 +106,12 @@ catch_up_sensor = AutomationConditionSensorDefinition(
     "checks passed (see orchestration/automation.py).",
 )
 
-jobs = [daily_pipeline_job, retrain_job, full_graph_job]
+rollout_backtest_job = define_asset_job(
+    "rollout_backtest_job",
+    selection=BACKTEST_ASSETS,
+    description="Backtest the candidate against the champion before a rollout (run config: days, candidate_version).",
+)
+
+jobs = [daily_pipeline_job, retrain_job, full_graph_job, rollout_backtest_job]
 schedules = [daily_schedule, weekly_retrain_schedule]
 sensors = [catch_up_sensor]

@@ -5,11 +5,10 @@ from __future__ import annotations
 from dagster import Definitions, in_process_executor, load_asset_checks_from_modules, load_assets_from_modules
 
 from assets import backtest, features, ingest, model, publish, review, rollout, scoring
-from assets.backtest import rollout_backtest_job
-from assets.rollout import rollout_jobs
+from assets.dbt_project import dbt_resource
+from assets.resources import build_resources
 from orchestration.automation import jobs, schedules, sensors, with_catch_up
-from orchestration.dbt import dbt_resource
-from orchestration.resources import build_resources
+from orchestration.rollout_jobs import rollout_jobs
 from orchestration.sensors import cold_start_retrain_sensor, landing_zone_sensor
 
 _ASSET_MODULES = [ingest, features, model, scoring, rollout, backtest, publish, review]
@@ -17,7 +16,7 @@ _ASSET_MODULES = [ingest, features, model, scoring, rollout, backtest, publish, 
 defs = Definitions(
     assets=with_catch_up(load_assets_from_modules(_ASSET_MODULES)),
     asset_checks=load_asset_checks_from_modules(_ASSET_MODULES),
-    jobs=[*jobs, *rollout_jobs, rollout_backtest_job],
+    jobs=[*jobs, *rollout_jobs],  # every job is defined in orchestration/
     schedules=schedules,
     sensors=[landing_zone_sensor, cold_start_retrain_sensor, *sensors],
     resources={**build_resources(), "dbt": dbt_resource()},

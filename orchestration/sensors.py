@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dagster import AssetKey, DefaultSensorStatus, RunRequest, SensorEvaluationContext, SkipReason, sensor
 
+from assets.partitions import daily_partitions
+from assets.resources import LandingZoneResource, ModelStoreResource, ServingDatabaseResource
 from orchestration.automation import daily_pipeline_job, retrain_job
-from orchestration.partitions import daily_partitions
-from orchestration.resources import LandingZoneResource, ModelStoreResource, ServingDatabaseResource
 from orchestration.runner import range_tags
 from safeguard.contract import SOURCES
 from safeguard.landing_changes import content_digest, observe_day

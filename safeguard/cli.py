@@ -276,23 +276,11 @@ def cmd_rollout(args: argparse.Namespace) -> int:
                     min_arm_accounts=args.min_arm_accounts,
                     max_auto_stage=args.max_auto_stage,
                 )
-                controls.start(
-                    store,
-                    registry,
-                    args.actor,
-                    candidate_version=args.candidate,
-                    plan=plan,
-                    last_served=last,
-                    force=args.force,
-                )
-            elif args.action == "promote":
-                controls.promote(store, registry, args.actor, last_served=last)
-            elif args.action == "pause":
-                controls.pause(store, args.actor, args.reason, last_served=last)
-            elif args.action == "resume":
-                controls.resume(store, args.actor, last_served=last)
-            elif args.action == "abort":
-                controls.abort(store, args.actor, args.reason, last_served=last)
+                options = {"candidate_version": args.candidate, "plan": plan, "force": args.force}
+                controls.act("start", store, registry, args.actor, last_served=last, **options)
+            elif args.action in controls.ACTIONS:
+                reason = getattr(args, "reason", None)
+                controls.act(args.action, store, registry, args.actor, reason=reason, last_served=last)
             print(controls.format_status(controls.status(store, last_served=last)))
             return 0
         except (RolloutStateError, RegistryError, ServingError, ValueError, OSError) as e:

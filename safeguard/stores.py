@@ -1,7 +1,7 @@
 """The one wiring point of the serving side (issue 21): the serving database's engine, migrated to head, with the
 model registry and the rollout store over it.
 
-The assets (through ``orchestration.resources``), the sensors, the in-process runner and the CLI all open it
+The assets (through ``assets.resources``), the sensors, the in-process runner and the CLI all open it
 here, so the database is migrated in one place and every caller gets the same registry and rollout store. The
 engine is disposed when the ``with`` block ends, a failed step included.
 """

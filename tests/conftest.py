@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # tests/ helpers such as tests.landing_factory
 
-# Set before any project module reads the settings (orchestration.partitions does at import).
+# Set before any project module reads the settings (assets.partitions does at import).
 _SESSION_HOME = tempfile.mkdtemp(prefix="safeguard-test-home-")
 atexit.register(shutil.rmtree, _SESSION_HOME, ignore_errors=True)
 os.environ["SAFEGUARD_HOME"] = _SESSION_HOME

@@ -228,6 +228,37 @@ def abort(
     )
 
 
+# The operator's actions by name: the ``safeguard rollout`` command and the Dagster jobs both dispatch here.
+ACTIONS = ("start", "promote", "pause", "resume", "abort")
+
+
+def act(
+    action: str,
+    store: RolloutStore,
+    registry: ModelRegistry,
+    actor: str,
+    *,
+    reason: str | None = None,
+    last_served: date | None = None,
+    **start_options,
+):
+    """Take the operator's ``action`` on the rollout: ``start`` (with ``start_options``: candidate_version, plan,
+    force), ``promote``, ``pause`` (optional ``reason``), ``resume`` or ``abort`` (``reason`` required)."""
+    if action == "start":
+        return start(store, registry, actor, last_served=last_served, **start_options)
+    if start_options:
+        raise ValueError(f"rollout {action}: {', '.join(sorted(start_options))} only apply to start")
+    if action == "promote":
+        return promote(store, registry, actor, last_served=last_served)
+    if action == "pause":
+        return pause(store, actor, reason, last_served=last_served)
+    if action == "resume":
+        return resume(store, actor, last_served=last_served)
+    if action == "abort":
+        return abort(store, actor, reason, last_served=last_served)
+    raise ValueError(f"unknown rollout action {action!r}; known: {', '.join(ACTIONS)}")
+
+
 @dataclass
 class RolloutStatus:
     """What ``safeguard rollout status`` shows."""

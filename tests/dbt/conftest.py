@@ -10,7 +10,7 @@ import pytest
 @pytest.fixture(scope="session")
 def project_manifest() -> Path:
     """The project's manifest, re-parsed (``python -m orchestration.dbt``) when a project file is newer."""
-    from orchestration.dbt import dbt_project, prepare_manifest
+    from assets.dbt_project import dbt_project, prepare_manifest
 
     manifest = dbt_project.manifest_path
     sources = [

@@ -11,7 +11,7 @@ import duckdb
 import pandas as pd
 from dbt.cli.main import dbtRunner
 
-from orchestration.dbt import warehouse_path_env
+from assets.dbt_project import warehouse_path_env
 from safeguard.catalog import DBT_PROJECT_DIR, MANIFEST_PATH
 from safeguard.dbt_vars import dbt_build_args
 from tests.dbt.raw_fixture import RawWorld, load_world

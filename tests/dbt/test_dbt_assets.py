@@ -21,8 +21,8 @@ def check_evaluations(result) -> list:
 @pytest.fixture()
 def feature_assets(project_manifest, tmp_path, monkeypatch):
     monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "dbt-target"))  # each invocation's artifacts go here
+    from assets.dbt_project import dbt_resource
     from assets.features import dbt_features
-    from orchestration.dbt import dbt_resource
 
     def run(world):
         warehouse = new_warehouse(tmp_path, "warehouse", world)

@@ -1,6 +1,6 @@
 """Fixtures of the fault tests: the code location's own resources on throwaway locations, and a faulty S3 proxy.
 
-Resources come from :func:`orchestration.resources.build_resources` with the locations set in the environment,
+Resources come from :func:`assets.resources.build_resources` with the locations set in the environment,
 as a deployment sets them, so the assets run exactly as the code location wires them.
 """
 
@@ -19,8 +19,8 @@ import duckdb
 import pytest
 import sqlalchemy as sa
 
-from orchestration.dbt import dbt_resource
-from orchestration.resources import build_resources
+from assets.dbt_project import dbt_resource
+from assets.resources import build_resources
 from safeguard.serving.schema import account_risk_current, account_risk_history, published_days, risk_reasons
 
 
@@ -80,7 +80,7 @@ def failure_text(result) -> str:
 
 def read_warehouse(warehouse: str) -> duckdb.DuckDBPyConnection:
     """A read-only connection to the warehouse, after a failed step too (the warehouse resource closes its
-    connection whatever the step's outcome; orchestration.resources.WarehouseResource)."""
+    connection whatever the step's outcome; assets.resources.WarehouseResource)."""
     return duckdb.connect(warehouse, read_only=True)
 
 

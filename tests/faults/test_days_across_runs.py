@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from dagster import DagsterInstance, RunRequest, SkipReason, build_sensor_context
 
-from orchestration.resources import LandingZoneResource
+from assets.resources import LandingZoneResource
 from orchestration.runner import RANGE_END_TAG, RANGE_START_TAG
 from orchestration.sensors import landing_zone_sensor
 from safeguard.content_hash import table_digest

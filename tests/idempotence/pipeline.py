@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from dagster import AssetKey, DagsterInstance, Definitions, ExecuteInProcessResult
 from dagster_duckdb import DuckDBResource
 
-from orchestration.dbt import dbt_resource
-from orchestration.resources import (
+from assets.dbt_project import dbt_resource
+from assets.resources import (
     ExportStoreResource,
     LandingZoneResource,
     ModelStoreResource,

@@ -21,8 +21,8 @@ from dagster import (
 from dagster_duckdb import DuckDBResource
 
 from assets.ingest import ingest_assets
+from assets.resources import LandingZoneResource
 from orchestration.definitions import defs
-from orchestration.resources import LandingZoneResource
 from safeguard.landing import LandingZone
 from tests.landing_factory import valid_rows, with_value, write_landing
 

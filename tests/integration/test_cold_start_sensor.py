@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dagster import AssetMaterialization, DagsterInstance, RunRequest, SkipReason, build_sensor_context
 
-from orchestration.resources import ModelStoreResource, ServingDatabaseResource
+from assets.resources import ModelStoreResource, ServingDatabaseResource
 from orchestration.sensors import TRAINING_EXAMPLES, cold_start_retrain_sensor
 from safeguard.landing import ObjectStore
 from safeguard.model_release import release

@@ -8,7 +8,7 @@ from dagster import DagsterInstance, materialize
 from dagster_duckdb import DuckDBResource
 
 from assets.ingest import QUARANTINE_CHECK, ingest_assets
-from orchestration.resources import LandingZoneResource
+from assets.resources import LandingZoneResource
 from safeguard.landing import LandingZone
 from tests import landing_factory as lf
 

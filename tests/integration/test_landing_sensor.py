@@ -8,7 +8,7 @@ from pathlib import Path
 
 from dagster import RunRequest, SkipReason, build_sensor_context
 
-from orchestration.resources import LandingZoneResource
+from assets.resources import LandingZoneResource
 from orchestration.runner import RANGE_END_TAG, RANGE_START_TAG
 from orchestration.sensors import landing_zone_sensor
 from safeguard.contract import day_path

@@ -15,8 +15,8 @@ from dagster import DagsterInstance, materialize
 from dagster_duckdb import DuckDBResource
 
 from assets.model import risk_model
+from assets.resources import ModelStoreResource, ServingDatabaseResource
 from assets.scoring import account_risk_scores
-from orchestration.resources import ModelStoreResource, ServingDatabaseResource
 from safeguard.landing import ObjectStore
 from safeguard.registry import ModelRegistry
 from safeguard.scoring import SCORES_TABLE

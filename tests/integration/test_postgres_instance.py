@@ -14,8 +14,8 @@ from dagster_duckdb import DuckDBResource
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
 from assets.ingest import QUARANTINE_CHECK, ingest_assets
-from orchestration.partitions import DUCKDB_POOL
-from orchestration.resources import LandingZoneResource
+from assets.partitions import DUCKDB_POOL
+from assets.resources import LandingZoneResource
 from safeguard.landing import LandingZone
 from tests.landing_factory import write_landing
 from tests.pg_scratch import scratch_database

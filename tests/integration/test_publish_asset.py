@@ -11,7 +11,7 @@ from dagster import AssetKey, DagsterInstance, materialize
 from dagster_duckdb import DuckDBResource
 
 from assets.publish import risk_tables
-from orchestration.resources import ExportStoreResource, ServingDatabaseResource
+from assets.resources import ExportStoreResource, ServingDatabaseResource
 from safeguard.landing import ObjectStore
 from safeguard.rollout.served import SERVED_TABLE, ensure_served_table
 from safeguard.serving.db import engine_for

@@ -14,8 +14,8 @@ from dagster import DagsterInstance, materialize
 from dagster_duckdb import DuckDBResource
 
 from assets.publish import risk_tables
+from assets.resources import ExportStoreResource, ServingDatabaseResource
 from assets.review import review_queue
-from orchestration.resources import ExportStoreResource, ServingDatabaseResource
 from safeguard.cli import main
 from safeguard.landing import ObjectStore
 from safeguard.review.export import QUEUE_EXPORT_SCHEMA, read_queue_export

@@ -28,8 +28,9 @@ import pytest
 from dagster import DagsterInstance, DagsterInvalidConfigError, materialize
 from dagster_duckdb import DuckDBResource
 
-from assets.rollout import rollout_abort, rollout_evaluation, rollout_start, served_risk_scores
-from orchestration.resources import ModelStoreResource, ServingDatabaseResource
+from assets.resources import ModelStoreResource, ServingDatabaseResource
+from assets.rollout import rollout_evaluation, served_risk_scores
+from orchestration.rollout_jobs import rollout_abort, rollout_start
 from safeguard import cli
 from safeguard.rollout import RolloutPlan, controls
 from safeguard.rollout.guardrails import COMPARISON_GUARDRAILS, OUTCOME_GUARDRAILS

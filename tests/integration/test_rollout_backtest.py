@@ -26,8 +26,9 @@ import sqlalchemy as sa
 from dagster import DagsterInstance, Definitions, materialize
 from dagster_duckdb import DuckDBResource
 
-from assets.backtest import rollout_backtest, rollout_backtest_job
-from orchestration.resources import ModelStoreResource, ServingDatabaseResource
+from assets.backtest import rollout_backtest
+from assets.resources import ModelStoreResource, ServingDatabaseResource
+from orchestration.automation import rollout_backtest_job
 from safeguard import cli
 from safeguard.rollout import controls
 from safeguard.rollout.backtest_replay import BACKTEST_SCORES_TABLE, read_backtest_scores

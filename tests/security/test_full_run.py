@@ -1,7 +1,7 @@
 """Security of a small full run (issue 8 §4): no raw personal data in any output; secrets never in logs or metadata.
 
 One production-shaped run, configured the production way, through environment variables only (design §4), read by
-the code location's own resources (``orchestration.resources.build_resources``, Dagster ``EnvVar``): the landing
+the code location's own resources (``assets.resources.build_resources``, Dagster ``EnvVar``): the landing
 zone, model store and exports on S3 (moto's server on 127.0.0.1) with a distinctive ``AWS_SECRET_ACCESS_KEY``; the
 serving database on PostgreSQL, reached as a role whose distinctive password is only in ``SERVING_DB_URL``; and a
 distinctive ``SERVING_READONLY_PASSWORD`` for the read-only role the migrations create. A generated world of 300
@@ -39,8 +39,8 @@ import sqlalchemy as sa
 from dagster import DagsterInstance
 from dagster._serdes import serialize_value
 
-from orchestration.dbt import dbt_project, dbt_resource
-from orchestration.resources import build_resources
+from assets.dbt_project import dbt_project, dbt_resource
+from assets.resources import build_resources
 from safeguard.content_hash import list_tables, read_table
 from safeguard.landing import ObjectStore
 from safeguard.serving.db import engine_for

@@ -39,6 +39,7 @@ def _offenders(package: str, forbidden: tuple[str, ...]) -> list[str]:
     [
         ("safeguard", ("dagster", "dagster_dbt", "dagster_duckdb", "dagster_aws", "orchestration", "assets")),
         ("safeguard/serving", ("safeguard.rollout",)),  # the rollout reads serving's schema, never the reverse
+        ("assets", ("orchestration",)),  # orchestration composes the assets into the code location, never the reverse
     ],
 )
 def test_imports_point_one_way(package, forbidden):

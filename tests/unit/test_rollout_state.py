@@ -297,6 +297,23 @@ def test_actions_take_effect_from_the_first_day_not_served_yet(models):
     assert "next score day 2026-09-07 is served by stage aborted" in text
 
 
+def test_actions_by_name_are_the_same_actions(models):
+    """controls.act, which the CLI and the Dagster jobs dispatch through, takes each action as its function does."""
+    store, registry, _, _ = models
+    rollout = controls.act("start", store, registry, "ada", last_served=D[1], plan=PLAN, force=True)
+    with pytest.raises(ValueError, match="force only apply to start"):
+        controls.act("promote", store, registry, "ada", last_served=D[2], force=True)
+    with pytest.raises(ValueError, match="unknown rollout action 'advance'; known: start, promote"):
+        controls.act("advance", store, registry, "ada", last_served=D[2])
+    controls.act("pause", store, registry, "bob", reason="holiday", last_served=D[2])
+    controls.act("resume", store, registry, "bob", last_served=D[2])
+    controls.act("promote", store, registry, "ada", last_served=D[2])
+    controls.act("abort", store, registry, "carol", reason="odd", last_served=D[3])
+    decisions = [(e.decision, e.actor) for e in store.events(rollout.rollout_id)]
+    assert decisions == [("start", "ada"), ("pause", "bob"), ("resume", "bob"), ("promote", "ada"), ("abort", "carol")]
+    assert store.events(rollout.rollout_id)[1].reason.endswith("holiday")
+
+
 def test_promoting_past_the_last_stage_makes_the_candidate_champion(models):
     store, registry, champion, candidate = models
     plan = RolloutPlan(stages=(Stage("shadow", 0), Stage("full", 100)), min_days_per_stage=1, min_arm_accounts=1)

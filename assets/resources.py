@@ -92,7 +92,7 @@ class WarehouseResource(DuckDBResource):
 def build_resources() -> dict:
     """The resources of the code location, keyed as the assets ask for them.
 
-    ``dbt`` is added by :mod:`orchestration.dbt`, which owns the dbt project.
+    ``dbt`` is added by :mod:`assets.dbt_project`, which owns the dbt project.
     """
     s = settings()
     s3 = env_or_default("S3_ENDPOINT_URL", None)
