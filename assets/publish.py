@@ -11,7 +11,6 @@ from datetime import timedelta
 from dagster import (
     AssetExecutionContext,
     AssetKey,
-    Failure,
     FreshnessPolicy,
     MaterializeResult,
     MetadataValue,
@@ -22,9 +21,7 @@ from dagster_duckdb import DuckDBResource
 from assets import groups
 from assets.partitions import DUCKDB_POOL, daily_partitions, partition_days, single_run
 from assets.resources import ExportStoreResource, ServingDatabaseResource
-from safeguard.serving.exports import export_day
-from safeguard.serving.publish import publish_day, read_served_day
-from safeguard.vocabulary import SERVED_TABLE
+from safeguard.serving.daily import publish_served_days
 
 OWNERS = ["team:safeguards-data"]
 # Bump when the publish or the export changes, so Dagster marks days published by older code.
@@ -55,25 +52,10 @@ def risk_tables(
     database, and `risk_scores/date=D/` Parquet exports: what downstream teams read (docs/risk-tables.md). Each
     day is one transaction: readers see the previous day or the new one, never a mix."""
     days = partition_days(*context.partition_time_window)
-    store = exports.store()
-    published, exported = [], []
-    with serving.stores() as stores:
-        engine = stores.engine
-        with warehouse.get_connection() as con:
-            for day in days:
-                served = read_served_day(con, day)
-                if served.num_rows == 0:
-                    raise Failure(
-                        f"{day}: no rows in {SERVED_TABLE}; materialize served_risk_scores for it first "
-                        "(an empty day is never published over a published one)"
-                    )
-                result = publish_day(engine, served, day)
-                exported.append(export_day(store, served, day, published_at=result.published_at))
-                published.append(result)
-                context.log.info(
-                    f"{day}: published {result.rows} accounts ({result.reason_rows} reasons), "
-                    f"current {'moved to it' if result.current_moved else 'kept on a newer day'}"
-                )
+    with serving.stores() as stores, warehouse.get_connection() as con:
+        days_done = publish_served_days(con, stores.engine, exports.store(), days, log=context.log.info)
+    published = [d.published for d in days_done]
+    exported = [d.exported for d in days_done]
 
     last = published[-1]
     return MaterializeResult(
