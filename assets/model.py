@@ -1,7 +1,7 @@
 """The ``risk_model`` asset: train on the closed label windows, gate, register, publish the model card.
 
 Thin: the train → judge → register decision (and the cold-start rules champion) is
-:func:`safeguard.model_release.release`; the card lives in ``safeguard.model_card``. The ``quality_gate`` check
+:func:`safeguard.model_release.release`; what the run shows (card, plots, figures) is :func:`safeguard.release_report.release_report`. The ``quality_gate`` check
 fails when the new model is refused or rejected. It blocks everything downstream (severity ERROR) only when no
 champion serves; when one does (the previous champion, or the rules score of a cold start) the failure is a
 WARN, the day is scored by that champion, and the refused model scores nobody.
@@ -29,7 +29,6 @@ from dagster_duckdb import DuckDBResource
 from assets import groups
 from assets.partitions import DUCKDB_POOL
 from assets.resources import ModelStoreResource, ServingDatabaseResource
-from safeguard import explain, model_card, quality
 from safeguard.baseline import DEFAULT_SIGNALS
 from safeguard.catalog import load_catalog
 from safeguard.config import settings
@@ -37,13 +36,12 @@ from safeguard.examples import read_training_examples
 from safeguard.gate import GateConfig
 from safeguard.labels import DEFAULT_LABEL_POLICY
 from safeguard.model_release import Release, release
+from safeguard.release_report import read_recent_features, release_report
 from safeguard.vocabulary import ALERT_TIERS, DEFAULT_TARGET_PRECISIONS, LABEL_HORIZON_DAYS
 
-SHAP_SAMPLE_ROWS = 2000
 OWNERS = ["team:safeguards-ml"]
 # Bump when training, the gate or the registry record change, so Dagster shows the model as built by older code.
 MODEL_CODE_VERSION = "2"
-RULES_REFERENCE_DAYS = 7  # the cold-start rules' thresholds: 95th percentiles over the latest days' accounts
 
 
 class RiskModelConfig(Config):
@@ -96,17 +94,6 @@ def _importance_table(importance) -> MetadataValue:
     return MetadataValue.table(records, schema=schema)
 
 
-def _recent_features(con, columns: list[str]):
-    """The latest days' feature rows (key columns and ``columns``), for the cold-start rules' thresholds."""
-    cols = ", ".join(["account_id", "as_of_date", *columns])
-    return con.execute(
-        f"""SELECT {cols} FROM marts.fct_account_features
-            WHERE as_of_date > (SELECT max(as_of_date) FROM marts.fct_account_features) - to_days(?)
-            ORDER BY as_of_date, account_id""",
-        [RULES_REFERENCE_DAYS],
-    ).df()
-
-
 def _gate_check(outcome: Release) -> AssetCheckResult:
     passed = outcome.gate is not None and outcome.gate.passed
     severity = AssetCheckSeverity.WARN if outcome.champion_serving else AssetCheckSeverity.ERROR
@@ -119,17 +106,6 @@ def _gate_check(outcome: Release) -> AssetCheckResult:
     if outcome.registered is not None:
         metadata |= {"model_version": outcome.registered.version, "status": outcome.registered.status}
     return AssetCheckResult(check_name="quality_gate", passed=passed, severity=severity, metadata=metadata)
-
-
-def _card(outcome: Release, config: RiskModelConfig) -> str:
-    trained = outcome.trained
-    comparisons = {}
-    if outcome.rules_metrics is not None:
-        comparisons["rules baseline"] = outcome.rules_metrics
-    if outcome.champion_metrics is not None:
-        comparisons[f"champion {outcome.champion_before.version}"] = outcome.champion_metrics
-    card = model_card.model_card_markdown(trained, gate=outcome.gate, comparisons=comparisons)
-    return card + "\n" + quality.card_section(trained, outcome.rules, settings().truth_path)
 
 
 @asset(
@@ -169,7 +145,7 @@ def risk_model(
                 examples,
                 features,
                 registry,
-                recent_features=lambda: _recent_features(con, list(DEFAULT_SIGNALS)),
+                recent_features=lambda: read_recent_features(con, list(DEFAULT_SIGNALS)),
                 gate_config=GateConfig(**{f.name: getattr(config, f.name) for f in fields(GateConfig)}),
                 review_capacity=config.review_capacity,
                 train_options={
@@ -187,45 +163,9 @@ def risk_model(
     if champion is None:
         raise Failure(f"no champion serves: {outcome.headline}")
 
-    metadata = {
-        "summary": outcome.headline,
-        "champion": champion.version,
-        "champion_kind": champion.kind,
-    }
-    if outcome.rules_champion is not None:
-        rules = outcome.rules_champion
-        metadata["model_card"] = MetadataValue.md(model_card.rules_card_markdown(rules))
-        metadata["baseline_rules"] = MetadataValue.json(rules.params["rules"])
-    trained = outcome.trained
-    if trained is not None:
-        row = outcome.registered
-        sample = trained.validation_examples.sample(
-            n=min(SHAP_SAMPLE_ROWS, len(trained.validation_examples)), random_state=config.seed
-        )
-        X = trained.matrix(sample)
-        shap_png = model_card.shap_summary_png(explain.contributions(trained.booster, X), X, trained.feature_names)
-        hist_png = model_card.score_histogram_png(
-            trained.probability(trained.matrix(trained.validation_examples)),
-            trained.thresholds,
-            title="Validation scores (calibrated probability)",
-        )
-        metadata |= {
-            "model_version": row.version,
-            "status": row.status,
-            "artifact_uri": row.artifact_uri,
-            "sha256": row.sha256,
-            "training_window": f"{row.train_start} .. {row.train_end}",
-            "validation_window": f"{row.validation_start} .. {row.validation_end}",
-            "model_card": MetadataValue.md(_card(outcome, config)),
-            "metrics": MetadataValue.json(row.metrics),
-            "thresholds": MetadataValue.json(row.thresholds),
-            "baseline_rules": MetadataValue.json(outcome.rules.describe() if outcome.rules else []),
-            "shap_summary": MetadataValue.md(model_card.png_markdown(shap_png, "SHAP summary")),
-            "score_histogram": MetadataValue.md(model_card.png_markdown(hist_png, "score histogram")),
-            "feature_importance": _importance_table(trained.feature_importance()),
-            "auc_pr": float(trained.metrics["auc_pr"]),
-            "recall_at_1pct_fpr": float(trained.metrics["recall_at_1pct_fpr"]),
-        }
-        if outcome.rules_metrics is not None:
-            metadata["rules_auc_pr"] = float(outcome.rules_metrics["auc_pr"])
+    report = release_report(outcome, champion, seed=config.seed, truth_path=settings().truth_path)
+    metadata = {k: MetadataValue.json(v) if isinstance(v, (dict, list)) else v for k, v in report.values.items()}
+    metadata |= {k: MetadataValue.md(v) for k, v in report.markdown.items()}
+    if report.feature_importance is not None:
+        metadata["feature_importance"] = _importance_table(report.feature_importance)
     return MaterializeResult(metadata=metadata, check_results=[_gate_check(outcome)])
