@@ -1,12 +1,10 @@
 """The ``account_risk_scores`` asset: every account of each day scored by the champion and any candidates.
 
-Thin: scoring, explanations, the table schema and which models score a day (``versions_for_day``: the rollout's
-models on its days, the same models again on a re-run, else the registry's) live in :mod:`safeguard.scoring`.
+Thin: the days' loop is :func:`safeguard.scoring_days.score_days`; scoring, explanations, the table schema and
+which models score a day (``versions_for_day``) live in :mod:`safeguard.scoring`.
 Days are written one at a time (each replaced whole), so a long backfill never holds more than one day in memory.
 """
 
-import numpy as np
-import pyarrow.compute as pc
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -26,18 +24,10 @@ from assets.partitions import DUCKDB_POOL, daily_partitions, partition_days, sin
 from assets.resources import ModelStoreResource, ServingDatabaseResource
 from safeguard import model_card
 from safeguard.explain import ADDITIVITY_TOLERANCE, DEFAULT_SAMPLE_RATE
-from safeguard.linked_reasons import read_enforced_links
 from safeguard.scoring import (
-    SCORES_SCHEMA,
     SCORES_TABLE,
-    read_day_features,
-    score_accounts,
-    scored_versions,
-    versions_for_day,
-    write_scores,
 )
-from safeguard.stores import ServingStores
-from safeguard.vocabulary import CHAMPION
+from safeguard.scoring_days import NoChampionError, score_days
 
 OWNERS = ["team:safeguards-ml"]
 # Bump when scoring, tiers or reasons change, so Dagster marks days scored by older code.
@@ -75,79 +65,31 @@ def account_risk_scores(
 ) -> MaterializeResult:
     """Probability, tier and top reasons per account, day and model, in ``scoring.account_risk_scores``."""
     days = partition_days(*context.partition_time_window)
-    with serving.stores(model_store) as stores:
-        return _score_days(context, config, warehouse, stores, days)
-
-
-def _score_days(
-    context, config, warehouse: DuckDBResource, stores: ServingStores, days: list[str]
-) -> MaterializeResult:
-    """The days scored by the models the registry and the rollout give each day (the body of the asset, over an
-    open serving database)."""
-    registry = stores.registry
-    champion = registry.champion()
-    if champion is None:
-        raise Failure("no champion model in the registry: materialize risk_model (and pass its gate) first")
-    candidates = [c.version for c in registry.candidates()]
-    rollouts = stores.rollouts
-    loaded = {}  # version -> TrainedModel, each artifact read and checked once
-
-    rows_per_day: dict[str, int] = {}
-    tiers_per_day: dict[str, dict] = {}
-    versions_used: dict[str, str] = {}
-    worst_error, explained = 0.0, 0
-    last_probabilities, last_thresholds = np.array([]), None
-    with warehouse.get_connection() as con:
-        for day in days:
-            features = read_day_features(con, day)
-            if features.empty:
-                context.log.warning(f"{day}: no rows in marts.fct_account_features; the day's scores are emptied")
-                write_scores(con, SCORES_SCHEMA.empty_table(), [day])
-                rows_per_day[day] = 0
-                continue
-            state = rollouts.state_for_day(day)
-            scored_before = scored_versions(con, day)
-            versions = versions_for_day(
-                rollout_versions=(state.champion_version, state.candidate_version) if state else None,
-                scored_before=scored_before,
-                champion=champion.version,
-                candidates=candidates,
-            )
-            replay = state is not None or bool(scored_before)  # models this day already had
-            for _, version in versions:
-                if version not in loaded:
-                    loaded[version] = registry.load(version, replay=replay)
-            models = [(role, loaded[version]) for role, version in versions]
-            versions_used.update({version: role for role, version in versions})
-            scored = score_accounts(
-                features,
-                models,
-                day,
+    with serving.stores(model_store) as stores, warehouse.get_connection() as con:
+        try:
+            scored = score_days(
+                con,
+                stores.registry,
+                stores.rollouts,
+                days,
                 sample_rate=config.monitoring_sample_rate,
-                enforced_links=read_enforced_links(con, day),
+                warn=context.log.warning,
             )
-            rows_per_day[day] = write_scores(con, scored.table, [day])
-            tiers_per_day[day] = scored.tier_counts()
-            worst_error = max(worst_error, scored.additivity_error)
-            explained += scored.explained_rows
-            champion_rows = scored.table.filter(pc.equal(scored.table.column("model_role"), CHAMPION))
-            last_probabilities = champion_rows.column("probability").to_numpy()
-            last_thresholds = models[0][1].thresholds
-    context.log.info(
-        f"scored {sum(rows_per_day.values())} rows over {len(days)} day(s) with {len(versions_used)} model(s)"
-    )
+        except NoChampionError as e:
+            raise Failure(str(e)) from None
+    context.log.info(f"scored {scored.rows} rows over {len(days)} day(s) with {len(scored.versions_used)} model(s)")
 
     metadata = {
-        "rows": sum(rows_per_day.values()),
-        "rows_per_day": MetadataValue.json(rows_per_day),
-        "tier_counts": MetadataValue.json(tiers_per_day),
-        "models": MetadataValue.json(versions_used),
-        "explained_rows": explained,
+        "rows": scored.rows,
+        "rows_per_day": MetadataValue.json(scored.rows_per_day),
+        "tier_counts": MetadataValue.json(scored.tiers_per_day),
+        "models": MetadataValue.json(scored.versions_used),
+        "explained_rows": scored.explained_rows,
         "table": SCORES_TABLE,
     }
-    if last_probabilities.size:
+    if scored.last_champion_probabilities.size:
         png = model_card.score_histogram_png(
-            last_probabilities, last_thresholds, title=f"Champion scores on {days[-1]}"
+            scored.last_champion_probabilities, scored.last_thresholds, title=f"Champion scores on {days[-1]}"
         )
         metadata["score_histogram"] = MetadataValue.md(model_card.png_markdown(png, "score histogram"))
     return MaterializeResult(
@@ -155,11 +97,11 @@ def _score_days(
         check_results=[
             AssetCheckResult(
                 check_name="shap_additivity",
-                passed=worst_error <= ADDITIVITY_TOLERANCE,
+                passed=scored.worst_additivity_error <= ADDITIVITY_TOLERANCE,
                 severity=AssetCheckSeverity.ERROR,
                 metadata={
-                    "max_abs_error": worst_error,
-                    "explained_rows": explained,
+                    "max_abs_error": scored.worst_additivity_error,
+                    "explained_rows": scored.explained_rows,
                     "tolerance": ADDITIVITY_TOLERANCE,
                 },
             )
