@@ -14,8 +14,6 @@ the run config ``max_quarantine_share`` of the asset, else the environment varia
 from datetime import timedelta
 
 from dagster import (
-    AssetCheckResult,
-    AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
     AssetsDefinition,
@@ -23,26 +21,21 @@ from dagster import (
     Failure,
     FreshnessPolicy,
     MaterializeResult,
-    MetadataValue,
-    TableColumn,
-    TableRecord,
-    TableSchema,
     asset,
 )
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from assets import groups
+from assets.ingest_checks import QUARANTINE_CHECK, VOLUME_CHECK, ingest_metadata, quarantine_check, volume_check
 from assets.partitions import DUCKDB_POOL, daily_partitions, partition_days, single_run
 from assets.resources import LandingZoneResource
 from safeguard.config import DEFAULT_VOLUME_TOLERANCE, settings
 from safeguard.contract import SOURCES, Source
-from safeguard.ingest import QUARANTINE_REASONS, IngestResult, ingest_days
+from safeguard.ingest import QUARANTINE_REASONS, ingest_days
 from safeguard.load_log import record_volume_checks
-from safeguard.volume import VolumeVerdict, judge_days
+from safeguard.volume import judge_days
 
-QUARANTINE_CHECK = "quarantine_share_below_threshold"
-VOLUME_CHECK = "day_volume_within_history"
 # Bump when the validation rules change, so Dagster marks the raw tables as loaded by older code.
 INGEST_CODE_VERSION = "1"
 OWNERS = ["team:safeguards-data"]
@@ -50,17 +43,6 @@ OWNERS = ["team:safeguards-data"]
 # landing sensor as soon as the day is complete). A morning without a load in 00:00 .. 06:00 turns the asset's
 # freshness to FAIL in the UI until it loads; publishing has the same deadline (assets/publish.py).
 LOADED_BY_06_UTC = FreshnessPolicy.cron(deadline_cron="0 6 * * *", lower_bound_delta=timedelta(hours=6))
-
-_DAY_TABLE = TableSchema(
-    columns=[
-        TableColumn("day", "string"),
-        TableColumn("files", "int"),
-        TableColumn("rows_read", "int"),
-        TableColumn("rows_loaded", "int"),
-        TableColumn("rows_quarantined", "int"),
-        TableColumn("quarantine_share", "float"),
-    ]
-)
 
 
 class IngestConfig(Config):
@@ -86,99 +68,6 @@ class IngestConfig(Config):
         default=None,
         description="Why the accept_volume_days are real (recorded on the check and in the run's log).",
     )
-
-
-def volume_check(verdicts: list[VolumeVerdict], tolerance: float) -> AssetCheckResult:
-    """Pass when no loaded day's volume collapsed against its own recent days (or an operator accepted it)."""
-    failed = [v for v in verdicts if not v.passed]
-    accepted = [v for v in verdicts if v.accepted_reason]
-    surges = [v for v in verdicts if "surge" in v.message]
-    if failed:
-        description = "; ".join(v.message for v in failed)
-    elif accepted:
-        description = "passed with an operator's override: " + "; ".join(v.message for v in accepted)
-    else:
-        description = (
-            f"every day within its history (tolerance {tolerance:g}x; "
-            f"{sum(not v.judged for v in verdicts)} of {len(verdicts)} day(s) not judged)"
-        )
-        if surges:
-            description += "; " + "; ".join(v.message for v in surges)
-    return AssetCheckResult(
-        check_name=VOLUME_CHECK,
-        passed=not failed,
-        severity=AssetCheckSeverity.ERROR,
-        description=description,
-        metadata={
-            "tolerance": tolerance,
-            "days_failed": MetadataValue.json([v.day for v in failed]),
-            "days_accepted": MetadataValue.json({v.day: v.accepted_reason for v in accepted}),
-            "days_not_judged": MetadataValue.json([v.day for v in verdicts if not v.judged]),
-            "days": MetadataValue.json(
-                [
-                    {
-                        "day": v.day,
-                        "passed": v.passed,
-                        "counts": v.counts,
-                        "expected": {m: [round(lo, 1), round(hi, 1)] for m, (lo, hi) in v.expected.items()},
-                    }
-                    for v in verdicts
-                ]
-            ),
-        },
-    )
-
-
-def quarantine_check(result: IngestResult, threshold: float) -> AssetCheckResult:
-    """Pass when no loaded day quarantined more than ``threshold`` of its rows."""
-    over = [d.day for d in result.days if d.quarantine_share > threshold]
-    worst = result.worst_day
-    return AssetCheckResult(
-        check_name=QUARANTINE_CHECK,
-        passed=not over,
-        severity=AssetCheckSeverity.ERROR,
-        description=(
-            f"{len(over)} day(s) quarantined more than {threshold:.2%} of their rows: {', '.join(over)}"
-            if over
-            else f"every day quarantined at most {threshold:.2%} of its rows"
-        ),
-        metadata={
-            "threshold": threshold,
-            "worst_day": worst.day if worst else "",
-            "worst_day_share": worst.quarantine_share if worst else 0.0,
-            "days_over_threshold": MetadataValue.json(over),
-        },
-    )
-
-
-def ingest_metadata(result: IngestResult) -> dict:
-    """What an operator reads on the materialization: counts per day and per reason, files, odd columns."""
-    return {
-        "dagster/row_count": result.rows_loaded,
-        "rows_read": result.rows_read,
-        "rows_quarantined": result.rows_quarantined,
-        "quarantine_share": result.quarantine_share,
-        "quarantined_by_reason": MetadataValue.json(result.quarantined_by_reason),
-        "days": MetadataValue.table(
-            [
-                TableRecord(
-                    {
-                        "day": d.day,
-                        "files": d.files,
-                        "rows_read": d.rows_read,
-                        "rows_loaded": d.rows_loaded,
-                        "rows_quarantined": d.rows_quarantined,
-                        "quarantine_share": d.quarantine_share,
-                    }
-                )
-                for d in result.days
-            ],
-            schema=_DAY_TABLE,
-        ),
-        "files": len(result.files_read),
-        "extra_columns": MetadataValue.json(list(result.extra_columns)),
-        "retyped_columns": MetadataValue.json(result.retyped_columns),
-    }
 
 
 def build_ingest_asset(source: Source) -> AssetsDefinition:
