@@ -4,7 +4,6 @@ operator launches to start, promote, pause, resume or abort a rollout are in :mo
 Thin: serving, evaluation, the state and the actions live in :mod:`safeguard.rollout`.
 """
 
-from datetime import date, timedelta
 from typing import Any
 
 from dagster import (
@@ -23,10 +22,10 @@ from assets import groups
 from assets.partitions import DUCKDB_POOL, daily_partitions, partition_days, single_run
 from assets.resources import ModelStoreResource, ServingDatabaseResource
 from safeguard.rollout.controls import interval_text
-from safeguard.rollout.evaluation import DayEvaluation, evaluate_day
+from safeguard.rollout.evaluation import evaluate_day
 from safeguard.rollout.guardrails import GuardrailReport
 from safeguard.rollout.served import SERVED_TABLE, serve_day
-from safeguard.rollout.state import RolloutStore
+from safeguard.rollout.timeline import timeline_markdown
 
 OWNERS = ["team:safeguards-ml"]
 # Bump when serving or the guardrails change, so Dagster marks days served or evaluated by older code.
@@ -61,26 +60,6 @@ def guardrail_table(report: GuardrailReport) -> MetadataValue:
             for m in report.metrics
         ],
         schema=_GUARDRAIL_TABLE,
-    )
-
-
-def timeline_markdown(store: RolloutStore, rollout_id: str, through: str) -> str:
-    """The rollout's stage by score date, one row per stage, up to score day ``through``."""
-    rollout = store.get(rollout_id)
-    changes = store.timeline(rollout_id, through)
-    rows = []
-    for (first, stage), following in zip(changes, [*changes[1:], None]):
-        last = through if following is None else (date.fromisoformat(following[0]) - timedelta(days=1)).isoformat()
-        rows.append(f"| {first} | {last} | {stage} | {rollout.plan.stage(stage).percent}% |")
-    header = f"Rollout `{rollout_id}`: candidate `{rollout.candidate_version}` vs champion `{rollout.champion_version}`"
-    return "\n".join(
-        [
-            header,
-            "",
-            "| first score day | last score day | stage | candidate share |",
-            "|---|---|---|---|",
-            *rows,
-        ]
     )
 
 
@@ -122,20 +101,6 @@ def served_risk_scores(
     )
 
 
-def _decision_summary(evaluation: DayEvaluation) -> dict[str, Any]:
-    event = evaluation.decision or evaluation.previous_decision
-    return {
-        "rollout_id": evaluation.state.rollout_id if evaluation.state else None,
-        "stage_in_effect": evaluation.state.stage.name if evaluation.state else None,
-        "arm_accounts": evaluation.arm_accounts,
-        "guardrails": evaluation.report.status if evaluation.report else None,
-        "decision": event.decision if event else None,
-        "to_stage": event.to_stage if event else None,
-        "recorded_now": evaluation.decision is not None,
-        "reason": event.reason if event else evaluation.note,
-    }
-
-
 @asset(
     group_name=groups.ROLLOUT,
     partitions_def=daily_partitions,
@@ -162,10 +127,10 @@ def rollout_evaluation(
         for day in days:
             evaluation = evaluate_day(con, day, store, registry)
             evaluations.append(evaluation)
-            summary = _decision_summary(evaluation)
+            summary = evaluation.summary()
             context.log.info(f"{day}: {summary['decision'] or 'no decision'} ({summary['reason']})")
         metadata: dict[str, Any] = {
-            "decisions": MetadataValue.json({e.day: _decision_summary(e) for e in evaluations}),
+            "decisions": MetadataValue.json({e.day: e.summary() for e in evaluations}),
         }
         reported = [e for e in evaluations if e.report is not None]
         if reported:

@@ -116,6 +116,20 @@ class DayEvaluation:
     previous_decision: EventRecord | None = None  # recorded for this day by an earlier evaluation
     note: str = ""  # why no decision was recorded
 
+    def summary(self) -> dict[str, Any]:
+        """One line of the day's outcome for people: the stage in effect, the guardrails, the decision and why."""
+        event = self.decision or self.previous_decision
+        return {
+            "rollout_id": self.state.rollout_id if self.state else None,
+            "stage_in_effect": self.state.stage.name if self.state else None,
+            "arm_accounts": self.arm_accounts,
+            "guardrails": self.report.status if self.report else None,
+            "decision": event.decision if event else None,
+            "to_stage": event.to_stage if event else None,
+            "recorded_now": self.decision is not None,
+            "reason": event.reason if event else self.note,
+        }
+
     def metrics(self) -> dict[str, Any]:
         """The metrics stored with a decision and shown as metadata."""
         return {
