@@ -1,7 +1,7 @@
 """What ingestion loaded, day by day and source by source; owns ``raw.landing_loads`` (issue 16).
 
 One row per (source, day) loaded into the warehouse, replaced each time the day is loaded again, written in the
-same transaction as the day's rows (:meth:`safeguard.ingest._Stage.publish`), so it says exactly what the raw
+same transaction as the day's rows (:meth:`safeguard.ingest_stage.Stage.publish`), so it says exactly what the raw
 tables hold:
 
 - ``content_sha256``: the day's content digest (:func:`day_digest`): the SHA-256 of every data file's name and
