@@ -266,7 +266,8 @@ def floor_publishing(env: dict, days: list[str]) -> dict:
     from bench_publish import raw_copy
 
     from safeguard.serving.db import engine_for
-    from safeguard.serving.publish import prepare_day, read_served_day, with_published_at
+    from safeguard.serving.prepare import prepare_day, with_published_at
+    from safeguard.serving.publish import read_served_day
     from safeguard.vocabulary import utcnow
 
     engine = engine_for(env["SERVING_DB_URL"])

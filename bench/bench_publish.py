@@ -32,7 +32,8 @@ sys.path.insert(0, str(ROOT))
 import sqlalchemy as sa
 
 from safeguard.serving.db import engine_for, upgrade
-from safeguard.serving.publish import csv_bytes, prepare_day, publish_day, with_published_at
+from safeguard.serving.prepare import csv_bytes, prepare_day, with_published_at
+from safeguard.serving.publish import publish_day
 from safeguard.vocabulary import utcnow
 from tests.pg_scratch import scratch_database
 from tests.served_factory import served_day

@@ -46,7 +46,7 @@ import pyarrow.parquet as pq
 from safeguard.contract import SUCCESS_MARKER
 from safeguard.dates import as_date
 from safeguard.landing import ObjectStore
-from safeguard.serving.publish import prepare_day, with_published_at
+from safeguard.serving.prepare import prepare_day, with_published_at
 from safeguard.vocabulary import utcnow
 
 EXPORT_DATASET = "risk_scores"
