@@ -157,13 +157,14 @@ def risk_model(
                 },
             )
         champion = registry.champion()
-    for message in outcome.messages:
-        context.log.warning(message)
-    context.log.info(outcome.headline)
-    if champion is None:
-        raise Failure(f"no champion serves: {outcome.headline}")
-
-    report = release_report(outcome, champion, seed=config.seed, truth_path=settings().truth_path)
+        for message in outcome.messages:
+            context.log.warning(message)
+        context.log.info(outcome.headline)
+        if champion is None:
+            raise Failure(f"no champion serves: {outcome.headline}")
+        report = release_report(outcome, champion, seed=config.seed, truth_path=settings().truth_path)
+        # each registered model's card next to its artifact, where `safeguard model show` reads it
+        report.values["model_card_files"] = {v: registry.write_card(v, card) for v, card in report.cards.items()}
     metadata = {k: MetadataValue.json(v) if isinstance(v, (dict, list)) else v for k, v in report.values.items()}
     metadata |= {k: MetadataValue.md(v) for k, v in report.markdown.items()}
     if report.feature_importance is not None:

@@ -313,7 +313,19 @@ def add_review(subparsers: argparse._SubParsersAction) -> None:
     add(subparsers)
 
 
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_generate, add_risk, add_rollout, add_review]
+def add_model(subparsers: argparse._SubParsersAction) -> None:
+    from safeguard.model_cli import add_model as add
+
+    add(subparsers)
+
+
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    add_generate,
+    add_model,
+    add_risk,
+    add_rollout,
+    add_review,
+]
 
 
 def build_parser(

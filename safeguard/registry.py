@@ -81,6 +81,11 @@ def artifact_path(version: str) -> str:
     return f"models/{version}/model.bin"
 
 
+def card_path(version: str) -> str:
+    """The model card, as Markdown, next to the artifact (``safeguard model show`` prints it)."""
+    return f"models/{version}/model_card.md"
+
+
 def _json_safe(value):
     """NaN / infinity -> None: PostgreSQL's JSON (and the JSON standard) has no such numbers."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -233,6 +238,18 @@ class ModelRegistry:
     def candidates(self) -> list[ModelVersion]:
         """The versions waiting for (or in) a staged rollout, oldest first."""
         return self._rows(model_versions.c.status == CANDIDATE)
+
+    def write_card(self, version: str, markdown: str) -> str:
+        """Store ``version``'s model card next to its artifact; returns its URI."""
+        self.get(version)  # a registered version only
+        self.store.write_bytes(card_path(version), markdown.encode())
+        return self.store.full_uri(card_path(version))
+
+    def card(self, version: str) -> str | None:
+        """``version``'s stored model card, or None when it has none (registered before cards were stored)."""
+        if not self.store.exists(card_path(version)):
+            return None
+        return self.store.read_bytes(card_path(version)).decode()
 
     def load(self, version: str, *, replay: bool = False) -> TrainedModel:
         """The model of ``version``, after checking its artifact's sha256 against the registry.

@@ -23,6 +23,7 @@ class ReleaseReport:
     values: dict = field(default_factory=dict)  # text, numbers, and dicts/lists (JSON)
     markdown: dict[str, str] = field(default_factory=dict)  # the card and the plots (images inline)
     feature_importance: pd.DataFrame | None = None  # feature, gain, splits, gain_share
+    cards: dict[str, str] = field(default_factory=dict)  # version -> its model card, for each model registered
 
 
 def read_recent_features(con, columns: list[str], days: int = RULES_REFERENCE_DAYS) -> pd.DataFrame:
@@ -57,7 +58,7 @@ def release_report(
     )
     if outcome.rules_champion is not None:
         rules = outcome.rules_champion
-        report.markdown["model_card"] = model_card.rules_card_markdown(rules)
+        report.markdown["model_card"] = report.cards[rules.version] = model_card.rules_card_markdown(rules)
         report.values["baseline_rules"] = rules.params["rules"]
     trained = outcome.trained
     if trained is None:
@@ -87,8 +88,9 @@ def release_report(
     }
     if outcome.rules_metrics is not None:
         report.values["rules_auc_pr"] = float(outcome.rules_metrics["auc_pr"])
+    report.cards[row.version] = model_card_text(outcome, truth_path)
     report.markdown |= {
-        "model_card": model_card_text(outcome, truth_path),
+        "model_card": report.cards[row.version],
         "shap_summary": model_card.png_markdown(shap_png, "SHAP summary"),
         "score_histogram": model_card.png_markdown(hist_png, "score histogram"),
     }

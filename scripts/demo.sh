@@ -25,6 +25,8 @@ step "1/7 generate a world of $ACCOUNTS accounts over $DAYS days into the landin
 
 step "2/7 days $(day 0) .. $(day $((FIRST_SERVE - 1))): ingest, build features, train the first model (champion), score, publish"
 "$BIN/safeguard" run --start "$START" --end "$(day $((FIRST_SERVE - 1)))"
+echo "-- the champion's model card (safeguard model show; the same Markdown is next to its artifact in models/):"
+"$BIN/safeguard" model show
 
 step "3/7 days $(day $FIRST_SERVE) .. $(day $RETRAIN_END) land; retrain on the longer history: the new model is a candidate"
 "$BIN/safeguard" run --start "$(day $FIRST_SERVE)" --end "$(day $RETRAIN_END)" --retrain

@@ -123,3 +123,26 @@ def test_train_then_score_a_partition_then_reject_a_failing_model(env):
     finally:
         engine.dispose()
     assert np.isfinite(score_metadata["explained_rows"].value)
+
+
+def test_the_card_is_stored_next_to_the_artifact_and_printed_by_model_show(env, monkeypatch, capsys):
+    from safeguard import cli
+
+    trained = materialize([risk_model], resources=env["resources"], run_config=_model_config(env["manifest"]))
+    metadata = trained.asset_materializations_for_node("risk_model")[0].metadata
+    version = metadata["model_version"].value
+    files = metadata["model_card_files"].value
+    assert files[version].endswith(f"models/{version}/model_card.md")
+    assert files[version] == env["store"] + f"/models/{version}/model_card.md"
+
+    monkeypatch.setenv("SERVING_DB_URL", env["serving_url"])
+    monkeypatch.setenv("MODEL_STORE_URI", env["store"])
+    assert cli.main(["model", "show"]) == 0  # the champion's
+    printed = capsys.readouterr().out
+    assert printed.startswith(f"# {version} (champion, lightgbm)")
+    assert printed.endswith(metadata["model_card"].value + "\n")  # the same card as in the UI
+    assert "## Tier thresholds" in printed
+    assert cli.main(["model", "list"]) == 0
+    assert f"{version}  champion" in capsys.readouterr().out
+    assert cli.main(["model", "show", "risk-nope"]) == 1
+    assert "model risk-nope is not registered" in capsys.readouterr().err
