@@ -52,10 +52,20 @@ def add_run(subparsers: argparse._SubParsersAction) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from orchestration.runner import has_trained_champion, run_job
+    from safeguard.cli_errors import missing_landing_zone
+    from safeguard.config import settings
 
     last = args.end or args.start + timedelta(days=args.days - 1)
     if last < args.start:
         print(f"safeguard run: error: --end {last} is before --start {args.start}", file=sys.stderr)
+        return 2
+    missing = missing_landing_zone(settings().landing_uri)
+    if missing:
+        print(f"safeguard run: error: {missing}", file=sys.stderr)
+        return 2
+    outside = _outside_partitions(args.start, last)
+    if outside:
+        print(f"safeguard run: error: {outside}", file=sys.stderr)
         return 2
     if args.groups:
         job = "full_graph"
@@ -83,6 +93,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         if job == "full_graph" and not args.groups and (args.retrain or has_trained_champion()):
             job = "daily_pipeline"  # trained; later days score with the models the registry now holds
     return 0
+
+
+def _outside_partitions(first, last) -> str | None:
+    """Why the days cannot be run when they fall outside the daily partitions (SAFEGUARD_START_DATE .. yesterday)."""
+    from assets.partitions import daily_partitions
+
+    lo, hi = daily_partitions.get_first_partition_key(), daily_partitions.get_last_partition_key()
+    if hi is None or first.isoformat() < lo or last.isoformat() > hi:
+        return (
+            f"the days {first} .. {last} are outside the pipeline's days {lo} .. {hi}\n"
+            "  the first day is SAFEGUARD_START_DATE and the last is yesterday (UTC): set SAFEGUARD_START_DATE to "
+            "your data's first day"
+        )
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -336,6 +336,12 @@ def build_parser(
         prog="safeguard",
         description="Account-risk pipeline for an AI API platform: synthetic data, pipeline runs, rollouts, risk.",
     )
+    parser.add_argument(
+        "-v",
+        "--traceback",
+        action="store_true",
+        help="on an error, show the full traceback instead of the one-line explanation",
+    )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in [*SUBCOMMANDS, *extra_subcommands]:
         add(subparsers)
@@ -347,8 +353,17 @@ def main(
     *,
     extra_subcommands: Sequence[Callable[[argparse._SubParsersAction], None]] = (),
 ) -> int:
+    from safeguard.cli_errors import explain
+
     args = build_parser(extra_subcommands).parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except Exception as e:  # a known error in one or two lines with its fix; anything else as it is
+        message = explain(e)
+        if message is None or args.traceback:
+            raise
+        print(f"safeguard {args.command}: error: {message}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
