@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from safeguard.jsonable import json_safe as _json_safe
 from safeguard.model_card import markdown_table
 
 OVERALL = "overall"
@@ -175,15 +176,3 @@ class DetectionReport:
 
 def _fmt(value: float) -> str:
     return "–" if value is None or not np.isfinite(value) else f"{value:.3f}"
-
-
-def _json_safe(value):
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        return _json_safe(value.item())
-    return value

@@ -13,7 +13,6 @@ at most one champion (a partial unique index).
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -22,6 +21,7 @@ from botocore.exceptions import ClientError
 from sqlalchemy.engine import Engine
 
 from safeguard.gate import GateResult
+from safeguard.jsonable import json_safe as _json_safe
 from safeguard.landing import ObjectStore
 from safeguard.risk_model import TrainedModel
 from safeguard.rules_model import is_rules_model
@@ -84,17 +84,6 @@ def artifact_path(version: str) -> str:
 def card_path(version: str) -> str:
     """The model card, as Markdown, next to the artifact (``safeguard model show`` prints it)."""
     return f"models/{version}/model_card.md"
-
-
-def _json_safe(value):
-    """NaN / infinity -> None: PostgreSQL's JSON (and the JSON standard) has no such numbers."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
 
 
 def _utcnow() -> datetime:

@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from safeguard.registry import _json_safe
+from safeguard.jsonable import json_safe as _json_safe
 from safeguard.rollout.backtest import BacktestRule
 from safeguard.rollout.backtest_replay import BacktestResult
 from safeguard.rollout.state import naive_utc

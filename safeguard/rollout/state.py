@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from safeguard.dates import as_date
-from safeguard.registry import _json_safe
+from safeguard.jsonable import json_safe as _json_safe
 from safeguard.rollout.plan import ABORTED, COMPLETED, NOT_STARTED, ROLLED_BACK, SHADOW, RolloutPlan, Stage
 from safeguard.rollout.policy import Decision, RolloutEvent, stage_in_effect
 from safeguard.serving.schema import rollout_events, rollouts
