@@ -25,7 +25,7 @@ from safeguard.jsonable import json_safe as _json_safe
 from safeguard.landing import ObjectStore
 from safeguard.risk_model import TrainedModel
 from safeguard.rules_model import is_rules_model
-from safeguard.serving.schema import model_versions
+from safeguard.serving.state_tables import model_versions
 from safeguard.vocabulary import (
     CANDIDATE,
     CHAMPION,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from safeguard.review.queue import CONFIRMED
-from safeguard.serving.schema import review_decisions
+from safeguard.serving.state_tables import review_decisions
 from safeguard.warehouse import transaction
 
 REVIEW_LABELS_TABLE = "raw.review_labels"

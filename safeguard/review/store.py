@@ -23,7 +23,8 @@ from safeguard.review.queue import (
     build_queue,
     parse_case_id,
 )
-from safeguard.serving.schema import account_risk_history, published_days, review_decisions, review_queue
+from safeguard.serving.risk_tables import account_risk_history, published_days, review_queue
+from safeguard.serving.state_tables import review_decisions
 from safeguard.vocabulary import TIERS, utcnow
 
 

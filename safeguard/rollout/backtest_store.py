@@ -18,7 +18,7 @@ from safeguard.jsonable import json_safe as _json_safe
 from safeguard.rollout.backtest import BacktestRule
 from safeguard.rollout.backtest_replay import BacktestResult
 from safeguard.rollout.state import naive_utc
-from safeguard.serving.schema import rollout_backtests
+from safeguard.serving.state_tables import rollout_backtests
 from safeguard.vocabulary import utcnow
 
 

@@ -55,7 +55,7 @@ from safeguard.rollout.policy import decide
 from safeguard.rollout.served import last_served_day
 from safeguard.rollout.state import EventRecord, RolloutState, RolloutStore, StaleRolloutError, end_of_day
 from safeguard.scoring import FEATURES_TABLE, SCORES_TABLE
-from safeguard.serving.schema import model_versions
+from safeguard.serving.state_tables import model_versions
 from safeguard.vocabulary import REJECTED, TIERS, utcnow
 from safeguard.warehouse import table_exists
 

@@ -26,7 +26,7 @@ from safeguard.dates import as_date
 from safeguard.jsonable import json_safe as _json_safe
 from safeguard.rollout.plan import ABORTED, COMPLETED, NOT_STARTED, ROLLED_BACK, SHADOW, RolloutPlan, Stage
 from safeguard.rollout.policy import Decision, RolloutEvent, stage_in_effect
-from safeguard.serving.schema import rollout_events, rollouts
+from safeguard.serving.state_tables import rollout_events, rollouts
 from safeguard.vocabulary import ABORTED as ABORTED_STATUS
 from safeguard.vocabulary import ACTIVE, PAUSED, utcnow
 from safeguard.vocabulary import COMPLETED as COMPLETED_STATUS

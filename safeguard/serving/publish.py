@@ -34,7 +34,7 @@ from sqlalchemy.engine import Engine
 from safeguard.dates import as_date
 from safeguard.serving.bulk_insert import bulk_insert
 from safeguard.serving.prepare import HISTORY_SCHEMA, PublishError, content_sha256, prepare_day, with_published_at
-from safeguard.serving.schema import (
+from safeguard.serving.risk_tables import (
     account_risk_current,
     account_risk_history,
     published_days,

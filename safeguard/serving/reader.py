@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from safeguard.dates import as_date
-from safeguard.serving.schema import account_risk_current, account_risk_history
+from safeguard.serving.risk_tables import account_risk_current, account_risk_history
 from safeguard.vocabulary import TIERS
 
 DEFAULT_TOP_LIMIT = 50

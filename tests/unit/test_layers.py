@@ -39,6 +39,11 @@ def _offenders(package: str, forbidden: tuple[str, ...]) -> list[str]:
     [
         ("safeguard", ("dagster", "dagster_dbt", "dagster_duckdb", "dagster_aws", "orchestration", "assets")),
         ("safeguard/serving", ("safeguard.rollout",)),  # the rollout reads serving's schema, never the reverse
+        # the rollout keeps its state in the state store; what downstream teams read is publishing's
+        (
+            "safeguard/rollout",
+            ("safeguard.serving.risk_tables", "safeguard.serving.publish", "safeguard.serving.schema"),
+        ),
         ("assets", ("orchestration",)),  # orchestration composes the assets into the code location, never the reverse
     ],
 )
