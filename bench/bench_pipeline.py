@@ -41,13 +41,9 @@ import json
 import os
 import platform
 import re
-import resource
 import shutil
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 import warnings
 from contextlib import ExitStack
 from datetime import date
@@ -58,15 +54,18 @@ HERE = ROOT / "bench"
 RESULTS = HERE / "results" / "pipeline.json"
 BIN = Path(sys.executable).parent
 sys.path[:0] = [str(ROOT), str(HERE)]  # safeguard, orchestration, tests and the other benchmarks
+from pipeline_floors import FLOORS, measure_floor  # noqa: E402
+from process_measure import SAMPLE_SECONDS, run_or_die  # noqa: E402
+
+from safeguard.vocabulary import LABEL_HORIZON_DAYS  # noqa: E402
+
 STAGES = ("ingestion", "features", "modeling", "scoring", "rollout", "publishing")
 FLOORED = ("ingestion", "features", "scoring", "publishing")
 DAILY_TARGET_SECONDS = 180
 DAILY_TARGET_RSS_MIB = 4096
 BACKFILL_TARGET_SECONDS = 600
 BACKFILL_TARGET_DAYS = 30
-LABEL_HORIZON_DAYS = 14
 MIN_TRAINING_DAYS = 20  # safeguard.training._minimum_days(14, 0.25): fit, early stopping, 14-day gap, validation
-SAMPLE_SECONDS = 0.25
 
 # What each stage processed, counted in the warehouse (DuckDB) or the serving DB after the stage: (label, table).
 STAGE_ROWS = {
@@ -83,234 +82,6 @@ STAGE_ROWS = {
     "rollout": ("served scores written", ("scoring.served_risk_scores",)),
     "publishing": ("history rows published to the serving DB", ("serving:account_risk_history",)),
 }
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Measuring a child process
-
-
-class TreeSampler(threading.Thread):
-    """Samples the RSS of a process and all its descendants from /proc: the peak of their sum, and of dbt alone.
-
-    ``ru_maxrss`` from ``wait4`` is the largest single process of the tree (dbt included once it is waited for),
-    not the sum of processes alive at the same time (the Dagster process holds its memory while dbt runs).
-    """
-
-    def __init__(self, pid: int):
-        super().__init__(daemon=True)
-        self.pid, self.tree_peak_kib, self.dbt_peak_kib = pid, 0, 0
-        self.stopped = threading.Event()
-        self.page_kib = os.sysconf("SC_PAGE_SIZE") // 1024
-
-    def _tree(self) -> list[int]:
-        children: dict[int, list[int]] = {}
-        for entry in os.scandir("/proc"):
-            if entry.name.isdigit():
-                try:
-                    stat = Path(f"/proc/{entry.name}/stat").read_text()
-                except OSError:
-                    continue
-                ppid = int(stat.rsplit(")", 1)[1].split()[1])
-                children.setdefault(ppid, []).append(int(entry.name))
-        tree, todo = [], [self.pid]
-        while todo:
-            pid = todo.pop()
-            tree.append(pid)
-            todo.extend(children.get(pid, []))
-        return tree
-
-    def _rss_kib(self, pid: int) -> tuple[int, bool]:
-        try:
-            rss_pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:2]  # dbt runs as `python .../bin/dbt`
-            is_dbt = any(Path(os.fsdecode(a)).name == "dbt" for a in argv)
-        except (OSError, IndexError, ValueError):
-            return 0, False
-        return rss_pages * self.page_kib, is_dbt
-
-    def run(self) -> None:
-        while not self.stopped.wait(SAMPLE_SECONDS):
-            total = 0
-            for pid in self._tree():
-                kib, is_dbt = self._rss_kib(pid)
-                total += kib
-                if is_dbt:
-                    self.dbt_peak_kib = max(self.dbt_peak_kib, kib)
-            self.tree_peak_kib = max(self.tree_peak_kib, total)
-
-
-def measured(args: list[str], env: dict, log: Path) -> dict:
-    """Run ``args`` as a child (output to ``log``); wall, CPU and peak RSS of it and its waited-for descendants."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    with open(log, "w") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-        sampler = TreeSampler(proc.pid)
-        sampler.start()
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    wall = time.perf_counter() - started
-    sampler.stopped.set()
-    sampler.join()
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return {
-        "wall_s": round(wall, 2),
-        "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
-        "cpu_user_s": round(usage.ru_utime, 2),
-        "cpu_sys_s": round(usage.ru_stime, 2),
-        # the same CPU seen from this process: equal to cpu_s when every descendant was waited for
-        "cpu_rusage_children_delta_s": round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 2),
-        "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
-        "tree_peak_rss_mib_sampled": round(sampler.tree_peak_kib / 1024, 1),
-        "dbt_peak_rss_mib_sampled": round(sampler.dbt_peak_kib / 1024, 1) if sampler.dbt_peak_kib else None,
-        "exit_code": proc.returncode,
-        "load_average_after": [round(x, 2) for x in os.getloadavg()],
-        "log": str(log),
-    }
-
-
-def run_or_die(what: str, args: list[str], env: dict, log: Path) -> dict:
-    figures = measured(args, env, log)
-    if figures["exit_code"] != 0:
-        tail = "\n".join(log.read_text().splitlines()[-40:])
-        raise SystemExit(f"{what} failed (exit {figures['exit_code']}); last lines of {log}:\n{tail}")
-    return figures
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Floors (each runs in a child: ``--floor KIND``)
-
-
-def floor_ingestion(env: dict, days: list[str]) -> dict:
-    from bench_ingest import run_phase
-
-    with tempfile.TemporaryDirectory(prefix="bench-pipeline-floor-", dir=env["SAFEGUARD_HOME"]) as tmp:
-        result = run_phase("baseline", env["LANDING_URI"], f"{tmp}/floor.duckdb", only_days=days)
-    sources = result["sources"]
-    return {
-        "what": "bare CREATE TABLE AS SELECT * FROM read_parquet of the same files, one per source, no checks",
-        "seconds": round(sum(s["seconds"] for s in sources.values()), 3),
-        "rows": sum(s["rows"] for s in sources.values()),
-        "per_source": sources,
-    }
-
-
-def floor_features(env: dict, days: list[str]) -> dict:
-    from bench_features import run_phase
-
-    result = run_phase("floor", env["WAREHOUSE_PATH"], days[0], days[-1])
-    return {
-        "what": "one hand-written DuckDB query: usage features of active accounts (a subset of dbt's)",
-        "seconds": result["seconds"],
-        "rows": result["rows"],
-    }
-
-
-def floor_scoring(env: dict, days: list[str]) -> dict:
-    import duckdb
-    from bench_model import predict_floor
-
-    from safeguard.landing import ObjectStore
-    from safeguard.registry import ModelRegistry
-    from safeguard.scoring import SCORES_TABLE, read_day_features
-    from safeguard.serving.db import engine_for
-    from safeguard.vocabulary import CHAMPION
-
-    engine = engine_for(env["SERVING_DB_URL"])
-    try:
-        registry = ModelRegistry(engine, ObjectStore(env["MODEL_STORE_URI"]))
-        model = registry.load(registry.champion().version)
-    finally:
-        engine.dispose()
-    seconds, rows, explained_rows = 0.0, 0, 0
-    with duckdb.connect(env["WAREHOUSE_PATH"], read_only=True) as con:
-        for day in days:
-            features = read_day_features(con, day)
-            explained = con.execute(
-                f"SELECT explained FROM {SCORES_TABLE} WHERE score_date = ?::DATE AND model_role = ? "
-                "ORDER BY account_id",
-                [day, CHAMPION],
-            ).fetchnumpy()["explained"]
-            if len(explained) != len(features):
-                raise SystemExit(f"{day}: {len(features)} feature rows but {len(explained)} champion scores")
-            started = time.perf_counter()
-            predict_floor(model, features, explained)
-            seconds += time.perf_counter() - started
-            rows, explained_rows = rows + len(features), explained_rows + int(explained.sum())
-    return {
-        "what": "LightGBM predict on every account + pred_contrib on the rows the stage explained, champion "
-        "only, feature reads excluded",
-        "seconds": round(seconds, 3),
-        "rows": rows,
-        "explained_rows": explained_rows,
-    }
-
-
-def _executemany_seconds(engine, rows) -> float:
-    """Seconds for a raw ``executemany`` of ``rows`` into an empty copy of account_risk_history (SQLite)."""
-    with engine.begin() as conn:
-        conn.exec_driver_sql("DROP TABLE IF EXISTS raw_history")
-        conn.exec_driver_sql("CREATE TABLE raw_history AS SELECT * FROM account_risk_history WHERE 0")
-    columns = [rows.column(i).to_pylist() for i in range(rows.num_columns)]
-    names = ", ".join(f'"{c}"' for c in rows.column_names)
-    started = time.perf_counter()
-    with engine.begin() as conn:
-        conn.connection.driver_connection.executemany(
-            f"INSERT INTO raw_history ({names}) VALUES ({', '.join('?' * rows.num_columns)})", zip(*columns)
-        )
-    return time.perf_counter() - started
-
-
-def floor_publishing(env: dict, days: list[str]) -> dict:
-    import duckdb
-    from bench_publish import raw_copy
-
-    from safeguard.serving.db import engine_for
-    from safeguard.serving.prepare import prepare_day, with_published_at
-    from safeguard.serving.publish import read_served_day
-    from safeguard.vocabulary import utcnow
-
-    engine = engine_for(env["SERVING_DB_URL"])
-    postgres = engine.dialect.name == "postgresql"
-    seconds, rows = 0.0, 0
-    try:
-        with duckdb.connect(env["WAREHOUSE_PATH"], read_only=True) as con:
-            for day in days:
-                history = with_published_at(prepare_day(read_served_day(con, day), day).history, utcnow())
-                seconds += (
-                    raw_copy(engine, "raw_history", "account_risk_history", history)
-                    if postgres
-                    else _executemany_seconds(engine, history)
-                )
-                rows += history.num_rows
-        with engine.begin() as conn:
-            conn.exec_driver_sql("DROP TABLE IF EXISTS raw_history")
-    finally:
-        engine.dispose()
-    how = "COPY (CSV) on PostgreSQL" if postgres else "executemany on SQLite"
-    return {
-        "what": f"raw {how} of the history rows into a table like account_risk_history, day by day",
-        "seconds": round(seconds, 3),
-        "rows": rows,
-    }
-
-
-FLOORS = {
-    "ingestion": floor_ingestion,
-    "features": floor_features,
-    "scoring": floor_scoring,
-    "publishing": floor_publishing,
-}
-
-
-def measure_floor(stage: str, days: list[str], env: dict, logs: Path, tag: str) -> dict:
-    """The floor of ``stage`` over ``days`` in a child process: its own result plus wall, CPU and peak RSS."""
-    log = logs / f"{tag}-floor-{stage}.log"
-    figures = run_or_die(
-        f"floor of {stage}", [sys.executable, __file__, "--floor", stage, "--floor-days", ",".join(days)], env, log
-    )
-    result = json.loads(log.read_text().strip().splitlines()[-1])
-    return {**result, "process": {k: figures[k] for k in ("wall_s", "cpu_s", "peak_rss_mib")}}
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -52,7 +52,8 @@ sys.path[:0] = [str(ROOT), str(HERE)]
 import duckdb
 import numpy as np
 import pandas as pd
-from bench_pipeline import pipeline_env, run_or_die
+from bench_pipeline import pipeline_env
+from process_measure import run_or_die
 
 from safeguard.baseline import DEFAULT_SIGNALS, RulesBaseline
 from safeguard.catalog import load_catalog
