@@ -19,14 +19,12 @@ from dagster import (
     Failure,
     MaterializeResult,
     MetadataValue,
-    TableColumn,
-    TableRecord,
-    TableSchema,
     asset,
 )
 from dagster_duckdb import DuckDBResource
 
 from assets import groups
+from assets.metadata_tables import importance_table
 from assets.partitions import DUCKDB_POOL
 from assets.resources import ModelStoreResource, ServingDatabaseResource
 from safeguard.baseline import DEFAULT_SIGNALS
@@ -69,29 +67,6 @@ class RiskModelConfig(Config):
 def feature_catalog(manifest_path: str | None):
     """The feature catalog from the dbt manifest (the marts' YAML ``meta``); default: the dbt project's."""
     return load_catalog(manifest_path) if manifest_path else load_catalog()
-
-
-def _importance_table(importance) -> MetadataValue:
-    schema = TableSchema(
-        columns=[
-            TableColumn("feature", "string"),
-            TableColumn("gain", "float"),
-            TableColumn("splits", "int"),
-            TableColumn("gain_share", "float"),
-        ]
-    )
-    records = [
-        TableRecord(
-            {
-                "feature": r.feature,
-                "gain": float(r.gain),
-                "splits": int(r.splits),
-                "gain_share": round(float(r.gain_share), 4),
-            }
-        )
-        for r in importance.itertuples(index=False)
-    ]
-    return MetadataValue.table(records, schema=schema)
 
 
 def _gate_check(outcome: Release) -> AssetCheckResult:
@@ -168,5 +143,5 @@ def risk_model(
     metadata = {k: MetadataValue.json(v) if isinstance(v, (dict, list)) else v for k, v in report.values.items()}
     metadata |= {k: MetadataValue.md(v) for k, v in report.markdown.items()}
     if report.feature_importance is not None:
-        metadata["feature_importance"] = _importance_table(report.feature_importance)
+        metadata["feature_importance"] = importance_table(report.feature_importance)
     return MaterializeResult(metadata=metadata, check_results=[_gate_check(outcome)])

@@ -11,56 +11,21 @@ from dagster import (
     AssetKey,
     MaterializeResult,
     MetadataValue,
-    TableColumn,
-    TableRecord,
-    TableSchema,
     asset,
 )
 from dagster_duckdb import DuckDBResource
 
 from assets import groups
+from assets.metadata_tables import guardrail_table
 from assets.partitions import DUCKDB_POOL, daily_partitions, partition_days, single_run
 from assets.resources import ModelStoreResource, ServingDatabaseResource
-from safeguard.rollout.controls import interval_text
 from safeguard.rollout.evaluation import evaluate_day
-from safeguard.rollout.guardrails import GuardrailReport
 from safeguard.rollout.served import SERVED_TABLE, serve_day
 from safeguard.rollout.timeline import timeline_markdown
 
 OWNERS = ["team:safeguards-ml"]
 # Bump when serving or the guardrails change, so Dagster marks days served or evaluated by older code.
 ROLLOUT_CODE_VERSION = "2"  # 2: pooled stage evidence judged on confidence sequences
-
-_GUARDRAIL_TABLE = TableSchema(
-    columns=[
-        TableColumn("metric", "string"),
-        TableColumn("status", "string"),
-        TableColumn("value", "float"),
-        TableColumn("interval", "string"),
-        TableColumn("threshold", "string"),
-        TableColumn("note", "string"),
-    ]
-)
-
-
-def guardrail_table(report: GuardrailReport) -> MetadataValue:
-    """The guardrail report as a table for the UI."""
-    return MetadataValue.table(
-        [
-            TableRecord(
-                {
-                    "metric": m.name,
-                    "status": m.status,
-                    "value": None if m.value is None else float(m.value),
-                    "interval": interval_text(m.details.get("interval")),
-                    "threshold": str(m.threshold),
-                    "note": str(m.details.get("note", "")),
-                }
-            )
-            for m in report.metrics
-        ],
-        schema=_GUARDRAIL_TABLE,
-    )
 
 
 @asset(
