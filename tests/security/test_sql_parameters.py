@@ -12,7 +12,7 @@ What it does not catch: SQL assembled by ``+`` or ``str.join`` without formattin
 another package (dbt's Jinja models are dbt's business, and their values come from dbt vars), or whether an
 allowlisted helper really quotes; nor does it follow a value through variables: it trusts the reviewed list.
 
-Known exceptions (:data:`VALIDATED_LITERALS`): ``safeguard/ingest.py`` writes a few values into its generated SQL
+Known exceptions (:data:`VALIDATED_LITERALS`): ``safeguard/ingest_stage.py`` writes a few values into its generated SQL
 as literals: the partition day (parsed as an ISO date first), the ingestion clock time, an integer file sequence
 and contract strings through its ``_lit`` quoting helper. None comes from the landing data, so none can carry an
 injection, but they are values; binding them (``?::DATE``, ``?::TIMESTAMP``, ``UNNEST(?::DATE[])``) is the fix
@@ -48,7 +48,10 @@ ALLOWED: dict[str, dict[str, str]] = {
         "rare": FRAGMENT + " (conditions on label and the LATE_COLUMNS constants)",
         "source": FRAGMENT + " (the examples table, or a subquery joining it with the late-evidence view)",
     },
-    "assets/model.py": {"cols": FRAGMENT + " (key columns and safeguard.baseline.DEFAULT_SIGNALS, constants)"},
+    "safeguard/release_report.py": {
+        "cols": FRAGMENT + " (key columns and safeguard.baseline.DEFAULT_SIGNALS, constants)"
+    },
+    "safeguard/warehouse.py": {"table": TABLE + " (create_table_ddl's table, a constant of its owner)"},
     "safeguard/linked_reasons.py": {"ENFORCED_LINKS_TABLE": TABLE},
     "safeguard/review/labels.py": {"REVIEW_LABELS_TABLE": TABLE},
     "safeguard/review/links.py": {
@@ -82,8 +85,8 @@ ALLOWED: dict[str, dict[str, str]] = {
         "labels": FRAGMENT + " (a LEFT JOIN on EXAMPLES_TABLE, or an empty stand-in when it does not exist)",
         "tiers": FRAGMENT + " (a list literal of the TIERS constant)",
     },
-    "safeguard/serving/publish.py": {
-        "SERVED_TABLE": TABLE,
+    "safeguard/serving/publish.py": {"SERVED_TABLE": TABLE},
+    "safeguard/serving/bulk_insert.py": {
         "table.name": TABLE,
         "columns": FRAGMENT,
         "names": FRAGMENT,
@@ -95,15 +98,14 @@ ALLOWED: dict[str, dict[str, str]] = {
     },
     "safeguard/volume.py": {"LOADS_TABLE": TABLE + " (owned by safeguard/load_log.py)"},
     "safeguard/serving/migrations/versions/0003_readonly_role.py": {"', '.join(READABLE_TABLES)": TABLE},
-    "safeguard/ingest.py": {
+    "safeguard/ingest.py": {"column_list(source)": FRAGMENT, "stage.name": STAGE},
+    "safeguard/ingest_stage.py": {
         "QUARANTINE_TABLE": TABLE,
         "source.raw_table": TABLE,
         "self.source.raw_table": TABLE,
         "raw": TABLE,
         "self.name": STAGE,
-        "stage.name": STAGE,
         "view": STAGE,
-        "_column_list(source)": FRAGMENT,
         "cols": FRAGMENT,
         "casts": FRAGMENT,
         "outputs": FRAGMENT,
@@ -129,14 +131,14 @@ ALLOWED: dict[str, dict[str, str]] = {
 
 # Values written as SQL literals: see the module doc. Each is validated or produced by the code itself.
 VALIDATED_LITERALS: dict[str, dict[str, str]] = {
-    "safeguard/ingest.py": {
-        "day": "the partition day, parsed by _iso_day before use",
+    "safeguard/ingest_stage.py": {
+        "day": "the partition day, parsed by iso_day before use",
         "file_seq": "an integer from itertools.count()",
         "now.isoformat(sep=' ')": "the ingestion clock time",
         "ingested_at.isoformat(sep=' ')": "the ingestion clock time",
-        "in_days": "partition days, parsed by _iso_day, quoted by _lit",
-        "replaced": "partition days, parsed by _iso_day",
-        "_lit(self.source.name)": "a contract source name, quoted by _lit",
+        "in_days": "partition days, parsed by iso_day, quoted by quote_literal",
+        "replaced": "partition days, parsed by iso_day",
+        "quote_literal(self.source.name)": "a contract source name, quoted by quote_literal",
     },
 }
 
