@@ -359,7 +359,7 @@ def main(
     try:
         return args.func(args)
     except Exception as e:  # a known error in one or two lines with its fix; anything else as it is
-        message = explain(e)
+        message = explain(e, serving_url=getattr(args, "db", None))
         if message is None or args.traceback:
             raise
         print(f"safeguard {args.command}: error: {message}", file=sys.stderr)

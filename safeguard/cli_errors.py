@@ -11,8 +11,9 @@ def _redacted(url: str) -> str:
     return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
 
 
-def explain(error: BaseException) -> str | None:
-    """A person's message for ``error``, or None when it is not one the command line knows how to explain."""
+def explain(error: BaseException, *, serving_url: str | None = None) -> str | None:
+    """A person's message for ``error``, or None when it is not one the command line knows how to explain.
+    ``serving_url``: the serving database the command used (``--db``); default: the configured one."""
     import duckdb
     import sqlalchemy.exc
 
@@ -22,7 +23,7 @@ def explain(error: BaseException) -> str | None:
     if isinstance(error, sqlalchemy.exc.OperationalError):
         from safeguard.config import settings
 
-        url = _redacted(settings().serving_db_url)
+        url = _redacted(serving_url or settings().serving_db_url)
         first = str(error.orig).strip().splitlines()[0] if error.orig else str(error).splitlines()[0]
         return (
             f"cannot use the serving database {url}: {first}\n"

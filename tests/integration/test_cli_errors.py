@@ -26,6 +26,9 @@ def test_a_stopped_postgresql_is_named_with_the_fix_and_no_password(monkeypatch,
     assert len(_lines(err)) == 2 and "Traceback" not in err and "s3cret" not in err
     assert "cannot use the serving database postgresql+psycopg://reader:***@127.0.0.1:9/risk" in err
     assert "pg_ctlcluster 15 main start" in err
+    # --db names the database the command used, not the configured one
+    assert cli.main(["model", "--db", "postgresql+psycopg://other:pw@127.0.0.1:9/elsewhere", "list"]) == 1
+    assert "postgresql+psycopg://other:***@127.0.0.1:9/elsewhere" in capsys.readouterr().err
     with pytest.raises(sqlalchemy.exc.OperationalError):  # -v: the traceback, for whoever debugs it
         cli.main(["-v", "model", "list"])
 
