@@ -14,6 +14,7 @@ from dagster import AssetExecutionContext, AssetsDefinition, Failure
 from dagster_dbt import DbtCliResource, dbt_assets
 from dagster_duckdb import DuckDBResource
 
+from assets.dbt_output import summarised
 from assets.dbt_project import SafeguardDbtTranslator, dbt_project, warehouse_path_env
 from assets.partitions import DUCKDB_POOL, daily_partitions, partition_days, single_run
 from safeguard.completeness import feature_window_refusal
@@ -42,10 +43,12 @@ def build_feature_assets(manifest_path: Path) -> AssetsDefinition:
         if refusal:
             raise Failure(description=refusal)
         args = dbt_build_args(window.start, window.end)
+        days = partition_days(window.start, window.end)
         context.log.info(f"dbt {' '.join(args)} on {warehouse.database}")
         with warehouse_path_env(warehouse.database):  # the dbt subprocess starts here and inherits it
             invocation = dbt.cli(args, context=context)
-        yield from invocation.stream()
+        # dbt's line per model, batch and test goes to the run's DEBUG log; the console gets one summary line
+        yield from summarised(invocation.stream(), context.log, days=len(days))
 
     return dbt_features
 

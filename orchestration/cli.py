@@ -6,6 +6,7 @@ schedules use (:mod:`orchestration.runner`).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -14,6 +15,10 @@ from datetime import timedelta
 from safeguard import cli as domain_cli
 from safeguard.cli import _iso_date, _positive_int
 from safeguard.dates import day_range
+from safeguard.progress import note, progress
+from safeguard.run_report import day_line, step_lines
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def add_run(subparsers: argparse._SubParsersAction) -> None:
@@ -35,7 +40,13 @@ def add_run(subparsers: argparse._SubParsersAction) -> None:
     end.add_argument("--end", type=_iso_date, help="last day (UTC), inclusive")
     end.add_argument("--days", type=_positive_int, help="number of days from --start (instead of --end)")
     parser.add_argument("--retrain", action="store_true", help="train a new model even when a champion exists")
-    parser.add_argument("--verbose", action="store_true", help="print every Dagster event, not only step logs")
+    parser.add_argument(
+        "--verbose",
+        dest="run_verbose",
+        action="store_true",
+        help="print every Dagster event and dbt line (as safeguard -v does); SAFEGUARD_LOG_LEVEL=INFO prints the "
+        "steps' own log lines",
+    )
     parser.add_argument(
         "--one-run-per-day",
         action="store_true",
@@ -48,6 +59,17 @@ def add_run(subparsers: argparse._SubParsersAction) -> None:
         "publishing), e.g. --groups ingestion,features to load and build features without scoring",
     )
     parser.set_defaults(func=cmd_run)
+
+
+def console_log_level(verbose: bool) -> str:
+    """The level of Dagster's console logger: DEBUG with -v, else SAFEGUARD_LOG_LEVEL, else WARNING (only what
+    needs a person: the run's own lines come from safeguard.run_report). The instance keeps every event anyway."""
+    if verbose:
+        return "DEBUG"
+    level = os.environ.get("SAFEGUARD_LOG_LEVEL", "WARNING").strip().upper()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"SAFEGUARD_LOG_LEVEL={level!r} is not a log level; use one of {', '.join(LOG_LEVELS)}")
+    return level
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -67,31 +89,54 @@ def cmd_run(args: argparse.Namespace) -> int:
     if outside:
         print(f"safeguard run: error: {outside}", file=sys.stderr)
         return 2
+    try:
+        log_level = console_log_level(args.verbose or args.run_verbose)
+    except ValueError as e:
+        print(f"safeguard run: error: {e}", file=sys.stderr)
+        return 2
     if args.groups:
         job = "full_graph"
     else:
         job = "full_graph" if args.retrain or not has_trained_champion() else "daily_pipeline"
     scope = f" (groups {', '.join(args.groups)})" if args.groups else ""
     days = day_range(args.start, last)
-    windows = [(d, d) for d in days] if args.one_run_per_day else [(days[0], days[-1])]
-    for first, final in windows:
-        print(f"safeguard run: job {job}{scope} for {first} .. {final}", flush=True)
+    per_day = args.one_run_per_day and len(days) > 1
+    windows = [(d, d) for d in days] if per_day else [(days[0], days[-1])]
+    if per_day:
+        print(f"safeguard run: one run per day, {days[0]} .. {days[-1]} ({len(days)} days)", flush=True)
+    else:
+        span = f"{days[0]} .. {days[-1]} ({len(days)} day{'s' if len(days) != 1 else ''})"
+        print(f"safeguard run: job {job}{scope} for {span}", flush=True)
+    run_started = time.monotonic()
+    bar = progress(windows, "days", unit="day", enabled=per_day)
+    for first, final in bar:
+        if per_day:
+            bar.set_postfix_str(f"{first}: job {job}")
         started = time.monotonic()
         try:
-            summary = run_job(job, first, final, groups=args.groups, log_level="DEBUG" if args.verbose else "INFO")
+            summary = run_job(job, first, final, groups=args.groups, log_level=log_level)
         except ValueError as e:
             print(f"safeguard run: error: {e}", file=sys.stderr)
             return 2
-        for key, n in sorted(summary.materializations.items()):
-            print(f"  materialized {key}: {n} partition(s)")
-        for check in summary.failed_checks:
-            print(f"  FAILED check {check}")
-        state = "succeeded" if summary.success else "FAILED"
-        print(f"run {summary.run_id} {state} in {time.monotonic() - started:.0f}s", flush=True)
+        seconds = time.monotonic() - started
+        if per_day:
+            note(bar, day_line(first, summary.record, seconds))
+        else:
+            for line in step_lines(summary.record):
+                print(line)
         if not summary.success:
+            print(
+                f"run {summary.run_id} FAILED after {seconds:.0f}s: the error is above; every event of the run is in "
+                "the Dagster instance (make ui), or run again with safeguard -v",
+                flush=True,
+            )
             return 1
+        if not per_day:
+            print(f"run {summary.run_id} succeeded in {seconds:.0f}s", flush=True)
         if job == "full_graph" and not args.groups and (args.retrain or has_trained_champion()):
             job = "daily_pipeline"  # trained; later days score with the models the registry now holds
+    if per_day:
+        print(f"{len(windows)} runs succeeded in {time.monotonic() - run_started:.0f}s", flush=True)
     return 0
 
 

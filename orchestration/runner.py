@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from dagster import DagsterInstance
+from dagster import AssetCheckSeverity, DagsterInstance
+
+from safeguard.run_report import CheckOutcome, Materialized, RunRecord
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
@@ -23,6 +25,7 @@ class RunSummary:
     success: bool
     materializations: dict[str, int]  # asset key -> partitions materialized
     failed_checks: list[str]
+    record: RunRecord  # what each step recorded, for the console's lines (safeguard.run_report)
 
 
 def range_tags(first_day: str, last_day: str) -> dict[str, str]:
@@ -74,7 +77,8 @@ def run_job(
 ) -> RunSummary:
     """Execute ``job_name`` for the days ``first_day`` .. ``last_day`` in one run (optionally only ``groups``).
 
-    The console shows the run's events at ``log_level`` (INFO: what each step did; DEBUG: every event).
+    The console shows the run's events at ``log_level`` (WARNING: only what needs a person; INFO: what each step
+    did; DEBUG: every event and every dbt line). The instance keeps every event whatever the level.
     """
     from orchestration.definitions import defs
 
@@ -86,14 +90,19 @@ def run_job(
         asset_selection=group_asset_keys(groups) if groups else None,
         raise_on_error=False,
     )
-    counts: dict[str, int] = {}
-    failed: list[str] = []
+    materialized: list[Materialized] = []
+    checks: list[CheckOutcome] = []
     for event in result.all_events:
         if event.event_type_value == "ASSET_MATERIALIZATION":
-            key = event.asset_key.to_user_string()
-            counts[key] = counts.get(key, 0) + 1
+            materialization = event.event_specific_data.materialization
+            metadata = {name: value.value for name, value in materialization.metadata.items()}
+            materialized.append(Materialized(event.asset_key.to_user_string(), metadata))
         elif event.event_type_value == "ASSET_CHECK_EVALUATION":
             evaluation = event.event_specific_data
-            if not evaluation.passed:
-                failed.append(f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}")
-    return RunSummary(job_name, result.run_id, result.success, counts, failed)
+            blocking = evaluation.severity == AssetCheckSeverity.ERROR
+            checks.append(
+                CheckOutcome(evaluation.asset_key.to_user_string(), evaluation.check_name, evaluation.passed, blocking)
+            )
+    record = RunRecord.of(materialized, checks)
+    failed = [f"{c.asset}:{c.name}" for c in record.failed_checks()]
+    return RunSummary(job_name, result.run_id, result.success, dict(record.partitions), failed, record)

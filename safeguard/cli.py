@@ -338,9 +338,12 @@ def build_parser(
     )
     parser.add_argument(
         "-v",
+        "--verbose",
         "--traceback",
+        dest="verbose",
         action="store_true",
-        help="on an error, show the full traceback instead of the one-line explanation",
+        help="the full logs (every Dagster event and dbt line of a run) and, on an error, the full traceback instead "
+        "of the one-line explanation",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in [*SUBCOMMANDS, *extra_subcommands]:
@@ -360,7 +363,7 @@ def main(
         return args.func(args)
     except Exception as e:  # a known error in one or two lines with its fix; anything else as it is
         message = explain(e, serving_url=getattr(args, "db", None))
-        if message is None or args.traceback:
+        if message is None or args.verbose:
             raise
         print(f"safeguard {args.command}: error: {message}", file=sys.stderr)
         return 1

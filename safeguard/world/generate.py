@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from tqdm import tqdm
 
 from safeguard.contract import ACCOUNTS, ENFORCEMENT, USAGE_EVENTS
 from safeguard.dates import as_date
 from safeguard.landing import LandingZone, ObjectStore
+from safeguard.progress import progress as progress_of
 from safeguard.world.accounts import DAY, NEVER, AccountIds, Population, accounts_table, build_population
 from safeguard.world.enforcement import enforcement_table, plan_enforcement
 from safeguard.world.events import events_table
@@ -227,7 +227,7 @@ def generate_world(
     # most two days are in memory.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="landing-writer") as writer:
         pending: Future | None = None
-        for d in tqdm(range(days), desc="generate", unit="day", disable=not progress):
+        for d in progress_of(range(days), "generate", unit="day", enabled=progress, every_s=10.0):
             day = (first_day + timedelta(days=d)).isoformat()
             day_start = start_s + d * DAY
             tables = {

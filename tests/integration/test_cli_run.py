@@ -3,6 +3,8 @@ zone that follows the contract (here one written by the test factory, not by the
 
 from __future__ import annotations
 
+import re
+
 import duckdb
 
 from orchestration.cli import main
@@ -19,10 +21,17 @@ def test_run_ingests_and_builds_features_for_a_range_on_a_contract_landing_zone(
 
     code = main(["run", "--start", DAYS[0], "--end", DAYS[-1], "--groups", "ingestion,features"])
 
-    out = capsys.readouterr().out
-    assert code == 0, out
-    assert "materialized raw_usage_events: 3 partition(s)" in out
-    assert "materialized fct_account_features: 3 partition(s)" in out
+    captured = capsys.readouterr()
+    out = captured.out
+    assert code == 0, out + captured.err
+    # quiet by default: a line per step with counts, nothing of dbt's or Dagster's event stream (issue 20)
+    assert "safeguard run: job full_graph (groups ingestion, features) for 2026-09-01 .. 2026-09-03 (3 days)" in out
+    assert "  ingestion   loaded usage_events 120, " in out and "; 0 quarantined" in out, out
+    assert re.search(r"  features    (\d+) dbt models built, (\d+) of \2 data tests passed", out), out
+    assert re.search(r"run \S+ succeeded in \d+s", out)
+    assert "START" not in out and "OK created" not in out  # dbt's per-model and per-batch lines
+    assert " - dagster - " not in out + captured.err  # Dagster's console events (WARNING and above only)
+    assert len(out.splitlines()) <= 6, out
     with duckdb.connect(s.warehouse_path, read_only=True) as con:
         per_day = con.sql(
             "select _partition_date::varchar, count(*) from raw.usage_events group by 1 order by 1"
@@ -37,3 +46,15 @@ def test_run_names_the_known_groups_when_given_an_unknown_one(capsys):
     err = capsys.readouterr().err
     assert code == 2
     assert "unknown asset group(s) nonsense" in err and "ingestion" in err
+
+
+def test_verbose_brings_back_every_event_and_dbt_line(capsys):
+    s = settings()
+    write_landing(LandingZone(s.landing_uri), DAYS[:1], rows=10, files_per_day=1)
+
+    code = main(["-v", "run", "--start", DAYS[0], "--days", "1", "--groups", "ingestion"])
+
+    captured = capsys.readouterr()
+    assert code == 0, captured.out + captured.err
+    assert " - dagster - DEBUG - full_graph - " in captured.err  # every event of the run
+    assert "raw.usage_events: 10 rows loaded" in captured.err  # the steps' own log lines

@@ -1,0 +1,191 @@
+"""What a pipeline run did, in lines a person reads (issue 20): one line per step, or one line per day.
+
+``safeguard run`` prints these instead of Dagster's event stream. They are built from what the run's steps record
+on their materializations (the same metadata the UI shows), so the console and the UI never disagree; the full
+event log, dbt's lines included, stays in the Dagster instance and is one flag away (``safeguard -v``).
+
+Dagster-free: the runner hands over plain :class:`Materialized` and :class:`CheckOutcome` records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from safeguard.vocabulary import ALERT_TIERS
+
+INGESTED = ("raw_usage_events", "raw_accounts", "raw_enforcement_actions")
+SCORED, SERVED, PUBLISHED = "account_risk_scores", "served_risk_scores", "risk_tables"
+MODEL, ROLLOUT, REVIEW = "risk_model", "rollout_evaluation", "review_queue"
+OWN_STEPS = {*INGESTED, "raw_review_labels", SCORED, SERVED, PUBLISHED, MODEL, ROLLOUT, REVIEW}
+
+
+@dataclass(frozen=True)
+class Materialized:
+    asset: str
+    metadata: Mapping[str, Any]  # plain values (numbers, text, dicts)
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    asset: str
+    name: str
+    passed: bool
+    blocking: bool  # an ERROR-severity check: its failure stops what depends on the asset
+
+
+@dataclass
+class RunRecord:
+    """A run's materializations (the last per asset: a range run records the same metadata on each day) and checks."""
+
+    materialized: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    partitions: dict[str, int] = field(default_factory=dict)
+    checks: list[CheckOutcome] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, materialized: Sequence[Materialized], checks: Sequence[CheckOutcome]) -> RunRecord:
+        record = cls(checks=list(checks))
+        for m in materialized:
+            record.materialized[m.asset] = m.metadata
+            record.partitions[m.asset] = record.partitions.get(m.asset, 0) + 1
+        return record
+
+    def _meta(self, asset: str) -> Mapping[str, Any] | None:
+        return self.materialized.get(asset)
+
+    @property
+    def dbt_models(self) -> list[str]:
+        return [a for a in self.materialized if a not in OWN_STEPS]
+
+    def failed_checks(self) -> list[CheckOutcome]:
+        return [c for c in self.checks if not c.passed]
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _tiers(counts: Mapping[str, Any] | None) -> str:
+    if not counts:
+        return "no alerts"
+    parts = [f"{tier} {_int(counts.get(tier)):,}" for tier in reversed(ALERT_TIERS)]
+    return " · ".join(parts)
+
+
+def ingestion_phrase(record: RunRecord) -> str | None:
+    loaded = [(a.removeprefix("raw_"), record._meta(a)) for a in INGESTED if record._meta(a) is not None]
+    if not loaded:
+        return None
+    rows = ", ".join(f"{name} {_int(m.get('dagster/row_count')):,}" for name, m in loaded)
+    quarantined = sum(_int(m.get("rows_quarantined")) for _, m in loaded)
+    return f"loaded {rows}; {quarantined:,} quarantined"
+
+
+def features_phrase(record: RunRecord) -> str | None:
+    models = record.dbt_models
+    if not models:
+        return None
+    dbt_checks = [c for c in record.checks if c.asset in models]
+    passed = sum(c.passed for c in dbt_checks)
+    return f"{len(models)} dbt models built, {passed} of {len(dbt_checks)} data tests passed"
+
+
+def model_phrase(record: RunRecord) -> str | None:
+    meta = record._meta(MODEL)
+    return str(meta.get("summary")) if meta is not None and meta.get("summary") else None
+
+
+def scoring_phrase(record: RunRecord) -> str | None:
+    meta = record._meta(SCORED)
+    if meta is None:
+        return None
+    models = meta.get("models") or []
+    return f"scored {_int(meta.get('rows')):,} account-days with {len(models)} model(s)"
+
+
+def published_phrase(record: RunRecord) -> str | None:
+    meta = record._meta(PUBLISHED)
+    if meta is None:
+        return None
+    per_day = meta.get("rows_per_tier_per_day") or {}
+    last_day = max(per_day) if per_day else "the last day"
+    return f"published {_int(meta.get('dagster/row_count')):,} rows; {last_day}: {_tiers(meta.get('rows_per_tier'))}"
+
+
+def rollout_phrase(record: RunRecord) -> str | None:
+    meta = record._meta(ROLLOUT)
+    decisions = (meta or {}).get("decisions") or {}
+    if not decisions:
+        return None
+    day = max(decisions)
+    last = decisions[day]
+    if not last.get("rollout_id"):
+        return f"{day}: no rollout in progress"
+    what = last.get("decision") or "no decision"
+    stage = last.get("to_stage") or last.get("stage_in_effect")
+    reason = str(last.get("reason") or "")
+    return f"{day}: {what} at {stage} ({_short(reason)})"
+
+
+def review_phrase(record: RunRecord) -> str | None:
+    meta = record._meta(REVIEW)
+    if meta is None:
+        return None
+    return f"{_int(meta.get('cases'))} case(s) on the last day, {_int(meta.get('rings'))} ring(s)"
+
+
+def _short(text: str, limit: int = 110) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+PHRASES = (
+    ("ingestion", ingestion_phrase),
+    ("features", features_phrase),
+    ("model", model_phrase),
+    ("scoring", scoring_phrase),
+    ("publishing", published_phrase),
+    ("rollout", rollout_phrase),
+    ("review", review_phrase),
+)
+
+
+def step_lines(record: RunRecord) -> list[str]:
+    """One line per step that ran, for a run over a range of days; failed checks after them."""
+    lines = [f"  {name:<11} {text}" for name, phrase in PHRASES if (text := phrase(record))]
+    lines += [
+        f"  FAILED check {c.asset}:{c.name}" + ("" if c.blocking else " (warning)") for c in record.failed_checks()
+    ]
+    return lines
+
+
+def day_line(day: str, record: RunRecord, seconds: float) -> str:
+    """One line for a one-day run: what landed, what was published, the rollout's decision, the review cases."""
+    parts = [day]
+    ingest = record._meta("raw_usage_events")
+    if ingest is not None:
+        parts.append(
+            f"events {_int(ingest.get('dagster/row_count')):,} ({_int(ingest.get('rows_quarantined'))} quarantined)"
+        )
+    published = record._meta(PUBLISHED)
+    if published is not None:
+        parts.append(
+            f"published {_int(published.get('dagster/row_count')):,} ({_tiers(published.get('rows_per_tier'))})"
+        )
+    model = model_phrase(record)
+    if model is not None:
+        parts.append(f"model {_short(model, 90)}")
+    rollout = rollout_phrase(record)
+    if rollout is not None:
+        parts.append("rollout " + rollout.split(": ", 1)[1])
+    review = record._meta(REVIEW)
+    if review is not None:
+        parts.append(f"{_int(review.get('cases'))} review case(s)")
+    failed = record.failed_checks()
+    if failed:
+        parts.append("FAILED " + ", ".join(f"{c.asset}:{c.name}" for c in failed))
+    return " · ".join(parts) + f"  [{seconds:.0f} s]"
