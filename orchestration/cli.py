@@ -108,8 +108,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         span = f"{days[0]} .. {days[-1]} ({len(days)} day{'s' if len(days) != 1 else ''})"
         print(f"safeguard run: job {job}{scope} for {span}", flush=True)
     run_started = time.monotonic()
-    bar = progress(windows, "days", unit="day", enabled=per_day)
-    for first, final in bar:
+    # a bar on a terminal; in a log, the day lines below carry the count, and a line with the time left every 5 min
+    bar = progress(windows, "days", unit="day", enabled=per_day, every_s=300.0)
+    for done, (first, final) in enumerate(bar, start=1):
         if per_day:
             bar.set_postfix_str(f"{first}: job {job}")
         started = time.monotonic()
@@ -120,7 +121,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             return 2
         seconds = time.monotonic() - started
         if per_day:
-            note(bar, day_line(first, summary.record, seconds))
+            note(bar, f"[{done}/{len(windows)}] " + day_line(first, summary.record, seconds))
         else:
             for line in step_lines(summary.record):
                 print(line)

@@ -232,6 +232,11 @@ def add_rollout(subparsers: argparse._SubParsersAction) -> None:
         help="feature days to replay, the newest ones (default: the default plan's, 28)",
     )
     backtest.add_argument("--candidate", help="model version to backtest (default: the only candidate)")
+    backtest.add_argument(
+        "--per-day",
+        action="store_true",
+        help="print the table of every replayed day (status, alerts, precision, recall, AUC-PR per model)",
+    )
     start = actions.add_parser("start", help="start rolling out a candidate, in shadow")
     promote = actions.add_parser("promote", help="move one stage on; at the last stage the candidate becomes champion")
     pause = actions.add_parser("pause", help="freeze automatic advancing (guardrail rollbacks still apply)")
@@ -303,7 +308,7 @@ def _backtest(args: argparse.Namespace, engine, registry, warehouse_path: str) -
         raise BacktestError(f"no warehouse at {warehouse_path}: run the pipeline before a backtest")
     with connect_when_free(warehouse_path) as con:
         result = run_backtest(con, registry, candidate_version=args.candidate, days=args.days)
-    print(format_backtest(record_backtest(engine, result)))
+    print(format_backtest(record_backtest(engine, result), per_day=args.per_day))
     return 0
 
 

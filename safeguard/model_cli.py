@@ -23,6 +23,12 @@ def add_model(subparsers: argparse._SubParsersAction) -> None:
     actions = parser.add_subparsers(dest="model_command", required=True, metavar="ACTION")
     show = actions.add_parser("show", help="print a model's card (default: the champion's)")
     show.add_argument("version", nargs="?", default=None, help="a registered version (default: the champion)")
+    show.add_argument(
+        "--brief",
+        action="store_true",
+        help="the card's headline only: served training window, metrics against the rules, tier thresholds, gate, "
+        "top features and detection per archetype in one line each",
+    )
     actions.add_parser("list", help="every registered version: status, kind, created, AUC-PR")
     parser.set_defaults(func=cmd_model)
 
@@ -61,8 +67,37 @@ def cmd_model(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
                 return 1
-            print(f"# {version} ({row.status}, {row.kind})\n\n{card}")
+            print(f"# {version} ({row.status}, {row.kind})\n\n{brief_card(card) if args.brief else card}")
             return 0
         except RegistryError as e:
             print(f"safeguard model {args.model_command}: {e}", file=sys.stderr)
             return 1
+
+
+# The sections of a card (safeguard.model_card) that `model show --brief` keeps whole, and how many table rows of the
+# others it keeps; the lines a brief card keeps from the prose sections start with one of these.
+_WHOLE = ("## Validation metrics", "## Tier thresholds")
+_TOP_ROWS = {"## Top features by gain": 5}
+_KEPT_LINES = ("Created ", "- served model:", "Overall:", "Per archetype,")
+
+
+def brief_card(card: str) -> str:
+    """A card's headline in about 30 lines: what a newcomer reads first (the whole card stays one command away)."""
+    out: list[str] = []
+    section, rows = "", 0
+    for line in card.splitlines():
+        if line.startswith("#"):
+            section, rows = line, 0
+            if line.startswith("# ") or line.startswith("## Quality gate") or line in _WHOLE or line in _TOP_ROWS:
+                out.append(line)
+            continue
+        if section in _WHOLE and line.strip():
+            out.append(line)
+        elif section in _TOP_ROWS and line.startswith("|"):
+            rows += 1
+            if rows <= _TOP_ROWS[section] + 2:  # the header, the rule, then the rows
+                out.append(line)
+        elif line.startswith(_KEPT_LINES):
+            out.append(line)
+    out.append("(the whole card: safeguard model show, or the risk_model asset in the UI)")
+    return "\n".join(out)

@@ -25,8 +25,8 @@ step "1/7 generate a world of $ACCOUNTS accounts over $DAYS days into the landin
 
 step "2/7 days $(day 0) .. $(day $((FIRST_SERVE - 1))): ingest, build features, train the first model (champion), score, publish"
 "$BIN/safeguard" run --start "$START" --end "$(day $((FIRST_SERVE - 1)))"
-echo "-- the champion's model card (safeguard model show; the same Markdown is next to its artifact in models/):"
-"$BIN/safeguard" model show
+echo "-- the champion's model card, its headline (all of it: safeguard model show; the Markdown is next to the artifact in models/):"
+"$BIN/safeguard" model show --brief
 
 step "3/7 days $(day $FIRST_SERVE) .. $(day $RETRAIN_END) land; retrain on the longer history: the new model is a candidate"
 "$BIN/safeguard" run --start "$(day $FIRST_SERVE)" --end "$(day $RETRAIN_END)" --retrain
@@ -67,8 +67,8 @@ from safeguard.serving.db import engine_for
 from safeguard.serving.reader import RiskReader
 print(RiskReader(engine_for(settings().serving_db_url)).top(limit=1)[0].account_id)")
 "$BIN/safeguard" risk show "$top_account"
-# The analysts' view of the last day: at most REVIEW_CAPACITY cases, linked accounts as one case (the first 3).
-"$BIN/safeguard" review queue --date "$(day $((DAYS - 1)))" --limit 3 || true  # a day without cases exits 1
+# The analysts' view of the last day: at most REVIEW_CAPACITY cases, linked accounts as one case (the first 2).
+"$BIN/safeguard" review queue --date "$(day $((DAYS - 1)))" --limit 2 || true  # a day without cases exits 1
 
 "$BIN/python" bench/report.py --headline
 

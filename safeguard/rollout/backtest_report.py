@@ -86,14 +86,25 @@ def header_line(b: StoredBacktest) -> str:
     )
 
 
-def format_backtest(b: StoredBacktest, verdict: str | None = None, reasons: list[str] | None = None) -> str:
-    """The per-day table, the pooled summary with intervals and the verdict, for a terminal."""
+def format_backtest(
+    b: StoredBacktest, verdict: str | None = None, reasons: list[str] | None = None, *, per_day: bool = True
+) -> str:
+    """The per-day table (or, with ``per_day=False``, a line counting the days per status), the pooled summary
+    with intervals and the verdict, for a terminal."""
     verdict = verdict or b.verdict
     reasons = reasons if reasons is not None else b.summary.get("reasons", [])
-    rows = [DAY_HEADER, *(_day_row(d) for d in b.per_day)]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(DAY_HEADER))]
-    lines = [header_line(b), "  per day (champion/candidate; only 'judged' days are pooled):"]
-    lines += ["    " + "  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+    lines = [header_line(b)]
+    if per_day:
+        rows = [DAY_HEADER, *(_day_row(d) for d in b.per_day)]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(DAY_HEADER))]
+        lines.append("  per day (champion/candidate; only 'judged' days are pooled):")
+        lines += ["    " + "  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+    else:
+        statuses: dict[str, int] = {}
+        for d in b.per_day:
+            statuses[d["status"]] = statuses.get(d["status"], 0) + 1
+        counted = ", ".join(f"{n} {status}" for status, n in statuses.items())
+        lines.append(f"  days: {counted} (only 'judged' days are pooled; the table per day: --per-day)")
     s = b.summary
     if s.get("outcomes"):
         o = s["outcomes"]

@@ -32,6 +32,7 @@ from orchestration.automation import rollout_backtest_job
 from safeguard import cli
 from safeguard.rollout import controls
 from safeguard.rollout.backtest_replay import BACKTEST_SCORES_TABLE, read_backtest_scores
+from safeguard.rollout.backtest_report import format_backtest
 from safeguard.rollout.backtest_store import latest_backtest
 from safeguard.rollout.state import RolloutStore
 from safeguard.rules_model import build_rules_model
@@ -155,7 +156,7 @@ def test_a_candidate_as_good_as_the_champion_passes_and_only_then_starts(tmp_pat
     assert "safeguard rollout backtest" in err and "--force --actor NAME" in err
     assert world.rows() == nothing
 
-    assert cli.main(["rollout", "backtest", "--days", "16"]) == 0
+    assert cli.main(["rollout", "backtest", "--days", "16", "--per-day"]) == 0
     out = capsys.readouterr().out
     assert f"candidate {world.candidate} vs champion {world.champion}" in out
     assert "verdict: pass" in out, out
@@ -170,6 +171,9 @@ def test_a_candidate_as_good_as_the_champion_passes_and_only_then_starts(tmp_pat
 
     stored = latest_backtest(world.registry.engine, world.candidate, world.champion)
     assert (stored.verdict, stored.judged_days, stored.days) == ("pass", 8, 16)
+    brief = format_backtest(stored, per_day=False)  # what `rollout backtest` prints without --per-day
+    assert "8 judged" in brief and "the table per day: --per-day" in brief and "verdict: pass" in brief
+    assert not any(line.startswith("    2026-") for line in brief.splitlines())
     assert (stored.first_day, stored.last_day) == (date(2026, 7, 29), date(2026, 8, 13))
     with duckdb.connect(world.warehouse, read_only=True) as con:
         scores = read_backtest_scores(con, world.candidate, DAYS[0], DAYS[-1])
@@ -275,7 +279,7 @@ def test_with_the_rules_score_as_champion_the_backtest_runs_the_same_way(tmp_pat
     world = World(tmp_path, monkeypatch, rules_champion=True)
     assert world.registry.champion().kind == "rules"
 
-    assert cli.main(["rollout", "backtest", "--days", "16"]) == 0
+    assert cli.main(["rollout", "backtest", "--days", "16", "--per-day"]) == 0
     out = capsys.readouterr().out
     assert f"vs champion {world.champion} (rules)" in out and "pooled over 8 judged day(s)" in out
     stored = latest_backtest(world.registry.engine, world.candidate, world.champion)
