@@ -58,3 +58,11 @@ def test_verbose_brings_back_every_event_and_dbt_line(capsys):
     assert code == 0, captured.out + captured.err
     assert " - dagster - DEBUG - full_graph - " in captured.err  # every event of the run
     assert "raw.usage_events: 10 rows loaded" in captured.err  # the steps' own log lines
+
+
+def test_an_unknown_log_level_is_refused_before_anything_runs(capsys, monkeypatch):
+    s = settings()
+    write_landing(LandingZone(s.landing_uri), DAYS[:1], rows=5, files_per_day=1)
+    monkeypatch.setenv("SAFEGUARD_LOG_LEVEL", "chatty")
+    assert main(["run", "--start", DAYS[0], "--days", "1", "--groups", "ingestion"]) == 2
+    assert "SAFEGUARD_LOG_LEVEL='CHATTY' is not a log level; use one of DEBUG, INFO, WARNING" in capsys.readouterr().err
