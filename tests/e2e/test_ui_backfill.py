@@ -5,14 +5,18 @@ Set-up, the cheapest honest way, with the operator's own commands in subprocesse
 production, and none sharing this test session's settings): a world of 1,500 accounts over 38 days; ``safeguard
 run --groups ingestion,features`` loads and builds features for the first 34 days; ``dagster job execute -j
 retrain`` trains and registers the first champion through the real ``risk_model`` asset, with the production
-gate and training path.
+gate and training path; a second ``retrain`` registers a candidate. After the backfill, ``safeguard rollout start
+--force`` puts it in shadow for the scheduled day (no backtest: this test is about the UI, not the rollout's evidence).
 
 Then, through GraphQL:
 1. a backfill of the next 3 days for every dated asset (``launchPartitionBackfill``, the UI's "Materialize"
    dialog): it completes, each step runs once for the whole range (single-run backfill policy), every partition
    is materialized, every asset check passes, and the 3 days are in the serving database's history;
 2. the daily schedule evaluated for the day after, as the daemon evaluates a tick (``scheduleDryRun`` on the code
-   server), and its run request submitted to the queued run coordinator: the run succeeds and publishes that day.
+   server), and its run request submitted to the queued run coordinator: the run succeeds and publishes that day;
+3. the UI in a real browser (headless Chromium, tests/e2e/browser.py): the asset graph's groups, the catalog's
+   assets, the model asset's metadata (the card, the SHAP summary and score histogram as images that loaded) and
+   the rollout's timeline, as a person opens them; screenshots in data/ui-screenshots/.
 Finally every process the test started is gone.
 """
 
@@ -32,6 +36,7 @@ from dagster import AssetKey, DagsterEventType, DagsterInstance, RunsFilter
 from dagster._core.instance.ref import InstanceRef
 
 from orchestration.runner import RANGE_END_TAG, RANGE_START_TAG
+from tests.e2e.browser import dagster_ui
 from tests.e2e.dagster_dev import DagsterDev
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1500)]
@@ -74,10 +79,11 @@ def _seed(env: dict[str, str], tmp_path: Path) -> None:
          "--groups", "ingestion,features"],
         env, log,
     )  # fmt: skip
-    _run(
-        [str(BIN / "dagster"), "job", "execute", "-m", "orchestration.definitions", "-j", "retrain"],
-        env, log,
-    )  # fmt: skip
+    for _ in range(2):  # the champion, then a candidate trained on the same days
+        _run(
+            [str(BIN / "dagster"), "job", "execute", "-m", "orchestration.definitions", "-j", "retrain"],
+            env, log,
+        )  # fmt: skip
 
 
 @pytest.fixture
@@ -116,6 +122,33 @@ def _check_evaluations(instance: DagsterInstance, run_ids: list[str]) -> dict[tu
             key = (data.asset_key.to_user_string(), data.check_name)
             evaluations[key] = evaluations.get(key, True) and data.passed
     return evaluations
+
+
+def _the_ui_in_a_browser(url: str) -> None:
+    with dagster_ui(url) as ui:
+        ui.open("/asset-groups", until=["ingestion", "features", "modeling", "scoring", "rollout", "publishing"])
+        ui.screenshot("asset-graph")
+        for group, assets in (
+            ("ingestion", ["raw_usage_events", "raw_accounts", "raw_enforcement_actions"]),
+            ("modeling", ["risk_model", "rollout_backtest", "fct_training_examples"]),
+            ("publishing", ["risk_tables", "review_queue"]),
+        ):
+            ui.open(f"/locations/{LOCATION}/asset-groups/{group}", until=assets)  # the group's graph
+            ui.screenshot(f"asset-graph-{group}")
+
+        ui.open("/assets/risk_model", until=["model_card", "shap_summary", "score_histogram", "feature_importance"])
+        ui.screenshot("risk-model")
+        card = ui.metadata_markdown("model_card")
+        for section in ("Validation metrics", "Tier thresholds", "Top features by gain"):
+            assert section in card.text, (section, card.text[:2000])
+        for key in ("shap_summary", "score_histogram"):
+            plot = ui.metadata_markdown(key)
+            assert plot.images and all(width > 100 for _, width in plot.images), (key, plot.images)
+
+        ui.open("/assets/rollout_evaluation", until=["rollout_timeline", "decisions", "guardrails"])
+        ui.screenshot("rollout-evaluation")
+        timeline = ui.metadata_markdown("rollout_timeline")
+        assert "candidate share" in timeline.text and "shadow" in timeline.text, timeline.text
 
 
 def test_ui_backfill_and_scheduled_day_on_a_real_webserver_and_daemon(environment, tmp_path):
@@ -177,6 +210,12 @@ def test_ui_backfill_and_scheduled_day_on_a_real_webserver_and_daemon(environmen
         assert set(BACKFILL) <= _published_days(environment)
         assert SCHEDULED_DAY not in _published_days(environment)
 
+        # The candidate goes into shadow from the next day on, so the scheduled day is served and judged in shadow.
+        _run(
+            [str(BIN / "safeguard"), "rollout", "start", "--actor", "e2e", "--force", "--min-days", "1"],
+            environment, tmp_path / "seed.log",
+        )  # fmt: skip
+
         # 2. The daily schedule's tick for the day after, evaluated and submitted as the daemon does.
         tick = datetime.fromisoformat(SCHEDULED_DAY).replace(tzinfo=UTC) + timedelta(days=1, hours=2)
         requests = dev.dry_run_schedule(LOCATION, "daily_pipeline_schedule", tick.timestamp())
@@ -195,6 +234,9 @@ def test_ui_backfill_and_scheduled_day_on_a_real_webserver_and_daemon(environmen
                 assert SCHEDULED_DAY in instance.get_materialized_partitions(AssetKey(key)), key
         finally:
             instance.dispose()
+
+        # 3. What a person sees in the UI, in a real browser.
+        _the_ui_in_a_browser(dev.url)
     finally:
         dev.stop()
         print(f"e2e: seed {seeded - began:.0f}s, dagster dev part {time.monotonic() - seeded:.0f}s")
