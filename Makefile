@@ -28,7 +28,8 @@ $(UV):
 	python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
 
 $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --extra dev --python 3.11
+	@echo "installing the locked environment (uv.lock) into $(VENV)"
+	@$(UV) sync --frozen --extra dev --python 3.11 --quiet
 	@touch $@
 
 install: $(VENV)/.installed

@@ -88,7 +88,8 @@ def brief_card(card: str) -> str:
     for line in card.splitlines():
         if line.startswith("#"):
             section, rows = line, 0
-            if line.startswith("# ") or line.startswith("## Quality gate") or line in _WHOLE or line in _TOP_ROWS:
+            # the card's own title is left out: `model show` prints the version above it
+            if line.startswith("## Quality gate") or line in _WHOLE or line in _TOP_ROWS:
                 out.append(line)
             continue
         if section in _WHOLE and line.strip():
