@@ -44,7 +44,6 @@ class DbtBuildTally:
     """What one dbt build did, counted from the events dagster-dbt yields."""
 
     models: set[str] = field(default_factory=set)
-    materializations: int = 0
     tests_passed: int = 0
     tests_failed: int = 0
     warnings: int = 0
@@ -54,7 +53,6 @@ class DbtBuildTally:
         if kind in ("Output", "AssetMaterialization"):
             key = getattr(event, "asset_key", None) or getattr(event, "output_name", None)
             self.models.add(str(key))
-            self.materializations += 1
         elif kind in ("AssetCheckResult", "AssetCheckEvaluation"):
             if event.passed:
                 self.tests_passed += 1

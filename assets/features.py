@@ -38,12 +38,12 @@ def build_feature_assets(manifest_path: Path) -> AssetsDefinition:
     )
     def dbt_features(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: DuckDBResource):
         window = context.partition_time_window
+        days = partition_days(window.start, window.end)
         with warehouse.get_connection() as con:
-            refusal = feature_window_refusal(con, partition_days(window.start, window.end))
+            refusal = feature_window_refusal(con, days)
         if refusal:
             raise Failure(description=refusal)
         args = dbt_build_args(window.start, window.end)
-        days = partition_days(window.start, window.end)
         context.log.info(f"dbt {' '.join(args)} on {warehouse.database}")
         with warehouse_path_env(warehouse.database):  # the dbt subprocess starts here and inherits it
             invocation = dbt.cli(args, context=context)

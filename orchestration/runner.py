@@ -23,8 +23,6 @@ class RunSummary:
     job: str
     run_id: str
     success: bool
-    materializations: dict[str, int]  # asset key -> partitions materialized
-    failed_checks: list[str]
     record: RunRecord  # what each step recorded, for the console's lines (safeguard.run_report)
 
 
@@ -90,19 +88,21 @@ def run_job(
         asset_selection=group_asset_keys(groups) if groups else None,
         raise_on_error=False,
     )
+    from assets.features import dbt_features
+
+    dbt_keys = set(dbt_features.keys)  # the assets the dbt project builds: the console counts them as one step
     materialized: list[Materialized] = []
     checks: list[CheckOutcome] = []
     for event in result.all_events:
         if event.event_type_value == "ASSET_MATERIALIZATION":
             materialization = event.event_specific_data.materialization
             metadata = {name: value.value for name, value in materialization.metadata.items()}
-            materialized.append(Materialized(event.asset_key.to_user_string(), metadata))
+            from_dbt = event.asset_key in dbt_keys
+            materialized.append(Materialized(event.asset_key.to_user_string(), metadata, dbt_model=from_dbt))
         elif event.event_type_value == "ASSET_CHECK_EVALUATION":
             evaluation = event.event_specific_data
             blocking = evaluation.severity == AssetCheckSeverity.ERROR
             checks.append(
                 CheckOutcome(evaluation.asset_key.to_user_string(), evaluation.check_name, evaluation.passed, blocking)
             )
-    record = RunRecord.of(materialized, checks)
-    failed = [f"{c.asset}:{c.name}" for c in record.failed_checks()]
-    return RunSummary(job_name, result.run_id, result.success, dict(record.partitions), failed, record)
+    return RunSummary(job_name, result.run_id, result.success, RunRecord.of(materialized, checks))

@@ -44,10 +44,9 @@ class _PlainProgress:
     ):
         self.items, self.desc, self.unit, self.stream, self.every_s = items, desc, unit, stream, every_s
         self.total = total if total is not None else (len(items) if hasattr(items, "__len__") else None)
-        self.postfix = ""
 
     def set_postfix_str(self, text: str) -> None:
-        self.postfix = text
+        """A bar's "what runs now"; a plain line is printed after the item, so it has nothing to show it with."""
 
     def write(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
@@ -62,7 +61,6 @@ class _PlainProgress:
                 continue
             now = time.monotonic()
             if now - last >= self.every_s or (self.total is not None and done == self.total):
-                # no postfix here: on a bar it says what runs now; in a plain line it would name what just ended
                 self.write(plain_line(self.desc, done, self.total, self.unit, now - started))
                 last = now
 

@@ -16,15 +16,15 @@ from typing import Any
 from safeguard.vocabulary import ALERT_TIERS
 
 INGESTED = ("raw_usage_events", "raw_accounts", "raw_enforcement_actions")
-SCORED, SERVED, PUBLISHED = "account_risk_scores", "served_risk_scores", "risk_tables"
+SCORED, PUBLISHED = "account_risk_scores", "risk_tables"
 MODEL, ROLLOUT, REVIEW = "risk_model", "rollout_evaluation", "review_queue"
-OWN_STEPS = {*INGESTED, "raw_review_labels", SCORED, SERVED, PUBLISHED, MODEL, ROLLOUT, REVIEW}
 
 
 @dataclass(frozen=True)
 class Materialized:
     asset: str
     metadata: Mapping[str, Any]  # plain values (numbers, text, dicts)
+    dbt_model: bool = False  # built by the dbt project (the runner knows which assets dbt builds)
 
 
 @dataclass(frozen=True)
@@ -41,22 +41,21 @@ class RunRecord:
 
     materialized: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     partitions: dict[str, int] = field(default_factory=dict)
+    dbt_models: list[str] = field(default_factory=list)
     checks: list[CheckOutcome] = field(default_factory=list)
 
     @classmethod
     def of(cls, materialized: Sequence[Materialized], checks: Sequence[CheckOutcome]) -> RunRecord:
         record = cls(checks=list(checks))
         for m in materialized:
+            if m.dbt_model and m.asset not in record.materialized:
+                record.dbt_models.append(m.asset)
             record.materialized[m.asset] = m.metadata
             record.partitions[m.asset] = record.partitions.get(m.asset, 0) + 1
         return record
 
     def _meta(self, asset: str) -> Mapping[str, Any] | None:
         return self.materialized.get(asset)
-
-    @property
-    def dbt_models(self) -> list[str]:
-        return [a for a in self.materialized if a not in OWN_STEPS]
 
     def failed_checks(self) -> list[CheckOutcome]:
         return [c for c in self.checks if not c.passed]
@@ -116,19 +115,23 @@ def published_phrase(record: RunRecord) -> str | None:
     return f"published {_int(meta.get('dagster/row_count')):,} rows; {last_day}: {_tiers(meta.get('rows_per_tier'))}"
 
 
-def rollout_phrase(record: RunRecord) -> str | None:
-    meta = record._meta(ROLLOUT)
-    decisions = (meta or {}).get("decisions") or {}
+def _last_decision(record: RunRecord) -> tuple[str, str] | None:
+    """(day, what the rollout did on it) for the run's last evaluated day."""
+    decisions = (record._meta(ROLLOUT) or {}).get("decisions") or {}
     if not decisions:
         return None
     day = max(decisions)
     last = decisions[day]
     if not last.get("rollout_id"):
-        return f"{day}: no rollout in progress"
+        return day, "no rollout in progress"
     what = last.get("decision") or "no decision"
     stage = last.get("to_stage") or last.get("stage_in_effect")
-    reason = str(last.get("reason") or "")
-    return f"{day}: {what} at {stage} ({_short(reason)})"
+    return day, f"{what} at {stage} ({_short(str(last.get('reason') or ''))})"
+
+
+def rollout_phrase(record: RunRecord) -> str | None:
+    last = _last_decision(record)
+    return None if last is None else f"{last[0]}: {last[1]}"
 
 
 def review_phrase(record: RunRecord) -> str | None:
@@ -179,9 +182,9 @@ def day_line(day: str, record: RunRecord, seconds: float) -> str:
     model = model_phrase(record)
     if model is not None:
         parts.append(f"model {_short(model, 90)}")
-    rollout = rollout_phrase(record)
+    rollout = _last_decision(record)
     if rollout is not None:
-        parts.append("rollout " + rollout.split(": ", 1)[1])
+        parts.append(f"rollout {rollout[1]}")
     review = record._meta(REVIEW)
     if review is not None:
         parts.append(f"{_int(review.get('cases'))} review case(s)")

@@ -14,8 +14,8 @@ def _record(*, failed_gate: bool = False) -> RunRecord:
         Materialized("raw_usage_events", ingest),  # a range run records the same metadata once per day
         Materialized("raw_usage_events", ingest),
         Materialized("raw_accounts", {"dagster/row_count": 15, "rows_quarantined": 0}),
-        Materialized("stg_usage_events", {}),
-        Materialized("fct_account_features", {}),
+        Materialized("stg_usage_events", {}, dbt_model=True),
+        Materialized("fct_account_features", {}, dbt_model=True),
         Materialized("risk_model", {"summary": "risk-1: gate passed, registered as champion"}),
         Materialized("account_risk_scores", {"rows": 9778, "models": ["risk-1", "risk-2"]}),
         Materialized(
@@ -79,7 +79,7 @@ def test_a_day_run_is_one_line():
 
 
 def test_a_run_of_features_only_says_nothing_of_later_steps():
-    record = RunRecord.of([Materialized("fct_account_features", {})], [])
+    record = RunRecord.of([Materialized("fct_account_features", {}, dbt_model=True)], [])
     assert step_lines(record) == ["  features    1 dbt models built, 0 of 0 data tests passed"]
     assert day_line("2026-09-01", record, 2.0) == "2026-09-01  [2 s]"
 
