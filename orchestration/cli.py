@@ -16,7 +16,7 @@ from safeguard import cli as domain_cli
 from safeguard.cli import _iso_date, _positive_int
 from safeguard.dates import day_range
 from safeguard.progress import note, progress
-from safeguard.run_report import day_line, step_lines
+from safeguard.run_report import day_line, failure_lines, step_lines
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -89,8 +89,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if outside:
         print(f"safeguard run: error: {outside}", file=sys.stderr)
         return 2
+    verbose = args.verbose or args.run_verbose
     try:
-        log_level = console_log_level(args.verbose or args.run_verbose)
+        log_level = console_log_level(verbose)
     except ValueError as e:
         print(f"safeguard run: error: {e}", file=sys.stderr)
         return 2
@@ -115,20 +116,23 @@ def cmd_run(args: argparse.Namespace) -> int:
             bar.set_postfix_str(f"{first}: job {job}")
         started = time.monotonic()
         try:
-            summary = run_job(job, first, final, groups=args.groups, log_level=log_level)
+            summary = run_job(job, first, final, groups=args.groups, log_level=log_level, tracebacks=verbose)
         except ValueError as e:
             print(f"safeguard run: error: {e}", file=sys.stderr)
             return 2
         seconds = time.monotonic() - started
         if per_day:
             note(bar, f"[{done}/{len(windows)}] " + day_line(first, summary.record, seconds))
+            for line in failure_lines(summary.record):
+                note(bar, line)
         else:
             for line in step_lines(summary.record):
                 print(line)
         if not summary.success:
+            trace = "the stack trace is above" if verbose else "the stack trace: safeguard -v run ..."
             print(
-                f"run {summary.run_id} FAILED after {seconds:.0f}s: the error is above; every event of the run is in "
-                "the Dagster instance (make ui), or run again with safeguard -v",
+                f"run {summary.run_id} FAILED after {seconds:.0f}s: {trace}, and every event of the run is in the "
+                "Dagster instance (make ui)",
                 flush=True,
             )
             return 1

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from dagster import AssetCheckSeverity, DagsterInstance
 
-from safeguard.run_report import CheckOutcome, Materialized, RunRecord
+from safeguard.run_report import CheckOutcome, Materialized, RunRecord, StepFailure
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
@@ -72,17 +72,21 @@ def run_job(
     *,
     groups: list[str] | None = None,
     log_level: str = "INFO",
+    tracebacks: bool = True,
 ) -> RunSummary:
     """Execute ``job_name`` for the days ``first_day`` .. ``last_day`` in one run (optionally only ``groups``).
 
     The console shows the run's events at ``log_level`` (WARNING: only what needs a person; INFO: what each step
-    did; DEBUG: every event and every dbt line). The instance keeps every event whatever the level.
+    did; DEBUG: every event and every dbt line). With ``tracebacks=False`` a failure's events and stack traces are
+    not printed; the summary's record names each failed step and its error instead. The instance keeps every event
+    whatever the level.
     """
+    from orchestration.console_logger import cli_console_logger
     from orchestration.definitions import defs
 
-    job = defs.resolve_job_def(job_name)
+    job = defs.resolve_job_def(job_name).with_logger_defs({"console": cli_console_logger})
     result = job.execute_in_process(
-        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+        run_config={"loggers": {"console": {"config": {"log_level": log_level, "tracebacks": tracebacks}}}},
         instance=instance or _instance(),
         tags=range_tags(first_day, last_day),
         asset_selection=group_asset_keys(groups) if groups else None,
@@ -93,6 +97,7 @@ def run_job(
     dbt_keys = set(dbt_features.keys)  # the assets the dbt project builds: the console counts them as one step
     materialized: list[Materialized] = []
     checks: list[CheckOutcome] = []
+    failures: list[StepFailure] = []
     for event in result.all_events:
         if event.event_type_value == "ASSET_MATERIALIZATION":
             materialization = event.event_specific_data.materialization
@@ -105,4 +110,18 @@ def run_job(
             checks.append(
                 CheckOutcome(evaluation.asset_key.to_user_string(), evaluation.check_name, evaluation.passed, blocking)
             )
-    return RunSummary(job_name, result.run_id, result.success, RunRecord.of(materialized, checks))
+        elif event.event_type_value == "STEP_FAILURE":
+            failures.append(step_failure(event.step_key, event.event_specific_data.error))
+    return RunSummary(job_name, result.run_id, result.success, RunRecord.of(materialized, checks, failures))
+
+
+def step_failure(step: str, error) -> StepFailure:
+    """A failed step and the error a person reads: the innermost cause of Dagster's wrapper (the exception the
+    step raised), its class and the first line of its message."""
+    while error.cause is not None:
+        error = error.cause
+    first_line = (error.message or "").strip().splitlines()[0] if (error.message or "").strip() else ""
+    # the message may start with the class, qualified or not: "safeguard.landing.IncompleteDayError: ..."
+    head, sep, rest = first_line.partition(": ")
+    message = rest if sep and error.cls_name and head.split(".")[-1] == error.cls_name else first_line
+    return StepFailure(step, error.cls_name or "Error", message)

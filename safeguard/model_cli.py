@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from safeguard.card_digest import brief_card
 from safeguard.config import settings
 
 
@@ -72,33 +73,3 @@ def cmd_model(args: argparse.Namespace) -> int:
         except RegistryError as e:
             print(f"safeguard model {args.model_command}: {e}", file=sys.stderr)
             return 1
-
-
-# The sections of a card (safeguard.model_card) that `model show --brief` keeps whole, and how many table rows of the
-# others it keeps; the lines a brief card keeps from the prose sections start with one of these.
-_WHOLE = ("## Validation metrics", "## Tier thresholds")
-_TOP_ROWS = {"## Top features by gain": 5}
-_KEPT_LINES = ("Created ", "- served model:", "Overall:", "Per archetype,")
-
-
-def brief_card(card: str) -> str:
-    """A card's headline in about 30 lines: what a newcomer reads first (the whole card stays one command away)."""
-    out: list[str] = []
-    section, rows = "", 0
-    for line in card.splitlines():
-        if line.startswith("#"):
-            section, rows = line, 0
-            # the card's own title is left out: `model show` prints the version above it
-            if line.startswith("## Quality gate") or line in _WHOLE or line in _TOP_ROWS:
-                out.append(line)
-            continue
-        if section in _WHOLE and line.strip():
-            out.append(line)
-        elif section in _TOP_ROWS and line.startswith("|"):
-            rows += 1
-            if rows <= _TOP_ROWS[section] + 2:  # the header, the rule, then the rows
-                out.append(line)
-        elif line.startswith(_KEPT_LINES):
-            out.append(line)
-    out.append("(the whole card: safeguard model show, or the risk_model asset in the UI)")
-    return "\n".join(out)

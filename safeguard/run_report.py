@@ -35,6 +35,13 @@ class CheckOutcome:
     blocking: bool  # an ERROR-severity check: its failure stops what depends on the asset
 
 
+@dataclass(frozen=True)
+class StepFailure:
+    step: str
+    error: str  # the exception's class, e.g. LandingError
+    message: str  # the first line of its message
+
+
 @dataclass
 class RunRecord:
     """A run's materializations (the last per asset: a range run records the same metadata on each day) and checks."""
@@ -43,10 +50,16 @@ class RunRecord:
     partitions: dict[str, int] = field(default_factory=dict)
     dbt_models: list[str] = field(default_factory=list)
     checks: list[CheckOutcome] = field(default_factory=list)
+    failures: list[StepFailure] = field(default_factory=list)
 
     @classmethod
-    def of(cls, materialized: Sequence[Materialized], checks: Sequence[CheckOutcome]) -> RunRecord:
-        record = cls(checks=list(checks))
+    def of(
+        cls,
+        materialized: Sequence[Materialized],
+        checks: Sequence[CheckOutcome],
+        failures: Sequence[StepFailure] = (),
+    ) -> RunRecord:
+        record = cls(checks=list(checks), failures=list(failures))
         for m in materialized:
             if m.dbt_model and m.asset not in record.materialized:
                 record.dbt_models.append(m.asset)
@@ -124,9 +137,23 @@ def _last_decision(record: RunRecord) -> tuple[str, str] | None:
     last = decisions[day]
     if not last.get("rollout_id"):
         return day, "no rollout in progress"
-    what = last.get("decision") or "no decision"
-    stage = last.get("to_stage") or last.get("stage_in_effect")
-    return day, f"{what} at {stage} ({_short(str(last.get('reason') or ''))})"
+    return day, decision_phrase(last)
+
+
+def decision_phrase(decision: Mapping[str, Any]) -> str:
+    """A rollout decision in a few words: where it went, and for a hold, what it waits for (the full reason is in
+    ``safeguard rollout status`` and the audit log)."""
+    what = decision.get("decision") or "no decision"
+    reason = str(decision.get("reason") or "")
+    if what == "advance":
+        return f"advance {decision.get('stage_in_effect')} -> {decision.get('to_stage')} ({_short(reason, 60)})"
+    if what == "rollback":
+        return f"rollback from {decision.get('stage_in_effect')} ({_short(reason, 80)})"
+    stage = decision.get("to_stage") or decision.get("stage_in_effect")
+    waiting = decision.get("waiting_for") or []
+    if what == "hold" and waiting and not reason.startswith(("arm has", "paused")):
+        return f"hold at {stage}, waiting for {', '.join(waiting)}"
+    return f"{what} at {stage} ({_short(reason, 80)})"
 
 
 def rollout_phrase(record: RunRecord) -> str | None:
@@ -163,7 +190,12 @@ def step_lines(record: RunRecord) -> list[str]:
     lines += [
         f"  FAILED check {c.asset}:{c.name}" + ("" if c.blocking else " (warning)") for c in record.failed_checks()
     ]
-    return lines
+    return lines + failure_lines(record)
+
+
+def failure_lines(record: RunRecord) -> list[str]:
+    """A line per failed step: the step and the error it raised (the stack trace: ``safeguard -v``, or the UI)."""
+    return [f"  FAILED step {f.step}: {f.error}: {f.message}" for f in record.failures]
 
 
 def day_line(day: str, record: RunRecord, seconds: float) -> str:

@@ -36,6 +36,12 @@ def add_review(subparsers: argparse._SubParsersAction) -> None:
     queue.add_argument(
         "--limit", type=_positive_int, default=None, help="print only the first N cases (default: all of them)"
     )
+    queue.add_argument(
+        "--members",
+        type=_positive_int,
+        default=None,
+        help="print only the N riskiest members of each case, with a count of the rest (default: every member)",
+    )
     decide = actions.add_parser("decide", help="record a decision on a case (every member, or one)")
     decide.add_argument("case_id", metavar="CASE", help="a case id from the queue, e.g. 2026-11-09#007")
     verdict = decide.add_mutually_exclusive_group(required=True)
@@ -79,14 +85,14 @@ def cmd_review(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
                 return 1
-            print_queue(rows, args.limit)
+            print_queue(rows, args.limit, args.members)
             return 0
         except QueueError as e:
             print(f"safeguard review: {e}", file=sys.stderr)
             return 2
 
 
-def print_queue(rows, limit: int | None = None) -> None:
+def print_queue(rows, limit: int | None = None, members_shown: int | None = None) -> None:
     cases = {}
     for r in rows:
         cases.setdefault(r.case_id, []).append(r)
@@ -98,5 +104,7 @@ def print_queue(rows, limit: int | None = None) -> None:
         print(f"\n{case_id}  expected abuse {head.case_expected_abuse:.2f}  {head.case_accounts} account(s){links}")
         for item in head.case_reasons:
             print(f"  - {item['reason']} ({item['accounts']} of {head.case_accounts})")
-        for m in members:
+        for m in members[:members_shown]:
             print(f"    {m.account_id:<24} {m.probability:.4f}  {m.tier}")
+        if members_shown is not None and len(members) > members_shown:
+            print(f"    ... and {len(members) - members_shown} more (all of them: without --members)")

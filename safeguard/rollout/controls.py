@@ -295,7 +295,7 @@ def next_decision_day(
 
 
 def status(
-    store: RolloutStore, *, last_served: date | None = None, now: datetime | None = None, recent: int = 5
+    store: RolloutStore, *, last_served: date | None = None, now: datetime | None = None, recent: int = 30
 ) -> RolloutStatus:
     """The running rollout (else the latest one) with its stage, days in stage, guardrails and last decisions."""
     rollout = store.current() or store.latest()
@@ -391,10 +391,45 @@ def format_status(s: RolloutStatus) -> str:
         lines.append(f"  next possible automatic advance: the evaluation of score day {s.next_decision_day}")
     elif r.is_running:
         lines.append("  no automatic advance possible: paused, or a named person promotes the next stage")
-    lines.append("  last decisions:")
-    for e in s.recent:
-        day = f" on {e.score_date}" if e.score_date else ""
-        lines.append(
-            f"    {e.event_time:%Y-%m-%d %H:%M} {e.decision:<8} {e.from_stage} -> {e.to_stage} by {e.actor}{day}: {e.reason}"
-        )
+    lines.append(
+        "  last decisions (consecutive holds as one line; every reason in full: the audit log, rollout_events):"
+    )
+    lines += [f"    {line}" for line in decision_lines(s.recent)]
     return "\n".join(lines)
+
+
+def _held_for(event: EventRecord) -> list[str]:
+    metrics = ((event.metrics or {}).get("guardrails") or {}).get("metrics") or []
+    return policy.waiting_for({m["name"]: m["status"] for m in metrics})
+
+
+def decision_lines(events: list[EventRecord]) -> list[str]:
+    """The decisions, oldest first, one line each, but a run of daily holds at one stage is one line: its days,
+    how many, and what the last of them waited for. Every other decision keeps its whole reason."""
+    lines: list[str] = []
+    i = 0
+    while i < len(events):
+        e = events[i]
+        j = i
+        while (
+            e.decision == "hold"
+            and j + 1 < len(events)
+            and events[j + 1].decision == "hold"
+            and events[j + 1].from_stage == e.from_stage
+        ):
+            j += 1
+        if j > i:
+            last = events[j]
+            waits = _held_for(last)
+            why = f"waiting for {', '.join(waits)}" if waits else (last.reason or "")
+            lines.append(
+                f"{e.score_date} .. {last.score_date} hold x{j - i + 1} at {e.from_stage} by {last.actor}: {why}"
+            )
+        else:
+            day = f" on {e.score_date}" if e.score_date else ""
+            lines.append(
+                f"{e.event_time:%Y-%m-%d %H:%M} {e.decision:<8} {e.from_stage} -> {e.to_stage} by {e.actor}{day}: "
+                f"{e.reason}"
+            )
+        i = j + 1
+    return lines

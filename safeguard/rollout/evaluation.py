@@ -51,7 +51,7 @@ from safeguard.registry import ModelRegistry
 from safeguard.rollout.backtest_replay import BACKTEST_SCORES_TABLE
 from safeguard.rollout.bucketing import buckets, in_candidate_arm
 from safeguard.rollout.guardrails import OUTCOME_GUARDRAILS, GuardrailReport, evaluate_guardrails
-from safeguard.rollout.policy import decide
+from safeguard.rollout.policy import decide, waiting_for
 from safeguard.rollout.served import last_served_day
 from safeguard.rollout.state import EventRecord, RolloutState, RolloutStore, StaleRolloutError, end_of_day
 from safeguard.scoring import FEATURES_TABLE, SCORES_TABLE
@@ -128,6 +128,8 @@ class DayEvaluation:
             "to_stage": event.to_stage if event else None,
             "recorded_now": self.decision is not None,
             "reason": event.reason if event else self.note,
+            # the day line's short form: which deciding guardrails have not passed yet
+            "waiting_for": waiting_for({m.name: m.status for m in self.report.metrics}) if self.report else [],
         }
 
     def metrics(self) -> dict[str, Any]:

@@ -130,6 +130,12 @@ def decide(
     return Decision("advance", stage.name, target.name, passed + judged + notes)
 
 
+def waiting_for(statuses: Mapping[str, str]) -> list[str]:
+    """The guardrails that decide (comparisons, then outcomes) and have not passed, by name, from
+    ``{name: status}``: what a held stage waits for, in a line a person reads. Shared guardrails never decide."""
+    return [name for name in (*COMPARISON_GUARDRAILS, *OUTCOME_GUARDRAILS) if statuses.get(name) != "pass"]
+
+
 def evidence_holds(plan: RolloutPlan, report: GuardrailReport) -> list[str]:
     """Why the evidence does not let the rollout advance yet (empty: it does).
 

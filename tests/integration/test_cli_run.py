@@ -4,6 +4,7 @@ zone that follows the contract (here one written by the test factory, not by the
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import duckdb
 
@@ -66,3 +67,23 @@ def test_an_unknown_log_level_is_refused_before_anything_runs(capsys, monkeypatc
     monkeypatch.setenv("SAFEGUARD_LOG_LEVEL", "chatty")
     assert main(["run", "--start", DAYS[0], "--days", "1", "--groups", "ingestion"]) == 2
     assert "SAFEGUARD_LOG_LEVEL='CHATTY' is not a log level; use one of DEBUG, INFO, WARNING" in capsys.readouterr().err
+
+
+def test_a_failed_run_names_the_step_and_its_error_in_one_line_and_the_trace_is_one_flag_away(capsys):
+    s = settings()
+    write_landing(LandingZone(s.landing_uri), DAYS[:1], rows=5, files_per_day=1)
+    marker = Path(s.landing_uri) / "usage_events" / f"date={DAYS[0]}" / "_SUCCESS"
+    marker.unlink()  # the producer has not finished the day
+
+    assert main(["run", "--start", DAYS[0], "--days", "1", "--groups", "ingestion"]) == 1
+    captured = capsys.readouterr()
+    shown = captured.out + captured.err
+    failed = [line for line in captured.out.splitlines() if line.startswith("  FAILED step ")]
+    assert len(failed) == 1 and failed[0].startswith("  FAILED step raw_usage_events: "), captured.out
+    assert "_SUCCESS" in failed[0] and DAYS[0] in failed[0]
+    assert re.search(r"run \S+ FAILED after \d+s: the stack trace: safeguard -v run", captured.out)
+    assert "Stack Trace" not in shown and "STEP_FAILURE" not in shown and "RUN_FAILURE" not in shown
+
+    assert main(["-v", "run", "--start", DAYS[0], "--days", "1", "--groups", "ingestion"]) == 1
+    loud = capsys.readouterr()
+    assert "STEP_FAILURE" in loud.err and "Stack Trace" in loud.err

@@ -242,6 +242,11 @@ def test_cli_prints_the_queue_and_records_a_decision(published, monkeypatch, cap
     out = capsys.readouterr().out
     ring = published["ring"][DAYS[0]]
     assert "linked by device" in out and all(a in out for a in ring)
+    assert len(ring) > 1
+    assert main(["review", "queue", "--date", DAYS[0], "--members", "1"]) == 0  # the riskiest member of each case
+    short = capsys.readouterr().out
+    assert f"    ... and {len(ring) - 1} more (all of them: without --members)" in short
+    assert sum(a in short for a in ring) == 1
     first_case = out.split("\n\n")[1].split()[0]
     assert main(["review", "decide", first_case, "--confirm", "--actor", "ana", "--note", "card testing"]) == 0
     assert "confirmed by ana" in capsys.readouterr().out

@@ -29,6 +29,7 @@ from safeguard.rollout import (
     start,
 )
 from safeguard.rollout.guardrails import psi, quantile_edges
+from safeguard.rollout.policy import waiting_for
 
 N = 5000
 PLAN = RolloutPlan()
@@ -336,6 +337,8 @@ def test_no_advance_without_a_judged_outcome_and_the_reason_says_what_is_missing
         "0 of 1 outcome guardrail(s) judged on matured labels" in r and "0 of 20 labelled positives" in r
         for r in decision.reasons
     ), decision.reasons
+    # the day line's short form names only the deciding guardrails still missing: here the outcomes
+    assert waiting_for({m.name: m.status for m in unlabelled.metrics}) == ["precision_drop", "recall_drop"]
     few = np.full(N, np.nan)
     few[:60] = labels_for(scores[:60], 3)
     partly = decide(PLAN, "canary_1", 5, N, compare(scores, scores, labels=few), paused=False)

@@ -20,7 +20,7 @@ from safeguard.landing import ObjectStore
 from safeguard.registry import ModelRegistry
 from safeguard.rollout import RolloutPlan, Stage, buckets, controls, policy
 from safeguard.rollout.served import SERVED_TABLE, ServingError, last_served_day, serve_day
-from safeguard.rollout.state import RolloutStateError, RolloutStore, StaleRolloutError, end_of_day
+from safeguard.rollout.state import EventRecord, RolloutStateError, RolloutStore, StaleRolloutError, end_of_day
 from safeguard.scoring import SCORES_SCHEMA, write_scores
 from safeguard.serving.db import engine_for, upgrade
 from tests import model_factory as mf
@@ -391,3 +391,43 @@ def test_evaluating_without_the_marts_names_the_day_and_the_missing_table(wareho
     facts = TrainingFacts("m-cand", ["feat_00"], date(2026, 7, 1), date(2026, 7, 20), 14)
     with pytest.raises(EvaluationError, match=r"2026-09-02: cannot evaluate rollout rollout-0001-m-cand: .*fct_"):
         evaluate_metrics(con, D[1], state_at(Stage("canary_5", 5)), facts)
+
+
+def test_status_shows_a_run_of_daily_holds_as_one_line_and_other_decisions_in_full():
+    def event(i, decision, stage, to, reason, statuses=None):
+        metrics = {"guardrails": {"metrics": [{"name": n, "status": st} for n, st in (statuses or {}).items()]}}
+        return EventRecord(
+            i,
+            "r1",
+            datetime(2026, 10, 25 + i, 23, 59),
+            D[0] + timedelta(days=i),
+            stage,
+            to,
+            decision,
+            "policy",
+            reason,
+            metrics,
+        )
+
+    waiting = {
+        "alert_rate_ratio": "pass",
+        "alert_agreement": "pass",
+        "score_psi": "pass",
+        "precision_drop": "insufficient_data",
+        "recall_drop": "insufficient_data",
+    }
+    events = [
+        event(0, "start", "not_started", "shadow", "started by ada"),
+        event(1, "hold", "shadow", "shadow", "a long reason " * 20, waiting),
+        event(2, "hold", "shadow", "shadow", "a long reason " * 20, waiting),
+        event(3, "hold", "shadow", "shadow", "a long reason " * 20, {**waiting, "recall_drop": "pass"}),
+        event(4, "advance", "shadow", "canary_1", "4 guardrail(s) pass; judged pass: recall_drop=0.01"),
+        event(5, "hold", "canary_1", "canary_1", "arm has 3 accounts, fewer than min_arm_accounts=40"),
+    ]
+    lines = controls.decision_lines(events)
+    assert len(lines) == 4
+    assert lines[1] == f"{D[1]} .. {D[3]} hold x3 at shadow by policy: waiting for precision_drop"
+    assert lines[2].endswith(
+        "advance  shadow -> canary_1 by policy on 2026-09-05: 4 guardrail(s) pass; judged pass: recall_drop=0.01"
+    )
+    assert lines[3].endswith("by policy on 2026-09-06: arm has 3 accounts, fewer than min_arm_accounts=40")

@@ -5,7 +5,15 @@ from __future__ import annotations
 import io
 
 from safeguard.progress import plain_line, progress
-from safeguard.run_report import CheckOutcome, Materialized, RunRecord, day_line, step_lines
+from safeguard.run_report import (
+    CheckOutcome,
+    Materialized,
+    RunRecord,
+    StepFailure,
+    day_line,
+    decision_phrase,
+    step_lines,
+)
 
 
 def _record(*, failed_gate: bool = False) -> RunRecord:
@@ -59,7 +67,7 @@ def test_a_range_run_is_one_line_per_step_with_its_counts():
         "  model       risk-1: gate passed, registered as champion",
         "  scoring     scored 9,778 account-days with 2 model(s)",
         "  publishing  published 4,889 rows; 2026-10-26: critical 3 · high 6 · elevated 80",
-        "  rollout     2026-10-26: advance at canary_1 (4 guardrails pass over 4,915 accounts)",
+        "  rollout     2026-10-26: advance shadow -> canary_1 (4 guardrails pass over 4,915 accounts)",
         "  review      33 case(s) on the last day, 1 ring(s)",
     ]
     assert _record().partitions["raw_usage_events"] == 2
@@ -73,9 +81,19 @@ def test_a_day_run_is_one_line():
     line = day_line("2026-10-26", _record(), 41.4)
     assert line == (
         "2026-10-26 · events 8,392 (3 quarantined) · published 4,889 (critical 3 · high 6 · elevated 80) · "
-        "model risk-1: gate passed, registered as champion · rollout advance at canary_1 (4 guardrails pass over "
-        "4,915 accounts) · 33 review case(s)  [41 s]"
+        "model risk-1: gate passed, registered as champion · rollout advance shadow -> canary_1 (4 guardrails pass "
+        "over 4,915 accounts) · 33 review case(s)  [41 s]"
     )
+
+
+def test_a_hold_says_what_it_waits_for_and_a_small_arm_says_so():
+    hold = {"decision": "hold", "stage_in_effect": "canary_1", "to_stage": "canary_1", "reason": "waiting for ..."}
+    waiting = {**hold, "waiting_for": ["alert_rate_ratio", "recall_drop"]}
+    assert decision_phrase(waiting) == "hold at canary_1, waiting for alert_rate_ratio, recall_drop"
+    small = {**waiting, "reason": "arm has 30 accounts, fewer than min_arm_accounts=40; waiting for a larger arm"}
+    assert decision_phrase(small).startswith("hold at canary_1 (arm has 30 accounts, fewer than min_arm_accounts=40")
+    rollback = {"decision": "rollback", "stage_in_effect": "canary_5", "to_stage": "rolled_back", "reason": "breach"}
+    assert decision_phrase(rollback) == "rollback from canary_5 (breach)"
 
 
 def test_a_run_of_features_only_says_nothing_of_later_steps():
@@ -103,3 +121,11 @@ def test_progress_disabled_prints_nothing():
 def test_plain_line_reads_slow_work_as_seconds_per_item():
     assert plain_line("generate", 2, 10, "day", 20.0) == "generate: 2/10 days, 10.0 s/day, about 80 s left"
     assert plain_line("generate", 10, 10, "day", 5.0) == "generate: 10/10 days, 2.0 days/s, done in 5 s"
+
+
+def test_a_failed_step_is_one_line_with_its_error():
+    failure = StepFailure("raw_usage_events", "IncompleteDayError", "usage_events 2026-09-01: no _SUCCESS at /l")
+    record = RunRecord.of([], [], [failure])
+    assert step_lines(record) == [
+        "  FAILED step raw_usage_events: IncompleteDayError: usage_events 2026-09-01: no _SUCCESS at /l"
+    ]
