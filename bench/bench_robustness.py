@@ -59,6 +59,7 @@ from safeguard.baseline import DEFAULT_SIGNALS, RulesBaseline
 from safeguard.catalog import load_catalog
 from safeguard.examples import EXAMPLES_TABLE, read_training_examples
 from safeguard.labels import DEFAULT_LABEL_POLICY, LABEL_POLICIES
+from safeguard.progress import progress
 from safeguard.robustness import (
     LABEL,
     OVERALL,
@@ -372,7 +373,8 @@ def main() -> None:
         parser.error("the backfill needs at least 34 days (20 days of examples + the 14-day label horizon)")
 
     worlds = []
-    for preset, seed in args.worlds:
+    # a bar on a terminal; in a log, a line with the worlds done and the time left after each world
+    for preset, seed in progress(args.worlds, "robustness", unit="world", every_s=0.0):
         try:
             worlds.append(run_world(preset, seed, args))
         except (SystemExit, RobustnessDataError) as e:

@@ -21,13 +21,25 @@ HERE = Path(__file__).resolve().parent
 DRY_RUN = False
 
 
+STARTED = time.monotonic()
+DONE: list[str] = []
+
+
 def step(name: str, args: list[str]) -> None:
-    print(f"\n== {name}: {' '.join(args)}", flush=True)
+    """Run one benchmark; a line before and after it, with the count of benchmarks done and the time so far (each
+    benchmark prints its own progress: they differ too much in length for one bar to say the time left)."""
+    print(f"\n== [{len(DONE) + 1}] {name}: {' '.join(args)}", flush=True)
     if DRY_RUN:
+        DONE.append(name)
         return
     started = time.monotonic()
     subprocess.run([sys.executable, *args], check=True, cwd=HERE.parent)
-    print(f"== {name} done in {time.monotonic() - started:.0f}s", flush=True)
+    DONE.append(name)
+    print(
+        f"== [{len(DONE)}] {name} done in {time.monotonic() - started:.0f}s; {len(DONE)} benchmark(s) done in "
+        f"{time.monotonic() - STARTED:.0f}s",
+        flush=True,
+    )
 
 
 def main() -> None:

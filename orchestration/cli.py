@@ -15,7 +15,7 @@ from datetime import timedelta
 from safeguard import cli as domain_cli
 from safeguard.cli import _iso_date, _positive_int
 from safeguard.dates import day_range
-from safeguard.progress import note, progress
+from safeguard.progress import StepStatus, note, progress
 from safeguard.run_report import day_line, failure_lines, step_lines
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -112,14 +112,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     # a bar on a terminal; in a log, the day lines below carry the count, and a line with the time left every 5 min
     bar = progress(windows, "days", unit="day", enabled=per_day, every_s=300.0)
     for done, (first, final) in enumerate(bar, start=1):
-        if per_day:
-            bar.set_postfix_str(f"{first}: job {job}")
         started = time.monotonic()
+        # the step running now: on the day bar, or on a status line of its own (a terminal only, quiet mode only)
+        status = StepStatus(bar=bar if per_day else None, prefix=f"{first}: ")
         try:
-            summary = run_job(job, first, final, groups=args.groups, log_level=log_level, tracebacks=verbose)
+            summary = run_job(
+                job,
+                first,
+                final,
+                groups=args.groups,
+                log_level=log_level,
+                tracebacks=verbose,
+                on_step_start=None if verbose else status.started,
+            )
         except ValueError as e:
             print(f"safeguard run: error: {e}", file=sys.stderr)
             return 2
+        finally:
+            status.close()
         seconds = time.monotonic() - started
         if per_day:
             note(bar, f"[{done}/{len(windows)}] " + day_line(first, summary.record, seconds))

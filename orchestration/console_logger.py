@@ -15,8 +15,9 @@ Dagster's own logger and every trace in their compute logs.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
-from dagster import Field, InitLoggerContext, logger
+from dagster import Field, InitLoggerContext, LoggerDefinition, logger
 from dagster._core.log_manager import LOG_RECORD_METADATA_ATTR  # the record's dagster metadata: no public name
 from dagster._utils.log import create_console_logger
 
@@ -51,3 +52,21 @@ def cli_console_logger(init_context: InitLoggerContext) -> logging.Logger:
         for handler in console.handlers:
             handler.addFilter(_FailuresLeftToTheCli())
     return console
+
+
+def step_watcher(on_step_start: Callable[[str], None]) -> LoggerDefinition:
+    """A logger that tells ``on_step_start`` each step's key as it starts (the CLI's "now:" line); it prints
+    nothing itself."""
+
+    class _StepStarts(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            event = (getattr(record, LOG_RECORD_METADATA_ATTR, None) or {}).get("dagster_event")
+            if event is not None and event.event_type_value == "STEP_START" and event.step_key:
+                on_step_start(event.step_key)
+
+    def build(_init_context: InitLoggerContext) -> logging.Logger:
+        watcher = logging.Logger("safeguard.steps", level=logging.DEBUG)
+        watcher.addHandler(_StepStarts())
+        return watcher
+
+    return LoggerDefinition(build, description="tells the CLI which step started")

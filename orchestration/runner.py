@@ -8,7 +8,9 @@ in the UI), or on an ephemeral instance when none is configured.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from dagster import AssetCheckSeverity, DagsterInstance
 
@@ -73,20 +75,26 @@ def run_job(
     groups: list[str] | None = None,
     log_level: str = "INFO",
     tracebacks: bool = True,
+    on_step_start: Callable[[str], None] | None = None,
 ) -> RunSummary:
     """Execute ``job_name`` for the days ``first_day`` .. ``last_day`` in one run (optionally only ``groups``).
 
     The console shows the run's events at ``log_level`` (WARNING: only what needs a person; INFO: what each step
     did; DEBUG: every event and every dbt line). With ``tracebacks=False`` a failure's events and stack traces are
     not printed; the summary's record names each failed step and its error instead. The instance keeps every event
-    whatever the level.
+    whatever the level. ``on_step_start`` is told each step's key as it starts.
     """
-    from orchestration.console_logger import cli_console_logger
+    from orchestration.console_logger import cli_console_logger, step_watcher
     from orchestration.definitions import defs
 
-    job = defs.resolve_job_def(job_name).with_logger_defs({"console": cli_console_logger})
+    loggers: dict[str, Any] = {"console": cli_console_logger}
+    config: dict[str, Any] = {"console": {"config": {"log_level": log_level, "tracebacks": tracebacks}}}
+    if on_step_start is not None:
+        loggers["steps"] = step_watcher(on_step_start)
+        config["steps"] = {}
+    job = defs.resolve_job_def(job_name).with_logger_defs(loggers)
     result = job.execute_in_process(
-        run_config={"loggers": {"console": {"config": {"log_level": log_level, "tracebacks": tracebacks}}}},
+        run_config={"loggers": config},
         instance=instance or _instance(),
         tags=range_tags(first_day, last_day),
         asset_selection=group_asset_keys(groups) if groups else None,

@@ -45,9 +45,6 @@ class _PlainProgress:
         self.items, self.desc, self.unit, self.stream, self.every_s = items, desc, unit, stream, every_s
         self.total = total if total is not None else (len(items) if hasattr(items, "__len__") else None)
 
-    def set_postfix_str(self, text: str) -> None:
-        """A bar's "what runs now"; a plain line is printed after the item, so it has nothing to show it with."""
-
     def write(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
 
@@ -90,3 +87,32 @@ def note(bar: Any, text: str) -> None:
         bar.write(text)
     else:
         print(text, flush=True)
+
+
+class StepStatus:
+    """What a long run does right now, for a person at a terminal: one status line, rewritten as each step starts
+    (``  now: dbt_features (3 steps started, 41 s)``), cleared at the end. Off a terminal it prints nothing: a log
+    gets the run's step lines when the run ends. ``bar``: a day bar to carry the step as its postfix instead."""
+
+    def __init__(self, stream: IO[str] | None = None, bar: Any = None, prefix: str = ""):
+        self.stream = stream or sys.stderr
+        self.bar, self.prefix = bar, prefix
+        self.started_at = time.monotonic()
+        self.steps = 0
+        self.shown = False
+
+    def started(self, step: str) -> None:
+        self.steps += 1
+        if isinstance(self.bar, tqdm):
+            self.bar.set_postfix_str(f"{self.prefix}{step}")
+        elif self.bar is None and _is_terminal(self.stream):
+            elapsed = time.monotonic() - self.started_at
+            self.stream.write(f"\r\x1b[K  now: {step} ({self.steps} steps started, {elapsed:.0f} s)")
+            self.stream.flush()
+            self.shown = True
+
+    def close(self) -> None:
+        if self.shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            self.shown = False

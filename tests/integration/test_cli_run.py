@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 
 from orchestration.cli import main
+from orchestration.runner import run_job
 from safeguard.config import settings
 from safeguard.landing import LandingZone
 from tests.landing_factory import write_landing
@@ -87,3 +88,12 @@ def test_a_failed_run_names_the_step_and_its_error_in_one_line_and_the_trace_is_
     assert main(["-v", "run", "--start", DAYS[0], "--days", "1", "--groups", "ingestion"]) == 1
     loud = capsys.readouterr()
     assert "STEP_FAILURE" in loud.err and "Stack Trace" in loud.err
+
+
+def test_the_runner_tells_which_step_starts():
+    s = settings()
+    write_landing(LandingZone(s.landing_uri), DAYS[:1], rows=5, files_per_day=1)
+    started: list[str] = []
+    summary = run_job("full_graph", DAYS[0], DAYS[0], groups=["ingestion"], on_step_start=started.append)
+    assert summary.success
+    assert {"raw_usage_events", "raw_accounts", "raw_enforcement_actions"} <= set(started), started

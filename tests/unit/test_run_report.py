@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from safeguard.progress import plain_line, progress
+from safeguard.progress import StepStatus, plain_line, progress
 from safeguard.run_report import (
     CheckOutcome,
     Materialized,
@@ -129,3 +129,24 @@ def test_a_failed_step_is_one_line_with_its_error():
     assert step_lines(record) == [
         "  FAILED step raw_usage_events: IncompleteDayError: usage_events 2026-09-01: no _SUCCESS at /l"
     ]
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_step_running_now_is_one_rewritten_line_on_a_terminal_and_nothing_in_a_log():
+    terminal = _Terminal()
+    status = StepStatus(stream=terminal)
+    status.started("raw_usage_events")
+    status.started("dbt_features")
+    status.close()
+    text = terminal.getvalue()
+    assert "\n" not in text and text.endswith("\r\x1b[K")
+    assert "  now: raw_usage_events (1 steps started" in text and "  now: dbt_features (2 steps started" in text
+    log = io.StringIO()
+    quiet = StepStatus(stream=log)
+    quiet.started("raw_usage_events")
+    quiet.close()
+    assert log.getvalue() == "" and quiet.steps == 1
