@@ -146,7 +146,9 @@ def decision_phrase(decision: Mapping[str, Any]) -> str:
     what = decision.get("decision") or "no decision"
     reason = str(decision.get("reason") or "")
     if what == "advance":
-        return f"advance {decision.get('stage_in_effect')} -> {decision.get('to_stage')} ({_short(reason, 60)})"
+        # its first clause: how many guardrails passed over how many accounts (which ones: rollout status)
+        first = reason.split("; ")[0]
+        return f"advance {decision.get('stage_in_effect')} -> {decision.get('to_stage')} ({_short(first, 60)})"
     if what == "rollback":
         return f"rollback from {decision.get('stage_in_effect')} ({_short(reason, 80)})"
     stage = decision.get("to_stage") or decision.get("stage_in_effect")

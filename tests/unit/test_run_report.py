@@ -44,7 +44,7 @@ def _record(*, failed_gate: bool = False) -> RunRecord:
                         "decision": "advance",
                         "to_stage": "canary_1",
                         "stage_in_effect": "shadow",
-                        "reason": "4 guardrails pass over 4,915 accounts",
+                        "reason": "4 guardrails pass over 4,915 accounts; 4 day(s) in stage; judged pass: recall_drop=0.01",
                     },
                 }
             },
