@@ -36,14 +36,15 @@ install: $(VENV)/.installed
 
 # dbt's manifest is built here, never parsed when the code location is imported.
 dbt-manifest: install
-	$(BIN)/python -m orchestration.dbt
+	@echo "parsing the dbt project into the manifest Dagster loads (python -m orchestration.dbt)"
+	@$(BIN)/python -m orchestration.dbt
 
 dagster-home:
 	@mkdir -p $(DAGSTER_HOME)
 	@cp -n deploy/dagster.local.yaml $(DAGSTER_HOME)/dagster.yaml 2>/dev/null || true
 
 demo: dbt-manifest dagster-home
-	BIN=$(BIN) DEMO_ACCOUNTS=$(DEMO_ACCOUNTS) DEMO_DAYS=$(DEMO_DAYS) DEMO_START=$(DEMO_START) DEMO_SEED=$(DEMO_SEED) \
+	@BIN=$(BIN) DEMO_ACCOUNTS=$(DEMO_ACCOUNTS) DEMO_DAYS=$(DEMO_DAYS) DEMO_START=$(DEMO_START) DEMO_SEED=$(DEMO_SEED) \
 		bash scripts/demo.sh
 
 # The tests need the machine's PostgreSQL (started here, idempotently) besides the embedded defaults.

@@ -205,8 +205,9 @@ def day_line(day: str, record: RunRecord, seconds: float) -> str:
     parts = [day]
     ingest = record._meta("raw_usage_events")
     if ingest is not None:
+        quarantined = _int(ingest.get("rows_quarantined"))  # named only when there is something to look at
         parts.append(
-            f"events {_int(ingest.get('dagster/row_count')):,} ({_int(ingest.get('rows_quarantined'))} quarantined)"
+            f"events {_int(ingest.get('dagster/row_count')):,}" + (f" ({quarantined:,} quarantined)" if quarantined else "")
         )
     published = record._meta(PUBLISHED)
     if published is not None:
@@ -221,7 +222,7 @@ def day_line(day: str, record: RunRecord, seconds: float) -> str:
         parts.append(f"rollout {rollout[1]}")
     review = record._meta(REVIEW)
     if review is not None:
-        parts.append(f"{_int(review.get('cases'))} review case(s)")
+        parts.append(f"{_int(review.get('cases'))} review cases")
     failed = record.failed_checks()
     if failed:
         parts.append("FAILED " + ", ".join(f"{c.asset}:{c.name}" for c in failed))

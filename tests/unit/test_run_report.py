@@ -82,7 +82,7 @@ def test_a_day_run_is_one_line():
     assert line == (
         "2026-10-26 · events 8,392 (3 quarantined) · published 4,889 (critical 3 · high 6 · elevated 80) · "
         "model risk-1: gate passed, registered as champion · rollout advance shadow -> canary_1 (4 guardrails pass "
-        "over 4,915 accounts) · 33 review case(s)  [41 s]"
+        "over 4,915 accounts) · 33 review cases  [41 s]"
     )
 
 
