@@ -207,7 +207,8 @@ def day_line(day: str, record: RunRecord, seconds: float) -> str:
     if ingest is not None:
         quarantined = _int(ingest.get("rows_quarantined"))  # named only when there is something to look at
         parts.append(
-            f"events {_int(ingest.get('dagster/row_count')):,}" + (f" ({quarantined:,} quarantined)" if quarantined else "")
+            f"events {_int(ingest.get('dagster/row_count')):,}"
+            + (f" ({quarantined:,} quarantined)" if quarantined else "")
         )
     published = record._meta(PUBLISHED)
     if published is not None:
