@@ -29,7 +29,7 @@ $(UV):
 
 $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
 	@echo "installing the locked environment (uv.lock) into $(VENV)"
-	@$(UV) sync --frozen --extra dev --python 3.11 --quiet
+	@$(UV) sync --frozen --extra dev --extra spark --extra deploy --python 3.11 --quiet
 	@touch $@
 
 install: $(VENV)/.installed

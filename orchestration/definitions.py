@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from dagster import Definitions, in_process_executor, load_asset_checks_from_modules, load_assets_from_modules
+import os
+
+from dagster import Definitions, load_asset_checks_from_modules, load_assets_from_modules
 
 from assets import backtest, features, ingest, model, publish, review, rollout, scoring
 from assets.dbt_project import dbt_resource
 from assets.resources import build_resources
 from orchestration.automation import jobs, schedules, sensors, with_catch_up
+from orchestration.executor import executor_named
 from orchestration.rollout_jobs import rollout_jobs
 from orchestration.sensors import cold_start_retrain_sensor, landing_zone_sensor
 
@@ -22,6 +25,7 @@ defs = Definitions(
     resources={**build_resources(), "dbt": dbt_resource()},
     # Every step holds the one-slot duckdb pool, so a run's steps never overlap anyway: one process per run (as
     # `safeguard run` does) instead of one per step saves a code-location import per step. The price: a step that
-    # crashes the process ends its run (run monitoring marks it failed; re-execute from failure).
-    executor=in_process_executor,
+    # crashes the process ends its run (run monitoring marks it failed; re-execute from failure). A cluster with a
+    # warehouse that is not a local file may run each step in a pod of its own (SAFEGUARD_EXECUTOR=k8s).
+    executor=executor_named(os.environ.get("SAFEGUARD_EXECUTOR")),
 )
