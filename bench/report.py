@@ -288,6 +288,61 @@ def backtest() -> list[str]:
     ]
 
 
+def spark_scoring() -> list[str]:
+    name, r = _load("spark_scoring.json")
+    if not r:
+        return []
+    fewest = min(r["spark_seconds"], key=int)
+    lines = [
+        "## Scoring with reasons on Spark (issue 18)",
+        f"`bench/bench_spark_scoring.py`: one day of {r['accounts']:,} accounts ({r['features']} features, "
+        f"{r['trees']} trees, {r['explained_rows']:,} rows explained with TreeSHAP), the single-machine path "
+        f"(`score_accounts`) next to the same function as a Spark job on a local Spark (`local[{r['cores']}]`, the "
+        f"same {r['cores']} cores), written to Spark's noop sink; best of {r['repeats']}, load average "
+        f"{[round(x, 2) for x in r['load_average']]} at the end.",
+        "",
+        _row("", "seconds", "ratio to one machine", "accounts per core-second"),
+        _row("---", "---", "---", "---"),
+        _row(
+            "single machine (`score_accounts`)",
+            r["baseline_seconds"],
+            "1.00x",
+            f"{r['baseline_accounts_per_core_s']:,}",
+        ),
+    ]
+    for shards, seconds in sorted(r["spark_seconds"].items(), key=lambda kv: int(kv[0])):
+        rate = f"{r['spark_accounts_per_core_s']:,}" if shards == fewest else ""
+        lines.append(_row(f"Spark, {shards} shards", seconds, _ratio(seconds, r["baseline_seconds"]), rate))
+    per_shard = r["per_shard_core_seconds"]
+    lines += [
+        "",
+        f"One more shard costs {per_shard} core-seconds (the slope between the fewest and the most shards: a task, "
+        "its Arrow hand-over and a Python worker's batch). Spark here is the same computation plus a JVM, a "
+        "shuffle by account hash and the Arrow transfers to Python workers; on one machine it cannot be faster, and "
+        "the ratio above is its price.",
+        "",
+        f"Projection to {r['project_accounts']:,} accounts (a day), at the Spark rate measured above, shards of "
+        "about 500,000 accounts, time = accounts / (rate x cores) + shard overhead x shards / cores:",
+        "",
+        _row("cores", "shards", "compute s", "shard overhead s", "total s"),
+        _row("---", "---", "---", "---", "---"),
+        *[
+            _row(p["cores"], f"{p['shards']:,}", p["compute_s"], p["shard_overhead_s"], p["total_s"])
+            for p in r["projection"]
+        ],
+        "",
+        "Training stays on one machine: `train_risk_model` (LightGBM, its calibration, tiers and validation) learns "
+        + ", ".join(
+            f"{t['rows']:,} examples in {t['seconds']} s ({t['rows_per_s']:,}/s, {t['trees']} trees)"
+            for t in r["training"]
+        )
+        + ". It must move to LightGBM on Dask or SynapseML when the examples a model learns from (days x accounts, "
+        "after negative sampling) no longer fit this machine's memory, not for speed: see docs/scale-out.md.",
+        "",
+    ]
+    return lines
+
+
 def review() -> list[str]:
     name, r = _load("review.json")
     if not r:
@@ -617,6 +672,7 @@ def main() -> None:
         robustness_development(),
         bucketing(),
         backtest(),
+        spark_scoring(),
         review(),
         publishing(),
         pipeline(),

@@ -90,6 +90,7 @@ def main() -> None:
     step("model", ["bench/bench_model.py", "--accounts", str(args.accounts)])
     step("bucketing", ["bench/bench_bucketing.py", "--n", str(args.accounts)])
     step("backtest", ["bench/bench_backtest.py", "--accounts", str(min(args.accounts, 100_000))])
+    step("spark scoring", ["bench/bench_spark_scoring.py", "--accounts", str(min(args.accounts, 100_000))])
     if args.postgres_url:
         step("publish", ["bench/bench_publish.py", "--rows", str(args.accounts), "--postgres-url", args.postgres_url])
     if args.quality_home:

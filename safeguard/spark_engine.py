@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -67,9 +68,12 @@ def spark_session(app: str = "safeguard", *, cores: int = 2, warehouse_dir: str 
         builder = (
             builder.master(f"local[{cores}]")
             .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
             .config("spark.sql.shuffle.partitions", str(cores))
             .config("spark.driver.memory", os.environ.get("SAFEGUARD_SPARK_DRIVER_MEMORY", "2g"))
         )
+        # the Python workers run this interpreter (its packages), not whichever python3 is first on PATH
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         if warehouse_dir:
             builder = builder.config("spark.sql.warehouse.dir", warehouse_dir)
     builder = builder.config("spark.sql.session.timeZone", "UTC").config(
