@@ -52,7 +52,8 @@ def _metrics_line(lines: list[str]) -> str | None:
         for row in rows
         if row[0] == name
     ]
-    return f"validation (model / {' / '.join(others)}): " + " · ".join(parts)
+    columns = f" (model / {' / '.join(others)})" if others else ""
+    return f"validation{columns}: " + " · ".join(parts)
 
 
 def _tiers_line(lines: list[str]) -> str | None:

@@ -69,3 +69,8 @@ def test_a_card_without_tables_still_gives_its_prose_and_the_footer():
     assert brief_card("# Risk model r\n\nCreated today\n\n## Quality gate: passed\n") == (
         f"Created today\nquality gate: passed\n{FOOTER}"
     )
+
+
+def test_a_metrics_table_with_the_model_only_has_no_empty_column_names():
+    card = "## Validation metrics\n\n| metric | model |\n|---|---|\n| AUC-PR | 0.3003 |\n| AUC-ROC | 0.8968 |\n"
+    assert brief_card(card).splitlines()[0] == "validation: AUC-PR 0.3003 · AUC-ROC 0.8968"
