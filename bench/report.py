@@ -322,7 +322,10 @@ def spark_scoring() -> list[str]:
         "the ratio above is its price.",
         "",
         f"Projection to {r['project_accounts']:,} accounts (a day), at the Spark rate measured above, shards of "
-        "about 500,000 accounts, time = accounts / (rate x cores) + shard overhead x shards / cores:",
+        "about 500,000 accounts, time = accounts / (rate x cores) + shard overhead x shards / cores. It holds for "
+        f"this {r['trees']}-tree model and its share of explained rows; a deeper production model explains fewer "
+        "rows per second (TreeSHAP costs trees x leaves x depth², see the model section), and reading the features "
+        "and writing the scores to the cluster's storage come on top:",
         "",
         _row("cores", "shards", "compute s", "shard overhead s", "total s"),
         _row("---", "---", "---", "---", "---"),
