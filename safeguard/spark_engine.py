@@ -54,8 +54,8 @@ def spark_session(app: str = "safeguard", *, cores: int = 2, warehouse_dir: str 
     """A Spark session: Spark Connect when ``SPARK_REMOTE`` is set, else ``local[cores]`` on this machine.
 
     Local sessions are sized for a small machine: no UI, ``cores`` shuffle partitions, Arrow transfers on, the
-    session time zone UTC (dates never shift). ``conf``: more Spark settings, e.g.
-    ``{"spark.sql.execution.arrow.maxRecordsPerBatch": "5000"}``.
+    session time zone UTC (dates never shift); the driver's memory from ``SAFEGUARD_SPARK_DRIVER_MEMORY`` (default
+    2g). ``conf``: more Spark settings, e.g. ``**{"spark.sql.execution.arrow.maxRecordsPerBatch": "5000"}``.
     """
     check_spark()
     from pyspark.sql import SparkSession

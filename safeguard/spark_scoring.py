@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from datetime import date
@@ -99,14 +100,29 @@ def write_spark_scores(scores, table: str) -> None:
     scores.select(*columns).write.insertInto(table, overwrite=True)
 
 
+_TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+
+
+def table_name(text: str) -> str:
+    """A Spark table name, ``table`` or ``database.table``, of letters, digits and underscores (it is written into
+    SQL as an identifier, never as a value)."""
+    if not _TABLE_NAME.match(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a table name (database.table, letters, digits, _)")
+    return text
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Score a day of a Spark features table with the registry's champion and candidates; write the scores."""
     parser = argparse.ArgumentParser(prog="python -m safeguard.spark_scoring", description=main.__doc__)
     parser.add_argument(
         "--date", required=True, type=date.fromisoformat, help="the score day (as_of_date of the features), YYYY-MM-DD"
     )
-    parser.add_argument("--features", default="marts.fct_account_features", help="the Spark features table")
-    parser.add_argument("--scores", default="scoring.account_risk_scores", help="the Spark scores table to write")
+    parser.add_argument(
+        "--features", type=table_name, default="marts.fct_account_features", help="the Spark features table"
+    )
+    parser.add_argument(
+        "--scores", type=table_name, default="scoring.account_risk_scores", help="the Spark scores table to write"
+    )
     parser.add_argument("--shards", type=int, default=200, help="account-hash shards (tasks) of the day")
     args = parser.parse_args(argv)
 
@@ -131,7 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     features = spark.table(args.features).where(F.col("as_of_date") == F.lit(args.date))
     database = args.scores.rsplit(".", 1)[0] if "." in args.scores else None
     if database:
-        spark.sql(f"CREATE DATABASE IF NOT EXISTS {database}")
+        quoted = f"`{database}`"  # checked by table_name: letters, digits and underscores only
+        spark.sql(f"CREATE DATABASE IF NOT EXISTS {quoted}")
     write_spark_scores(score_shards(features, models, day, shards=args.shards), args.scores)
     print(f"{day}: scored with {', '.join(m.version for _, m in models)} into {args.scores}")
     return 0

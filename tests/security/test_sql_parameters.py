@@ -40,6 +40,7 @@ ALLOWED: dict[str, dict[str, str]] = {
     "safeguard/content_hash.py": {"_quoted(table)": QUOTED, "', '.join(selected)": QUOTED},
     "safeguard/contract.py": {"QUARANTINE_TABLE": TABLE, "source.raw_table": TABLE},
     "safeguard/scoring.py": {"SCORES_TABLE": TABLE, "FEATURES_TABLE": TABLE},
+    "safeguard/spark_scoring.py": {"quoted": QUOTED + " (a database name checked by table_name, in backticks)"},
     "safeguard/examples.py": {
         "table": TABLE + " (EXAMPLES_TABLE by default)",
         "WEIGHT_COLUMN": FRAGMENT,

@@ -88,6 +88,13 @@ def test_the_job_scores_a_features_table_with_the_registry_champion(spark, model
     assert len(rows) == 300 and {str(r["score_date"]) for r in rows} == {DAYS[1]}
 
 
+def test_a_table_name_that_is_not_an_identifier_is_refused_before_anything_runs(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--date", DAYS[0], "--scores", "x; DROP TABLE y"])
+    assert exit_.value.code == 2
+    assert "'x; DROP TABLE y' is not a table name" in capsys.readouterr().err
+
+
 def test_a_missing_java_or_pyspark_is_one_line_saying_what_to_install(tmp_path, monkeypatch):
     monkeypatch.delenv("SPARK_REMOTE", raising=False)
     monkeypatch.setenv("JAVA_HOME", str(tmp_path))  # no bin/java there
