@@ -57,7 +57,7 @@ def _metrics_line(lines: list[str]) -> str | None:
 
 
 def _tiers_line(lines: list[str]) -> str | None:
-    header, rows = _table(lines)
+    _, rows = _table(lines)
     if not rows:
         return None
     # tier | threshold | target precision | validation precision | validation accounts | method
