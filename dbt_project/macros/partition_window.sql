@@ -80,6 +80,10 @@
     {{ return('double precision') }}
 {%- endmacro %}
 
+{% macro spark__type_double() -%}
+    {{ return('double') }}
+{%- endmacro %}
+
 {% macro duckdb__type_double() -%}
     {{ return('double') }}
 {%- endmacro %}

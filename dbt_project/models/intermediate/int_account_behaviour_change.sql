@@ -1,5 +1,4 @@
-{{ config(incremental_strategy='microbatch', event_time='as_of_date', batch_size='day', begin='2000-01-01',
-          concurrent_batches=false) }}
+{{ config(**by_day('as_of_date')) }}
 {#- Change of this week against the account's own trailing baseline, per account and as_of_date D (accounts
     with requests in D-27..D): the recent week D-6..D against the baseline D-27..D-7. Every score is 0 unless
     both periods have requests (no baseline is no change, never null); baseline_active_days says how much

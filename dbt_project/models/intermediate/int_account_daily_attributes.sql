@@ -1,4 +1,4 @@
-{{ config(incremental_strategy='microbatch', event_time='activity_date', batch_size='day', begin='2000-01-01', concurrent_batches=false) }}
+{{ config(**by_day('activity_date')) }}
 {#- One day per statement (dbt microbatch), like int_account_daily_usage. -#}
 {#- Per account, UTC day and attribute value (IP, country, client, API key, prompt template): the events that
     used it. Distinct counts over 7 or 28 days are exact from this grain (one row per value and day), not from

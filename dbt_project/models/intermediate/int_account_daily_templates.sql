@@ -1,4 +1,4 @@
-{{ config(incremental_strategy='microbatch', event_time='activity_date', batch_size='day', begin='2000-01-01', concurrent_batches=false) }}
+{{ config(**by_day('activity_date')) }}
 {#- One day per statement (dbt microbatch), like int_account_daily_attributes. -#}
 {#- Per account, UTC day and prompt template: the requests that used it. The (template, day) grain of which
     accounts used a template, from which int_account_links_window counts the accounts sharing a template over a

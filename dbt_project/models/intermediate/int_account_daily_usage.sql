@@ -1,4 +1,4 @@
-{{ config(incremental_strategy='microbatch', event_time='activity_date', batch_size='day', begin='2000-01-01', concurrent_batches=false) }}
+{{ config(**by_day('activity_date')) }}
 {#- One day per statement (dbt microbatch): a day's groups stay small; at 1M accounts x 30 days the daily usage
     builds in 52 s instead of 106 s as one statement. -#}
 {#- Per account and UTC day of activity: volumes and counts that add up over days, and the busiest clock hour.

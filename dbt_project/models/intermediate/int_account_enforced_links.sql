@@ -1,4 +1,4 @@
-{{ config(window_column='as_of_date') }}
+{{ config(**by_day('as_of_date', microbatch=false)) }}
 {#- Which enforced account links an account, per day D, link kind and account: the most recently enforced of the
     accounts (suspended or banned as of D) that share a value with it as of D: its payment fingerprint, signup
     IP, device or org (the account version in effect at the end of D), or a prompt template it used in the

@@ -1,5 +1,4 @@
-{{ config(incremental_strategy='microbatch', event_time='as_of_date', batch_size='day', begin='2000-01-01',
-          concurrent_batches=false) }}
+{{ config(**by_day('as_of_date')) }}
 {#- One as_of day per statement (dbt microbatch), like fct_account_features, which reads it for the same day. -#}
 {#- Per account and day D: the account's enforcement history as known at the end of D (actions with
     action_ts < D + 1 day only): warnings, suspends or bans and reinstates so far, and the days since the

@@ -1,5 +1,4 @@
-{{ config(incremental_strategy='microbatch', event_time='as_of_date', batch_size='day', begin='2000-01-01',
-          concurrent_batches=false) }}
+{{ config(**by_day('as_of_date')) }}
 {#- Evasion signals over D-6..D, per account and as_of_date D (accounts with requests in the week): requests
     scored just under the flag threshold, refusals among requests in a sensitive policy category, and requests
     whose prompt template the account used only once in the week (fresh, never reused prompts). From the daily

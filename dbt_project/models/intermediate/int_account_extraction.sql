@@ -1,5 +1,4 @@
-{{ config(incremental_strategy='microbatch', event_time='as_of_date', batch_size='day', begin='2000-01-01',
-          concurrent_batches=false) }}
+{{ config(**by_day('as_of_date')) }}
 {#- Extraction (distillation, scraping) signals over D-6..D, per account and as_of_date D (accounts with
     requests in the week): output against input tokens, how evenly requests spread over the 24 UTC hours
     (normalised entropy: 1 = round the clock, 0 = a single hour), distinct prompt templates per request and the

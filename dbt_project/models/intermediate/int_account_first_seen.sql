@@ -1,4 +1,4 @@
-{{ config(window_column='first_seen_date') }}
+{{ config(**by_day('first_seen_date', microbatch=false)) }}
 {#- Per account, attribute (ip, country, client, api_key) and value: the UTC day the account first used it.
     Built for the partition window's days: a value used in the window is first seen on its first day in the
     window if the account never used it before min_date. Each row depends only on data up to its day, so

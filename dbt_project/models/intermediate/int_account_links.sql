@@ -1,4 +1,4 @@
-{{ config(window_column='as_of_date') }}
+{{ config(**by_day('as_of_date', microbatch=false)) }}
 {#- Linked accounts as of each day D: other accounts that share the payment fingerprint, the signup IP or the
     device (as of D), and how many of them are enforced as of D. Counted per shared value (group sizes), not
     by pairing accounts, so a value shared by thousands of accounts costs no more than one shared by two. -#}

@@ -1,5 +1,4 @@
-{{ config(incremental_strategy='microbatch', event_time='as_of_date', batch_size='day', begin='2000-01-01',
-          concurrent_batches=false) }}
+{{ config(**by_day('as_of_date')) }}
 {#- One as_of day per statement (dbt microbatch), like fct_account_features, which reads it for the same day. -#}
 {#- Rings and shared infrastructure, per account and day D, from data before D + 1 day only:
     - usage links: the prompt templates and exact client IPs (ip_hash) the account used in the 28 days D-27..D,

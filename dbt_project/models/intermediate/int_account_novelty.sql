@@ -1,5 +1,4 @@
-{{ config(incremental_strategy='microbatch', event_time='as_of_date', batch_size='day', begin='2000-01-01',
-          concurrent_batches=false) }}
+{{ config(**by_day('as_of_date')) }}
 {#- Novelty against the account's own history, per account and as_of_date D (accounts with activity up to D):
     for IP, country, client and API key, the share of the requests of D (and of D-6..D) whose value the
     account first used within the last day (the last 7 days); the age in days of the newest value in use in

@@ -1,4 +1,4 @@
-{{ config(window_column='as_of_date') }}
+{{ config(**by_day('as_of_date', microbatch=false)) }}
 {#- Every account as it was at the end of each day D of the window: the latest version with
     updated_at < D + 1 day, for accounts created before D + 1 day, and whether a suspend or ban (not yet
     reinstated) held at that moment. -#}

@@ -1,5 +1,4 @@
-{{ config(incremental_strategy='microbatch', event_time='as_of_date', batch_size='day', begin='2000-01-01',
-          concurrent_batches=false) }}
+{{ config(**by_day('as_of_date')) }}
 {#- One row per account and as_of_date D for every account that exists as of D, from data before D + 1 day
     only. Windows of 1, 7 and 28 days end with D (D-6..D is the 7-day window). No activity gives zeros.
     Built one as_of day per statement (dbt's microbatch: --event-time-start/--event-time-end give the days), so

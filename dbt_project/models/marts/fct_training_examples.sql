@@ -1,6 +1,6 @@
 {%- set horizon = label_horizon_days() -%}
 {%- set horizon_end = day_end(add_days('example_dates.as_of_date', horizon)) -%}
-{{ config(window_column='as_of_date', window_offset_days=-horizon) }}
+{{ config(**by_day('as_of_date', offset_days=-horizon, microbatch=false)) }}
 {#- Features as of D with label 1 iff a suspend or ban starts in (D, D + H] and no reinstate ends it within
     (D, D + H]. A partition window [min_date, max_date) closes the label windows of
     D in [min_date - H, max_date - H): their last day D + H is inside the partition window. So each D belongs to

@@ -1,5 +1,5 @@
-{{ config(materialized='incremental', incremental_strategy='microbatch', event_time='event_ts', batch_size='day',
-          begin='2000-01-01', concurrent_batches=false, on_schema_change='fail') }}
+{{ config(**by_day('event_ts', spark_view=true)) }}{{ config(on_schema_change='fail') }}
+-- On Spark this is a view of the window's events (macros/engine.sql): a timestamp is no partition column.
 -- Typed usage events, one row per event_id, stored one day of event_ts per statement (dbt microbatch). Ranking the
 -- copies is the costly part of reading raw events, so it is done once here instead of in every model that reads
 -- the events (at 1M accounts each reader of a ranking view spent 5 to 11 minutes of a 30-day build ranking all
