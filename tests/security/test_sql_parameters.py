@@ -98,6 +98,10 @@ ALLOWED: dict[str, dict[str, str]] = {
         "', '.join(('?::DATE' for _ in days))": PLACEHOLDERS + " (typed as DATE)",
     },
     "safeguard/volume.py": {"LOADS_TABLE": TABLE + " (owned by safeguard/load_log.py)"},
+    "safeguard/spark_raw.py": {
+        "table": TABLE + " (raw.<source> of the contract, or raw.review_labels)",
+        "where": "a fixed condition of this module, its values bound as parameters",
+    },
     "safeguard/serving/migrations/versions/0003_readonly_role.py": {"', '.join(READABLE_TABLES)": TABLE},
     "safeguard/ingest.py": {"column_list(source)": FRAGMENT, "stage.name": STAGE},
     "safeguard/ingest_stage.py": {
