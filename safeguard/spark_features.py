@@ -30,6 +30,8 @@ from safeguard.dbt_vars import dbt_build_args
 from safeguard.spark_engine import SparkUnavailable, check_spark
 
 SPARK_TARGET = "spark"
+# dbt's command line in this interpreter (its console script, without `python -m`'s warning about dbt.cli.main)
+DBT_CLI = (sys.executable, "-c", "from dbt.cli.main import cli; cli()")
 
 
 class SparkBuildError(RuntimeError):
@@ -61,9 +63,7 @@ def spark_dbt_command(
     it (``safeguard.dbt_vars.dbt_build_args``)."""
     kwargs = {} if label_horizon_days is None else {"label_horizon_days": label_horizon_days}
     return [
-        sys.executable,
-        "-m",
-        "dbt.cli.main",
+        *DBT_CLI,
         *dbt_build_args(start, end, **kwargs),
         "--target",
         SPARK_TARGET,

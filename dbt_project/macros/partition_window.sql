@@ -33,7 +33,8 @@
         {{ exceptions.raise_compiler_error(
             "empty partition window: max_date " ~ var('max_date') ~ " must be after min_date " ~ var('min_date')) }}
     {%- endif -%}
-    {{ return(n) }}
+    {#- a parse has no window: one day, so that a generate_series written in SQL (Spark's) still renders -#}
+    {{ return(n if execute else [n, 1] | max) }}
 {%- endmacro %}
 
 {% macro window_bound(name, offset_days=0) -%}

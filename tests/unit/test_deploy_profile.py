@@ -81,3 +81,24 @@ def test_the_definitions_load_with_each_executor(executor):
 def test_an_unknown_executor_is_named_with_the_known_ones():
     with pytest.raises(ValueError, match=r"SAFEGUARD_EXECUTOR='celery' is not an executor; use one of in_process, k8s"):
         executor_named("celery")
+
+
+def test_the_dbt_project_parses_for_spark_connect_without_a_server(tmp_path):
+    """The cluster's dbt target (profiles.yml ``spark_connect``) is configuration only: it parses, and every model
+    gets its Spark form, with no server to reach (parse opens no connection)."""
+    from safeguard.catalog import DBT_PROJECT_DIR
+    from safeguard.spark_features import DBT_CLI
+
+    command = [*DBT_CLI, "parse", "--target", "spark_connect", "--quiet"]
+    command += ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
+    command += ["--target-path", str(tmp_path), "--log-path", str(tmp_path)]
+    env = os.environ | {"SPARK_REMOTE": "sc://spark-connect.example:15002"}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    manifest = yaml.safe_load((tmp_path / "manifest.json").read_text())  # JSON is YAML
+    strategies = {
+        n["name"]: n["config"].get("incremental_strategy")
+        for n in manifest["nodes"].values()
+        if n["resource_type"] == "model" and n["config"]["materialized"] == "incremental"
+    }
+    assert strategies and set(strategies.values()) == {"insert_overwrite"}, strategies

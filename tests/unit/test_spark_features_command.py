@@ -16,7 +16,7 @@ def test_the_spark_build_is_the_duckdb_build_of_the_same_window_on_target_spark(
     command = spark_features.spark_dbt_command(
         datetime(2026, 9, 1), datetime(2026, 9, 3), tmp_path, label_horizon_days=3
     )
-    assert command[1:4] == ["-m", "dbt.cli.main", "build"]
+    assert command[:4] == [*spark_features.DBT_CLI, "build"]
     window = json.loads(command[command.index("--vars") + 1])
     assert window == {"min_date": "2026-09-01", "max_date": "2026-09-03", "label_horizon_days": 3}
     assert command[command.index("--target") + 1] == "spark"
