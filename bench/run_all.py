@@ -91,6 +91,7 @@ def main() -> None:
     step("bucketing", ["bench/bench_bucketing.py", "--n", str(args.accounts)])
     step("backtest", ["bench/bench_backtest.py", "--accounts", str(min(args.accounts, 100_000))])
     step("spark scoring", ["bench/bench_spark_scoring.py", "--accounts", str(min(args.accounts, 100_000))])
+    step("spark features", ["bench/bench_spark_features.py", "--accounts", str(min(args.accounts, 100_000))])
     if args.postgres_url:
         step("publish", ["bench/bench_publish.py", "--rows", str(args.accounts), "--postgres-url", args.postgres_url])
     if args.quality_home:

@@ -60,9 +60,8 @@ def _columns(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> list[tup
 
 def read_spark_table(con: duckdb.DuckDBPyConnection, folder: Path, columns: list[tuple[str, str]]) -> pd.DataFrame:
     """A Spark table's rows from its Parquet files, cast to ``columns`` (name, DuckDB type), in key order."""
-    names = ", ".join(f'"{c}"' for c, _ in columns)
     if not any(folder.rglob("*.parquet")):  # Spark writes no file for a table without rows
-        return con.execute(f"SELECT {names} FROM (SELECT 1) WHERE false").df()
+        return pd.DataFrame({c: pd.Series(dtype=object) for c, _ in columns})
     cast = ", ".join(f'CAST("{c}" AS {t}) AS "{c}"' for c, t in columns)
     source = f"read_parquet('{folder}/**/*.parquet', hive_partitioning = true, hive_types_autocast = false)"
     return con.execute(f"SELECT {cast} FROM {source} ORDER BY ALL").df()
@@ -89,6 +88,7 @@ def compare_table(con: duckdb.DuckDBPyConnection, spark_tables: Path, schema: st
 
 def compare_all(warehouse: Path, spark_tables: Path, manifest_path: Path) -> list[TableParity]:
     with duckdb.connect(str(warehouse)) as con:
+        con.execute("SET enable_progress_bar = false")
         return [compare_table(con, spark_tables, s, n) for s, n in spark_built_tables(manifest_path)]
 
 
