@@ -27,6 +27,9 @@ from tests.dbt.harness import BUILT_TABLES, build, day
 from tests.landing_factory import valid_rows
 from tests.spark.parity import TableParity, compare_all, day_rows
 
+# the module's fixture builds the world twice on each engine (about 5 minutes here), counted against its first test
+pytestmark = pytest.mark.timeout(1500)
+
 START = "2026-09-01"
 DAYS = 8
 ACCOUNTS = 150
