@@ -33,13 +33,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from safeguard.catalog import DBT_PROJECT_DIR
 from safeguard.contract import SOURCES
-from safeguard.dbt_vars import dbt_build_args
 from safeguard.ingest import ingest_days
 from safeguard.landing import LandingZone
 from safeguard.progress import progress
-from safeguard.spark_features import DBT_CLI, build_features_on_spark
+from safeguard.spark_features import build_features_on_spark, dbt_build_command
 from safeguard.spark_raw import export_raw_days, export_whole_tables
 from safeguard.warehouse import connect, ensure_raw_schema
 from safeguard.world import generate_world
@@ -71,19 +69,7 @@ def _summary(nodes: dict[str, float]) -> dict:
 
 
 def duckdb_build(warehouse: Path, start: datetime, end: datetime, target: Path) -> float:
-    command = [
-        *DBT_CLI,
-        *dbt_build_args(start, end),
-        "--project-dir",
-        str(DBT_PROJECT_DIR),
-        "--profiles-dir",
-        str(DBT_PROJECT_DIR),
-        "--target-path",
-        str(target),
-        "--log-path",
-        str(target),
-        "--quiet",
-    ]
+    command = [*dbt_build_command(start, end, target, target="duckdb"), "--quiet"]
     began = time.perf_counter()
     subprocess.run(command, env=os.environ | {"WAREHOUSE_PATH": str(warehouse)}, check=True)
     return time.perf_counter() - began

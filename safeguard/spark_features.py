@@ -56,17 +56,22 @@ def spark_dbt_env(warehouse: str | Path, raw: str | Path) -> dict[str, str]:
     }
 
 
-def spark_dbt_command(
-    start: datetime, end: datetime, target_path: str | Path, *, label_horizon_days: int | None = None
+def dbt_build_command(
+    start: datetime,
+    end: datetime,
+    target_path: str | Path,
+    *,
+    target: str = SPARK_TARGET,
+    label_horizon_days: int | None = None,
 ) -> list[str]:
-    """``dbt build --target spark`` of the window ``[start, end)``, data tests included, as DuckDB's asset builds
-    it (``safeguard.dbt_vars.dbt_build_args``)."""
+    """``dbt build --target TARGET`` of the window ``[start, end)``, data tests included, as DuckDB's asset builds
+    it (``safeguard.dbt_vars.dbt_build_args``); ``target`` is a profile target (``spark`` or ``duckdb``)."""
     kwargs = {} if label_horizon_days is None else {"label_horizon_days": label_horizon_days}
     return [
         *DBT_CLI,
         *dbt_build_args(start, end, **kwargs),
         "--target",
-        SPARK_TARGET,
+        target,
         "--project-dir",
         str(DBT_PROJECT_DIR),
         "--profiles-dir",
@@ -102,7 +107,7 @@ def build_features_on_spark(
     check_spark()
     target_path = Path(warehouse) / "dbt-target"
     Path(warehouse).mkdir(parents=True, exist_ok=True)
-    command = spark_dbt_command(start, end, target_path, label_horizon_days=label_horizon_days)
+    command = dbt_build_command(start, end, target_path, label_horizon_days=label_horizon_days)
     env = os.environ | spark_dbt_env(warehouse, raw)
     env.setdefault("PYSPARK_PYTHON", sys.executable)
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)

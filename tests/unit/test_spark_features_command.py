@@ -13,7 +13,7 @@ from safeguard.spark_engine import SparkUnavailable
 
 
 def test_the_spark_build_is_the_duckdb_build_of_the_same_window_on_target_spark(tmp_path):
-    command = spark_features.spark_dbt_command(
+    command = spark_features.dbt_build_command(
         datetime(2026, 9, 1), datetime(2026, 9, 3), tmp_path, label_horizon_days=3
     )
     assert command[:4] == [*spark_features.DBT_CLI, "build"]
