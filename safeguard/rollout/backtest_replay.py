@@ -43,7 +43,7 @@ from safeguard.rollout.backtest import (
     compare_outcomes,
     pooled_summary,
 )
-from safeguard.scoring import FEATURES_TABLE, SCORES_TABLE, read_day_features
+from safeguard.scoring import FEATURES_TABLE, SCORES_TABLE
 from safeguard.tiers import tier_index
 from safeguard.vocabulary import MODEL_ROLES, TIERS
 from safeguard.warehouse import create_table_ddl, table_exists, transaction
@@ -186,71 +186,79 @@ def read_backtest_scores(con, model_version: str, first_day: str | date, last_da
 # -- the comparison -------------------------------------------------------------------------------------------------
 
 
-def _sorted_categorical(column: pa.ChunkedArray) -> pd.Categorical:
-    """A string column as a pandas Categorical whose categories are sorted (byte order, as ``np.unique`` and
-    DuckDB's ORDER BY sort them), so its codes are the index ``np.unique`` would give. Hash-encoded in Arrow: no
-    Python string object per row."""
-    encoded = (
-        column.combine_chunks().dictionary_encode()
-        if column.num_chunks
-        else pa.array([], pa.string()).dictionary_encode()
-    )
-    dictionary = encoded.dictionary
-    order = np.asarray(pc.sort_indices(dictionary), dtype=np.int64)
-    rank = np.empty(order.size, dtype=np.int32)
-    rank[order] = np.arange(order.size, dtype=np.int32)
-    codes = (
-        rank[np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)]
-        if order.size
-        else np.zeros(0, np.int32)
-    )
-    categories = np.asarray(dictionary.take(pa.array(order)).to_pylist(), dtype=object)
-    return pd.Categorical.from_codes(codes, categories=categories)
+# Columns the replay reads next to each day's features: prefixed so that no feature name can clash.
+_CHAMPION_PROBABILITY, _CHAMPION_TIER, _LABEL, _ACCOUNT_KEY = (
+    "_backtest_champion_probability",
+    "_backtest_champion_tier",
+    "_backtest_label",
+    "_backtest_account_key",
+)
 
 
-def _comparison_rows(con, candidate: str, champion: str, days: list[str]) -> pd.DataFrame:
-    """Per (day, account) both models scored: both probabilities and tiers (indices into ``TIERS``), and the label
-    when it has matured. Fetched through Arrow: day and account as sorted Categoricals, tiers as codes computed in
-    SQL, so no Python object per row."""
+def read_day_with_champion(con, day: str, champion: str) -> pd.DataFrame:
+    """One day's rows of ``marts.fct_account_features`` (as :func:`safeguard.scoring.read_day_features`: every
+    column, sorted by account) with, per account, what the backtest compares the candidate against:
+
+    - the champion's published probability and tier (index into ``TIERS``; NULL where it published none);
+    - the matured label (NULL while the label window is open);
+    - a 64-bit key of the account id (DuckDB's ``hash``), which clusters the intervals by account with no Python
+      string per row (two of a million accounts share a key with probability ~3e-8; they would only be counted
+      as one cluster).
+
+    One read per day, joined where the rows are: no second pass over the candidate's scores."""
+    champion_scores = (
+        f"(SELECT account_id, probability, tier FROM {SCORES_TABLE} WHERE score_date = $day AND model_version = $champion)"
+        if table_exists(con, SCORES_TABLE)
+        else "(SELECT NULL::VARCHAR AS account_id, NULL::DOUBLE AS probability, NULL::VARCHAR AS tier)"
+    )
     labels = (
-        f"LEFT JOIN {EXAMPLES_TABLE} AS ex ON ex.account_id = cd.account_id AND ex.as_of_date = cd.score_date"
+        f"(SELECT account_id, label FROM {EXAMPLES_TABLE} WHERE as_of_date = $day)"
         if table_exists(con, EXAMPLES_TABLE)
-        else "LEFT JOIN (SELECT NULL::VARCHAR AS account_id, NULL::DATE AS as_of_date, NULL::INT AS label) AS ex ON false"
+        else "(SELECT NULL::VARCHAR AS account_id, NULL::INT AS label)"
     )
     tiers = "[" + ", ".join(f"'{t}'" for t in TIERS) + "]"
-    table = con.execute(
-        f"""SELECT strftime(cd.score_date, '%Y-%m-%d') AS day, cd.account_id,
-                   cd.probability AS candidate_probability,
-                   CAST(list_position({tiers}, cd.tier) - 1 AS TINYINT) AS candidate_tier,
-                   ch.probability AS champion_probability,
-                   CAST(list_position({tiers}, ch.tier) - 1 AS TINYINT) AS champion_tier,
-                   CAST(ex.label AS DOUBLE) AS label
-            FROM {BACKTEST_SCORES_TABLE} AS cd
-            JOIN {SCORES_TABLE} AS ch
-              ON ch.account_id = cd.account_id AND ch.score_date = cd.score_date AND ch.model_version = ?
-            {labels}
-            WHERE cd.model_version = ? AND cd.score_date BETWEEN ?::DATE AND ?::DATE
-            ORDER BY cd.score_date, cd.account_id""",
-        [champion, candidate, days[0], days[-1]],
-    ).arrow()
-    if isinstance(table, pa.RecordBatchReader):
-        table = table.read_all()
-    frame = pd.DataFrame(
+    return con.execute(
+        f"""SELECT f.*, ch.probability AS {_CHAMPION_PROBABILITY},
+                   CAST(list_position({tiers}, ch.tier) - 1 AS TINYINT) AS {_CHAMPION_TIER},
+                   CAST(ex.label AS DOUBLE) AS {_LABEL}, hash(f.account_id) AS {_ACCOUNT_KEY}
+            FROM {FEATURES_TABLE} AS f
+            LEFT JOIN {champion_scores} AS ch ON ch.account_id = f.account_id
+            LEFT JOIN {labels} AS ex ON ex.account_id = f.account_id
+            WHERE f.as_of_date = $day
+            ORDER BY f.account_id""",
+        {"day": date.fromisoformat(day), "champion": champion},
+    ).df()
+
+
+def comparison_rows(day: str, features: pd.DataFrame, candidate_scores: pa.Table) -> pd.DataFrame:
+    """The day's rows both models scored: day, account_key, both probabilities and tiers, label (NaN while
+    pending). ``features`` as :func:`read_day_with_champion` reads them, ``candidate_scores`` as :func:`score_day`
+    scores them (the same rows, in the same order)."""
+    published = features[_CHAMPION_PROBABILITY].notna().to_numpy()
+    champion_tier = features[_CHAMPION_TIER].to_numpy()[published]
+    if (champion_tier < 0).any():
+        raise BacktestError(f"champion scores of {day} hold a tier outside {list(TIERS)}")
+    candidate_tier = pc.index_in(candidate_scores.column("tier"), value_set=pa.array(TIERS)).to_numpy(
+        zero_copy_only=False
+    )
+    return pd.DataFrame(
         {
-            "day": _sorted_categorical(table.column("day")),
-            "account_id": _sorted_categorical(table.column("account_id")),
-            **{
-                f"{m}_{x}": table.column(f"{m}_{x}").to_numpy()
-                for m in ("candidate", "champion")
-                for x in ("probability", "tier")
-            },
-            "label": table.column("label").to_numpy(zero_copy_only=False),
+            "account_key": features[_ACCOUNT_KEY].to_numpy()[published],
+            "candidate_probability": candidate_scores.column("probability").to_numpy()[published],
+            "candidate_tier": candidate_tier[published].astype(np.int8),
+            "champion_probability": features[_CHAMPION_PROBABILITY].to_numpy(dtype=np.float64)[published],
+            "champion_tier": champion_tier.astype(np.int8),
+            "label": features[_LABEL].to_numpy(dtype=np.float64, na_value=np.nan)[published],
         }
     )
-    for m in ("candidate", "champion"):
-        if (frame[f"{m}_tier"] < 0).any():
-            raise BacktestError(f"{m} scores hold a tier outside {list(TIERS)}")
-    return frame
+
+
+def _with_days(days: list[str], chunks: list[pd.DataFrame]) -> pd.DataFrame:
+    """The days' comparison rows as one frame, ``day`` a Categorical over ``days`` (sorted ISO dates)."""
+    rows = pd.concat(chunks, ignore_index=True)
+    codes = np.repeat(np.arange(len(days), dtype=np.int32), [len(c) for c in chunks])
+    rows.insert(0, "day", pd.Categorical.from_codes(codes, categories=days))
+    return rows
 
 
 def _champion_scored_days(con, champion: str, days: list[str]) -> set[str]:
@@ -282,14 +290,13 @@ def _codes(column: pd.Series) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def _outcomes(rows: pd.DataFrame, pooled_days: list[str], rule: BacktestRule):
-    """Outcome figures of every matured day and of the pooled days, from one set of bootstrap draws.
+    """Outcome figures of every matured day and of the pooled days.
 
     Categorical day and account columns (sorted categories, see :func:`_sorted_categorical`) go in as their codes:
-    the same order ``np.unique`` gives the strings, so the same bootstrap weights per account, without sorting
-    Python strings."""
+    the same order ``np.unique`` gives the strings, without sorting Python strings."""
     labelled = rows[rows["label"].notna()]
     day, day_names = _codes(labelled["day"])
-    account, _ = _codes(labelled["account_id"])
+    account, _ = _codes(labelled["account_key"])
     pooled = pooled_days
     if day_names is not None:
         position = {d: i for i, d in enumerate(day_names.tolist())}
@@ -301,8 +308,6 @@ def _outcomes(rows: pd.DataFrame, pooled_days: list[str], rule: BacktestRule):
         {m: labelled[f"{m}_probability"].to_numpy(dtype=np.float64) for m in MODEL_ROLES},
         {m: labelled[f"{m}_tier"].to_numpy() for m in MODEL_ROLES},
         pooled,
-        resamples=rule.bootstrap_resamples,
-        seed=rule.seed,
         confidence=rule.confidence,
     )
     if day_names is not None:
@@ -380,18 +385,19 @@ def run_backtest(
     replay_days = feature_days(con, days)
     model = registry.load(candidate.version)
     started = time.perf_counter()
-    tables, scored = [], {}
+    tables, chunks, scored = [], [], {}
     for day in replay_days:
-        table = score_day(model, read_day_features(con, day), day)
+        features = read_day_with_champion(con, day, champion.version)
+        table = score_day(model, features, day)
         tables.append(table)
+        chunks.append(comparison_rows(day, features, table))
         tiers = {row["values"]: row["counts"] for row in pc.value_counts(table.column("tier")).to_pylist()}
         scored[day] = {t: int(tiers.get(t, 0)) for t in TIERS}
     scoring_done = time.perf_counter()
     rows_scored = write_backtest_scores(con, pa.concat_tables(tables), candidate.version, replay_days)
     written = time.perf_counter()
-    rows = _comparison_rows(con, candidate.version, champion.version, replay_days)
     per_day, summary = judge(
-        rows,
+        _with_days(replay_days, chunks),
         replay_days,
         scored,
         _champion_scored_days(con, champion.version, replay_days),
