@@ -7,9 +7,9 @@ LightGBM models trained on the factory's examples). Then, in one process, best o
 
 - floor: for each day, read its features and compute probability and tier with the candidate (what any
   backtest must do at least), nothing written;
-- backtest: :func:`safeguard.rollout.backtest_replay.run_backtest` (the same scoring, the write to
-  ``scoring.backtest_scores``, the join with the champion's scores and the labels, the per-day and pooled figures
-  with their bootstrap intervals).
+- backtest: :func:`safeguard.rollout.backtest_replay.run_backtest` (each day read with the champion's scores and
+  its labels, the same scoring, the write to ``scoring.backtest_scores``, the per-day and pooled figures with
+  their intervals).
 
 Writes ``bench/results/backtest.json``; ``bench/report.py`` turns it into the REPORT section.
 
@@ -152,7 +152,7 @@ def main() -> None:
         "backtest_parts_seconds": result.seconds,
         "judged_days": result.summary["judged_days"],
         "pooled_labelled_rows": result.summary["outcomes"]["labelled"],
-        "bootstrap_resamples": result.rule.bootstrap_resamples,
+        "intervals": "linearized, clustered by account (safeguard/rollout/influence.py)",
         "verdict": result.verdict,
         "peak_rss_mib": round(peak_rss_mib()),
         "setup_seconds": round(setup, 1),

@@ -271,16 +271,21 @@ def backtest() -> list[str]:
         "## Offline backtest before a rollout (issue 15)",
         f"`bench/bench_backtest.py`: {r['accounts']:,} accounts x {r['days']} feature days ({r['features']} features, "
         f"{r['trees']} trees), {r['judged_days']} judged days ({r['pooled_labelled_rows']:,} labelled account-days "
-        f"pooled), {r['bootstrap_resamples']} bootstrap resamples; best of {r['repeats']}, load average "
+        f"pooled), intervals {r.get('intervals', 'from ' + str(r.get('bootstrap_resamples')) + ' bootstrap resamples')}; "
+        f"best of {r['repeats']}, load average "
         f"{[round(x, 2) for x in r['load_average']]} at the end.",
         "",
         _row("", "seconds", "ratio to the floor"),
         _row("---", "---", "---"),
         _row("floor: read each day's features, probability and tier with the candidate", r["floor_seconds"], "1.00x"),
         _row("backtest (`run_backtest`)", r["backtest_seconds"], f"{r['ratio']}x"),
-        _row("of which scoring", parts["score"], ""),
-        _row("of which writing scoring.backtest_scores", parts["write"], ""),
-        _row("of which joining the champion's scores and labels, judging, bootstrap", parts["judge"], ""),
+        _row("of which reading each day with the champion's scores and labels, and scoring", parts["score"], ""),
+        _row(
+            f"of which writing scoring.backtest_scores ({r['accounts'] * r['days']:,} rows, a previous run's replaced)",
+            parts["write"],
+            "",
+        ),
+        _row("of which judging: figures per day and pooled, with their intervals", parts["judge"], ""),
         "",
         f"Goal ≤ 1.3x: {goal}. Peak RSS {r['peak_rss_mib']:,} MiB.",
         "",
