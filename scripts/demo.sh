@@ -47,7 +47,11 @@ step "5/7 start a staged rollout of the candidate (shadow first), refused unless
 PLAN="$HOME_DIR/demo_rollout_plan.json"
 echo '{"guardrails": {"max_recall_drop": 0.25}}' > "$PLAN"
 echo "demo plan: max_recall_drop 0.25 (default 0.10; a 5,000-account world cannot settle a 0.10 margin in two weeks)"
-if ! "$BIN/safeguard" rollout start --actor demo --plan "$PLAN" --min-days 1 --min-arm-accounts 40; then
+# `rollout start` prints the whole status; step 7 prints it again after the days ran, so here only its first lines.
+if started=$("$BIN/safeguard" rollout start --actor demo --plan "$PLAN" --min-days 1 --min-arm-accounts 40); then
+  printf '%s\n' "$started" | grep -E '^rollout |^  stage: ' || true
+  echo "  (the whole status: safeguard rollout status)"
+else
   echo "no rollout: no candidate, or its backtest did not pass (above); the champion keeps serving"
 fi
 
@@ -60,7 +64,7 @@ step "6/7 the remaining days one run each, as the daily schedule runs them: the 
 
 step "7/7 what operators and downstream teams see"
 "$BIN/safeguard" rollout status
-"$BIN/safeguard" risk top --limit 5
+"$BIN/safeguard" risk top --limit 3
 top_account=$("$BIN/python" -c "
 from safeguard.config import settings
 from safeguard.serving.db import engine_for
