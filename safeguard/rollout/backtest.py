@@ -14,10 +14,11 @@ What is compared, on rows (score day, account) that both models scored:
   rows (the same review effort, spent the candidate's way). The champion's value is its own recall.
 
 Intervals (95% by default): Wilson for each model's proportions; for AUC-PR and for every candidate - champion
-difference a normal interval on the paired, account-clustered linearized variance (:mod:`safeguard.rollout.influence`:
+difference an interval on the paired, account-clustered linearized variance (:mod:`safeguard.rollout.influence`:
 an account's rows on every day move together, as they are not independent). That is the variance of a paired
-bootstrap over accounts to first order, computed in one pass instead of 200 draws: the same intervals (checked
-against a bootstrap in the tests) at a fraction of the cost, and no seed. The selections (alerts, the candidate's
+bootstrap over accounts to first order, computed in one pass instead of 200 draws (checked against a bootstrap in
+the tests), and no seed; AUC-PR's interval is on the logit scale and the relative change's on the log scale
+(:func:`linearized_interval`). The selections (alerts, the candidate's
 top k of each day) are fixed on the observed rows. The alert-rate difference, over all accounts, has a paired
 (McNemar) normal interval.
 
@@ -166,11 +167,26 @@ def _relative(candidate: np.ndarray, champion: np.ndarray) -> np.ndarray:
 OUTCOME_METRICS = ("precision", "recall", "auc_pr", "recall_at_champion_volume")
 
 
-def _range(figure: str) -> tuple[float, float]:
-    """Where a figure's values can lie; its normal interval is clipped to it."""
-    if figure == "difference.auc_pr_relative":
-        return -1.0, math.inf
-    return (-1.0, 1.0) if figure.startswith("difference.") else (0.0, 1.0)
+def linearized_interval(figure: str, value: float, variance: float, z: float) -> tuple[float, float]:
+    """The interval of ``figure`` from its value and linearized variance, on the scale where it is near normal:
+
+    - a model's AUC-PR (in [0, 1], skewed near its ends): on the logit scale, as Boyd et al. (2013) recommend for
+      the area under the PR curve; its standard error there is ``se / (v (1 - v))``;
+    - the relative AUC-PR change ``a / b - 1`` (a ratio, skewed to the right): on the log scale of ``a / b``,
+      standard error ``se / (1 + r)``;
+    - a difference of two proportions: as it is, clipped to [-1, 1].
+
+    The delta method gives each the same first-order width; the transformed scales keep the interval inside the
+    figure's range and give it the bootstrap's asymmetry."""
+    se = math.sqrt(max(variance, 0.0))
+    if figure.endswith(".auc_pr") and not figure.startswith("difference.") and 0 < value < 1:
+        centre, spread = math.log(value / (1 - value)), z * se / (value * (1 - value))
+        return 1 / (1 + math.exp(-(centre - spread))), 1 / (1 + math.exp(-(centre + spread)))
+    if figure == "difference.auc_pr_relative" and value > -1:
+        spread = z * se / (1 + value)
+        return (1 + value) * math.exp(-spread) - 1, (1 + value) * math.exp(spread) - 1
+    low, high = (-1.0, 1.0) if figure.startswith("difference.") else (0.0, 1.0)
+    return max(low, value - z * se), min(high, value + z * se)
 
 
 def _linearized(
@@ -267,13 +283,11 @@ def compare_outcomes(
     n_rows = np.r_[np.bincount(day_index, minlength=G), pool_rows.size]
     z = _z(confidence)
 
-    def normal(k: str, j: int) -> dict:
+    def linearized(k: str, j: int) -> dict:
         value, variance = estimates[k][0][j], estimates[k][1][j]
         if not math.isfinite(value):
             return interval(None)
-        low, high = _range(k)
-        half = z * math.sqrt(max(variance, 0.0))
-        return interval(value, max(low, value - half), min(high, value + half))
+        return interval(value, *linearized_interval(k, value, variance, z))
 
     def figures(j: int) -> dict[str, Any]:
         positives = int(counts["positives"][j])
@@ -284,10 +298,10 @@ def compare_outcomes(
                 "alerts": flagged,
                 "precision": wilson(hit, flagged, confidence),
                 "recall": wilson(hit, positives, confidence),
-                "auc_pr": normal(f"{m}.auc_pr", j),
+                "auc_pr": linearized(f"{m}.auc_pr", j),
                 "recall_at_champion_volume": wilson(int(counts[f"{m}.selected_hit"][j]), positives, confidence),
             }
-        out["difference"] = {x: normal(f"difference.{x}", j) for x in (*OUTCOME_METRICS, "auc_pr_relative")}
+        out["difference"] = {x: linearized(f"difference.{x}", j) for x in (*OUTCOME_METRICS, "auc_pr_relative")}
         return out
 
     per_day = {d: figures(j) for j, d in enumerate(days.tolist())}

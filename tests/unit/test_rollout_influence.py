@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from safeguard import metrics
-from safeguard.rollout.backtest import compare_outcomes, top_k_per_day
+from safeguard.rollout.backtest import compare_outcomes, linearized_interval, top_k_per_day
 from safeguard.rollout.influence import ClusteredVariance, average_precision_influence, ratio_influence
 
 
@@ -115,3 +115,14 @@ def test_the_linearized_intervals_agree_with_a_paired_account_bootstrap():
     observed = figures(np.ones(y.size))
     assert pooled["candidate"]["auc_pr"]["value"] == pytest.approx(observed[0])
     assert pooled["difference"]["auc_pr_relative"]["value"] == pytest.approx(observed[2])
+
+
+def test_intervals_stay_in_range_and_lean_the_way_the_figure_is_skewed():
+    z = 1.959964
+    low, high = linearized_interval("candidate.auc_pr", 0.05, 0.03**2, z)
+    assert 0 < low < 0.05 < high < 1 and (high - 0.05) > (0.05 - low)  # logit scale: longer towards the middle
+    low, high = linearized_interval("difference.auc_pr_relative", -0.2, 0.3**2, z)
+    assert -1 < low < -0.2 < high and (high + 0.2) > (-0.2 - low)  # log-ratio scale: longer upwards
+    assert linearized_interval("difference.recall", 0.9, 0.2**2, z) == (pytest.approx(0.9 - z * 0.2), 1.0)
+    # at the ends of the range, where the transform has no scale, the clipped normal interval
+    assert linearized_interval("champion.auc_pr", 1.0, 0.0, z) == (1.0, 1.0)
