@@ -234,6 +234,13 @@ def comparison_rows(day: str, features: pd.DataFrame, candidate_scores: pa.Table
     """The day's rows both models scored: day, account_key, both probabilities and tiers, label (NaN while
     pending). ``features`` as :func:`read_day_with_champion` reads them, ``candidate_scores`` as :func:`score_day`
     scores them (the same rows, in the same order)."""
+    accounts = features["account_id"].to_numpy()
+    if len(accounts) > 1 and (accounts[1:] == accounts[:-1]).any():  # sorted by account: a repeat is adjacent
+        repeated = accounts[1:][accounts[1:] == accounts[:-1]][0]
+        raise BacktestError(
+            f"{day}: account {repeated} has more than one row in the features, the champion's published scores or "
+            "the labels of that day; each must hold one row per account and day"
+        )
     published = features[_CHAMPION_PROBABILITY].notna().to_numpy()
     champion_tier = features[_CHAMPION_TIER].to_numpy()[published]
     if (champion_tier < 0).any():

@@ -11,6 +11,7 @@ from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from safeguard.rollout.backtest import (
@@ -200,3 +201,28 @@ def test_the_rule_travels_with_the_plan_and_is_validated():
         BacktestRule.from_dict({"margin": 0.1})
     # rules stored while the intervals came from a bootstrap still load; their draws and seed no longer matter
     assert BacktestRule.from_dict({"days": 14, "bootstrap_resamples": 200, "seed": 0}) == BacktestRule(days=14)
+
+
+def test_a_days_comparison_rows_keep_what_the_champion_published_and_refuse_repeats():
+    from safeguard.rollout import backtest_replay as br
+
+    features = pd.DataFrame(
+        {
+            "account_id": ["a", "b", "c"],
+            br._CHAMPION_PROBABILITY: [0.2, None, 0.9],
+            br._CHAMPION_TIER: pd.array([0, pd.NA, 3], dtype="Int8"),
+            br._LABEL: [1.0, 0.0, None],
+            br._ACCOUNT_KEY: np.array([11, 12, 13], dtype=np.uint64),
+        }
+    )
+    scores = pa.table({"probability": [0.3, 0.4, 0.5], "tier": ["elevated", "elevated", "high"]})
+    rows = br.comparison_rows(DAYS[0], features, scores)
+    assert rows["account_key"].tolist() == [11, 13]  # b: the champion published nothing for it
+    assert rows["candidate_tier"].tolist() == [1, 2] and rows["champion_tier"].tolist() == [0, 3]
+    assert rows["label"].iloc[0] == 1.0 and np.isnan(rows["label"].iloc[1])
+    repeated = features.assign(account_id=["a", "a", "c"])
+    with pytest.raises(br.BacktestError, match=f"{DAYS[0]}: account a has more than one row"):
+        br.comparison_rows(DAYS[0], repeated, scores)
+    unknown_tier = features.assign(**{br._CHAMPION_TIER: pd.array([-1, pd.NA, 3], dtype="Int8")})
+    with pytest.raises(br.BacktestError, match="tier outside"):
+        br.comparison_rows(DAYS[0], unknown_tier, scores)
