@@ -299,8 +299,8 @@ def _codes(column: pd.Series) -> tuple[np.ndarray, np.ndarray | None]:
 def _outcomes(rows: pd.DataFrame, pooled_days: list[str], rule: BacktestRule):
     """Outcome figures of every matured day and of the pooled days.
 
-    Categorical day and account columns (sorted categories, see :func:`_sorted_categorical`) go in as their codes:
-    the same order ``np.unique`` gives the strings, without sorting Python strings."""
+    A Categorical day column (see :func:`_with_days`) goes in as its codes, the order ``np.unique`` would give the
+    day strings; the account key (a 64-bit hash) goes in as it is."""
     labelled = rows[rows["label"].notna()]
     day, day_names = _codes(labelled["day"])
     account, _ = _codes(labelled["account_key"])
