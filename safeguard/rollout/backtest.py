@@ -34,8 +34,14 @@ from statistics import NormalDist
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from safeguard.rollout.influence import ClusteredVariance, average_precision_influence, ratio_influence
+from safeguard.rollout.influence import (
+    ClusteredVariance,
+    average_precision_influence,
+    ratio_influence,
+    sorted_codes,
+)
 from safeguard.vocabulary import MODEL_ROLES, TIERS
 
 PASS, FAIL, INSUFFICIENT = "pass", "fail", "insufficient_data"
@@ -151,11 +157,33 @@ def paired_rate_difference(a: np.ndarray, b: np.ndarray, confidence: float = 0.9
 def top_k_per_day(probability: np.ndarray, day: np.ndarray, k: Mapping[Any, int]) -> np.ndarray:
     """True for the ``k[day]`` highest probabilities of each day (ties broken by row order)."""
     chosen = np.zeros(probability.size, dtype=bool)
-    for d, count in k.items():
-        rows = np.flatnonzero(day == d)
+    codes, days = sorted_codes(day)
+    by_day = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[by_day], np.arange(days.size + 1))
+    for j, d in enumerate(days.tolist()):
+        count = k.get(d, 0)
+        rows = by_day[bounds[j] : bounds[j + 1]]
         if count > 0 and rows.size:
-            chosen[rows[np.argsort(-probability[rows], kind="mergesort")[:count]]] = True
+            chosen[rows[_top(probability[rows], count)]] = True
     return chosen
+
+
+def _top(p: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the ``k`` highest of ``p``, ties at the cut broken by position: what a stable sort by
+    descending ``p`` would put first, found with a partition instead of a sort."""
+    if k >= p.size:
+        return np.arange(p.size)
+    cut = np.partition(p, p.size - k)[p.size - k]  # the k-th highest value
+    above = np.flatnonzero(p > cut)
+    at_cut = np.flatnonzero(p == cut)[: k - above.size]
+    return np.concatenate([above, at_cut])
+
+
+def _rows(index: np.ndarray) -> np.ndarray | slice:
+    """Ascending row positions as a slice when they are consecutive (a view: nothing gathered), else as they are."""
+    if index.size and int(index[-1]) - int(index[0]) + 1 == index.size:
+        return slice(int(index[0]), int(index[-1]) + 1)
+    return index
 
 
 def _relative(candidate: np.ndarray, champion: np.ndarray) -> np.ndarray:
@@ -243,11 +271,11 @@ def compare_outcomes(
     Returns ``({day: figures}, pooled figures or None when no pooled day has rows)``.
     """
     y = np.asarray(label, dtype=np.float64)
-    days, day_index = np.unique(np.asarray(day), return_inverse=True)
+    day_index, days = sorted_codes(day)
     G = days.size
     pooled = np.isin(days, np.asarray(list(pooled_days), dtype=days.dtype)) if len(pooled_days) else np.zeros(G, bool)
     in_pool = pooled[day_index]
-    _, account_index = np.unique(np.asarray(account), return_inverse=True)
+    account_index = pd.factorize(np.asarray(account))[0]  # dense codes, by hashing: no sort
     probability = {m: np.asarray(probability[m], dtype=np.float64) for m in MODELS}
     alerts = {m: np.asarray(tier[m]) >= ALERT_FROM for m in MODELS}
     volume = np.bincount(day_index[alerts["champion"]], minlength=G)
@@ -262,20 +290,27 @@ def compare_outcomes(
         marks[f"{m}.hit"] = (alerts[m] & positive).astype(np.float64)
         marks[f"{m}.selected_hit"] = (selected[m] & positive).astype(np.float64)
 
-    per_day_figures = _linearized(y, account_index, day_index, G, probability, marks)
     pool_rows = np.flatnonzero(in_pool)
-    pool_group = np.zeros(pool_rows.size, dtype=np.int64)
-    pooled_figures = _linearized(
-        y[pool_rows],
-        account_index[pool_rows],
-        pool_group,
-        1,
-        {m: probability[m][pool_rows] for m in MODELS},
-        {k: v[pool_rows] for k, v in marks.items()},
-    )
-    estimates = {
-        k: (np.r_[v, pooled_figures[k][0]], np.r_[var, pooled_figures[k][1]]) for k, (v, var) in per_day_figures.items()
-    }
+
+    def linearized_on(rows: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """The linearized figures of ``rows`` as one group. One day at a time, not every day's rows in one pass: the
+        arrays stay the size of a day, in cache; consecutive rows are sliced, not gathered."""
+        rows = _rows(rows)
+        labels = y[rows]
+        return _linearized(
+            labels,
+            account_index[rows],
+            np.zeros(labels.size, dtype=np.int64),
+            1,
+            {m: probability[m][rows] for m in MODELS},
+            {k: v[rows] for k, v in marks.items()},
+        )
+
+    by_day = np.argsort(day_index, kind="stable")
+    bounds = np.searchsorted(day_index[by_day], np.arange(G + 1))
+    parts = [linearized_on(by_day[first:last]) for first, last in zip(bounds[:-1], bounds[1:], strict=True)]
+    parts.append(linearized_on(pool_rows))  # position G: the pooled days
+    estimates = {k: tuple(np.concatenate([part[k][i] for part in parts]) for i in (0, 1)) for k in parts[0]}
     counts = {
         k: np.r_[np.bincount(day_index, weights=v, minlength=G), v[pool_rows].sum()].round().astype(int)
         for k, v in marks.items()

@@ -22,6 +22,7 @@ row's influence is on its own group's figure.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 
 def _group_sums(values: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
@@ -40,6 +41,12 @@ def ratio_influence(
     ``(numerator_i - value · denominator_i) / Σ denominator`` on its group's value (0 in an empty group)."""
     num = np.asarray(numerator, dtype=np.float64)
     den = np.asarray(denominator, dtype=np.float64)
+    if n_groups == 1:  # the same, without a pass per group index
+        total = den.sum()
+        if total <= 0:
+            return np.array([np.nan]), np.zeros(num.size)
+        value = num.sum() / total
+        return np.array([value]), (num - value * den) / total
     total = _group_sums(den, group, n_groups)
     value = _safe_ratio(_group_sums(num, group, n_groups), total)
     row_value, row_total = np.nan_to_num(value)[group], total[group]
@@ -47,16 +54,55 @@ def ratio_influence(
     return value, influence
 
 
-def _by_group_then_score(p: np.ndarray, g: np.ndarray, n_groups: int) -> np.ndarray:
-    """Row order by group, then score descending. The order within a tie run does not matter (a run is one
-    threshold), so each group is sorted on its own with an unstable sort; a stable sort on small integers is a
-    radix sort."""
-    by_group = np.argsort(g.astype(np.int16) if n_groups < 2**15 else g, kind="stable")
-    bounds = np.searchsorted(g[by_group], np.arange(n_groups + 1))
-    for first, last in zip(bounds[:-1], bounds[1:], strict=True):
-        rows = by_group[first:last]
-        by_group[first:last] = rows[np.argsort(-p[rows])]
-    return by_group
+def sorted_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(values, return_inverse=True)`` without sorting the rows: (each row's code, the sorted distinct
+    values). Small integers (a day's position) are counted; anything else is hashed, and only the distinct values
+    sorted."""
+    values = np.asarray(values)
+    if values.dtype.kind in "iu" and values.size:
+        low, high = int(values.min()), int(values.max())
+        if high - low <= 4 * values.size + 1024:
+            present = np.bincount(values - low, minlength=high - low + 1) > 0
+            code_of = np.cumsum(present) - 1
+            return code_of[values - low], (np.flatnonzero(present) + low).astype(values.dtype)
+    codes, uniques = pd.factorize(values, sort=True)
+    return codes, np.asarray(uniques)
+
+
+def _average_precision_of_one_group(p: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """Average precision of one group's rows and each row's influence on it (see
+    :func:`average_precision_influence`), worked out per tie run: rows ranked by score, each run of equal scores one
+    threshold with ``F`` rows at or above it and ``T`` positives among them. With ``S1`` and ``S2`` the sums of
+    ``pos / F`` and ``pos · T / F²`` over the runs at or below a row's run (``pos`` a run's positives), the row's
+    influence is ``(y · (T / F + S1 - AP) - S2) / P`` of its run: one sort, then arrays the size of the runs."""
+    n = p.size
+    if n == 0:
+        return np.nan, np.zeros(0)
+    order = np.argsort(-p)  # the order within a tie run does not matter: a run is one threshold
+    ranked = p[order]
+    new_run = np.empty(n, dtype=bool)
+    new_run[0] = True
+    np.not_equal(ranked[1:], ranked[:-1], out=new_run[1:])
+    starts = np.flatnonzero(new_run)
+    ranked_y = y[order]
+    positives_in_run = np.add.reduceat(ranked_y, starts)
+    flagged = np.r_[starts[1:], n].astype(np.float64)  # rows at or above each run
+    hits = np.cumsum(positives_in_run)  # positives at or above each run
+    positives = hits[-1]
+    if positives <= 0:
+        return np.nan, np.zeros(n)
+    precision = hits / flagged
+    value = float(positives_in_run @ precision) / positives
+
+    def at_or_below(v: np.ndarray) -> np.ndarray:
+        return np.cumsum(v[::-1])[::-1]
+
+    a = precision + at_or_below(positives_in_run / flagged) - value
+    b = at_or_below(positives_in_run * hits / flagged**2)
+    run = np.cumsum(new_run) - 1
+    influence = np.empty(n)
+    influence[order] = (ranked_y * a[run] - b[run]) / positives
+    return value, influence
 
 
 def average_precision_influence(
@@ -72,62 +118,47 @@ def average_precision_influence(
         ∂AP/∂w_k = (∂A/∂w_k - AP y_k) / P
 
     The two sums run over the positives ranked at or below row ``k``'s tie run: suffix sums in rank order, so the
-    whole cost is one sort. NaN and zero influence for a group without positives.
+    whole cost is one sort per group. NaN and zero influence for a group without positives.
     """
     p = np.asarray(probability, dtype=np.float64)
     y = np.asarray(label, dtype=np.float64)
-    g = np.asarray(group, dtype=np.int64)
-    n = p.size
     value = np.full(n_groups, np.nan)
-    influence = np.zeros(n)
-    if n == 0:
+    influence = np.zeros(p.size)
+    if n_groups == 1:
+        value[0], influence[:] = _average_precision_of_one_group(p, y)
         return value, influence
-    order = _by_group_then_score(p, g, n_groups)
-    ps, ys, gs = p[order], y[order], g[order]
-    position = np.arange(n)
-    new_run = np.r_[True, (np.diff(ps) != 0) | (np.diff(gs) != 0)]
-    new_group = np.r_[True, np.diff(gs) != 0]
-    run_start = np.maximum.accumulate(np.where(new_run, position, 0))
-    group_start = np.maximum.accumulate(np.where(new_group, position, 0))
-    run_end = np.r_[np.flatnonzero(new_run)[1:] - 1, n - 1][np.cumsum(new_run) - 1]
-    group_end = np.r_[np.flatnonzero(new_group)[1:] - 1, n - 1][np.cumsum(new_group) - 1]
-
-    hits = np.cumsum(ys)
-    hits_before_group = hits[group_start] - ys[group_start]
-    tp = hits[run_end] - hits_before_group  # positives at or above each row's score, in its group
-    flagged = (run_end - group_start + 1).astype(np.float64)  # rows at or above it
-    positives = _group_sums(ys, gs, n_groups)
-    precision_here = tp / flagged
-    value = _safe_ratio(_group_sums(ys * precision_here, gs, n_groups), positives)
-
-    def below(values: np.ndarray) -> np.ndarray:
-        """Σ values over the rows of each row's group ranked at or below its tie run."""
-        suffix = np.r_[np.cumsum(values[::-1])[::-1], 0.0]
-        return suffix[run_start] - suffix[group_end + 1]
-
-    d_area = ys * precision_here + ys * below(ys / flagged) - below(ys * tp / flagged**2)
-    row_positives = positives[gs]
-    d_ap = np.where(
-        row_positives > 0,
-        (d_area - np.nan_to_num(value)[gs] * ys) / np.where(row_positives > 0, row_positives, 1.0),
-        0.0,
-    )
-    influence[order] = d_ap
+    g = np.asarray(group)
+    by_group = np.argsort(g.astype(np.int16) if n_groups < 2**15 else g, kind="stable")  # a radix sort
+    bounds = np.searchsorted(g[by_group], np.arange(n_groups + 1))
+    for j in range(n_groups):
+        rows = by_group[bounds[j] : bounds[j + 1]]
+        value[j], influence[rows] = _average_precision_of_one_group(p[rows], y[rows])
     return value, influence
 
 
 class ClusteredVariance:
     """``Σ_a (Σ_{i in a, group g} influence_i)²`` per group: the variance of a figure when an account's rows move
-    together. Built once for a set of rows (account, group), then applied to any influence over those rows."""
+    together. Built once for a set of rows (account, group), then applied to any influence over those rows.
+
+    ``account`` holds dense codes (0 .. accounts - 1). When the (group, account) grid is not much larger than the
+    rows (a day per group, an account per row and day: the backtest's case), each cell is a position in it, summed
+    with one ``bincount``; otherwise the occupied cells are numbered first."""
 
     def __init__(self, account: np.ndarray, group: np.ndarray, n_groups: int):
         account = np.asarray(account, dtype=np.int64)
         group = np.asarray(group, dtype=np.int64)
-        n_accounts = int(account.max()) + 1 if account.size else 1
-        cells, self.cell = np.unique(group * n_accounts + account, return_inverse=True)
-        self.cell_group = cells // n_accounts
+        self.n_accounts = int(account.max()) + 1 if account.size else 1
         self.n_groups = n_groups
+        cell = group * self.n_accounts + account
+        if n_groups * self.n_accounts <= 4 * account.size + 1024:
+            self.cell, self.cell_group = cell, None
+        else:
+            self.cell, cells = pd.factorize(cell)  # hashing, no sort
+            self.cell_group = cells // self.n_accounts
 
     def __call__(self, influence: np.ndarray) -> np.ndarray:
+        if self.cell_group is None:
+            grid = np.bincount(self.cell, weights=influence, minlength=self.n_groups * self.n_accounts)
+            return np.square(grid).reshape(self.n_groups, self.n_accounts).sum(axis=1)
         per_cell = np.bincount(self.cell, weights=influence, minlength=self.cell_group.size)
         return np.bincount(self.cell_group, weights=per_cell * per_cell, minlength=self.n_groups)

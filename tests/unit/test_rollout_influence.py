@@ -8,7 +8,12 @@ import pytest
 
 from safeguard import metrics
 from safeguard.rollout.backtest import compare_outcomes, linearized_interval, top_k_per_day
-from safeguard.rollout.influence import ClusteredVariance, average_precision_influence, ratio_influence
+from safeguard.rollout.influence import (
+    ClusteredVariance,
+    average_precision_influence,
+    ratio_influence,
+    sorted_codes,
+)
 
 
 def _rows(n: int = 300, seed: int = 0):
@@ -67,6 +72,10 @@ def test_clustered_variance_sums_an_accounts_rows_before_squaring():
     influence = np.array([1.0, 2.0, -3.0, 0.5, 4.0])
     # group 0: account 0 (1 + 2)² + account 1 (-3)²; group 1: 0.5² + 4²
     np.testing.assert_allclose(ClusteredVariance(account, group, 2)(influence), [18.0, 16.25])
+    # the same sums when the (group, account) grid is too sparse to lay out and the occupied cells are numbered
+    sparse = ClusteredVariance(account * 5000, group, 2)
+    assert sparse.cell_group is not None
+    np.testing.assert_allclose(sparse(influence), [18.0, 16.25])
 
 
 def test_the_linearized_intervals_agree_with_a_paired_account_bootstrap():
@@ -126,3 +135,31 @@ def test_intervals_stay_in_range_and_lean_the_way_the_figure_is_skewed():
     assert linearized_interval("difference.recall", 0.9, 0.2**2, z) == (pytest.approx(0.9 - z * 0.2), 1.0)
     # at the ends of the range, where the transform has no scale, the clipped normal interval
     assert linearized_interval("champion.auc_pr", 1.0, 0.0, z) == (1.0, 1.0)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.array([3, 1, 3, 7, 1, -2]),
+        np.array([10**12, 5, 10**12], dtype=np.int64),  # too spread out to count: hashed
+        np.array(["2026-10-02", "2026-10-01", "2026-10-02"], dtype=object),
+        np.array([], dtype=np.int64),
+    ],
+)
+def test_sorted_codes_are_those_of_np_unique(values):
+    codes, uniques = sorted_codes(values)
+    expected_uniques, expected_codes = np.unique(values, return_inverse=True)
+    assert uniques.tolist() == expected_uniques.tolist()
+    assert codes.tolist() == expected_codes.tolist()
+
+
+def test_the_top_k_of_each_day_is_what_a_stable_sort_puts_first():
+    rng = np.random.default_rng(5)
+    p = np.round(rng.random(2000), 2)  # many ties at every cut
+    day = rng.integers(0, 4, p.size)
+    k = {0: 0, 1: 37, 2: 500, 3: 5000}
+    chosen = top_k_per_day(p, day, k)
+    for d, count in k.items():
+        rows = np.flatnonzero(day == d)
+        expected = rows[np.argsort(-p[rows], kind="stable")[:count]]
+        assert sorted(np.flatnonzero(chosen & (day == d)).tolist()) == sorted(expected.tolist())
