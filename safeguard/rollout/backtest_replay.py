@@ -134,19 +134,31 @@ def backtest_models(registry: ModelRegistry, candidate_version: str | None) -> t
 # -- the candidate's scores -----------------------------------------------------------------------------------------
 
 
-def score_day(model: TrainedModel, features: pd.DataFrame, day: str) -> pa.Table:
-    """Probability and tier of every account of one day's features, as the daily scoring computes them."""
-    X = model.matrix(features, where=f"features for {day}")
+def _feature_frame(features: pd.DataFrame | pa.Table, names: Sequence[str]) -> pd.DataFrame:
+    """The model's feature columns of ``features`` as a frame (an Arrow table converts only those columns; a missing
+    one is left for :func:`safeguard.examples.feature_matrix` to name)."""
+    if isinstance(features, pd.DataFrame):
+        return features
+    return features.select([n for n in names if n in features.column_names]).to_pandas()
+
+
+def score_day(model: TrainedModel, features: pd.DataFrame | pa.Table, day: str) -> pa.Table:
+    """Probability and tier of every account of one day's features, as the daily scoring computes them.
+
+    ``features``: a frame (as :func:`safeguard.scoring.read_day_features` reads it) or an Arrow table (as
+    :func:`read_day_with_champion` reads it: no account id becomes a Python string)."""
+    X = model.matrix(_feature_frame(features, model.feature_names), where=f"features for {day}")
     probability = model.calibrator(model.raw_margin(X))
-    tiers = np.asarray(TIERS, dtype=object)[tier_index(probability, model.thresholds)]
+    tier = tier_index(probability, model.thresholds)
     n = len(features)
+    accounts = features["account_id"]
     return pa.table(
         {
-            "model_version": pa.array([model.version] * n, pa.string()),
+            "model_version": pa.DictionaryArray.from_arrays(np.zeros(n, np.int8), [model.version]).cast(pa.string()),
             "score_date": pa.array(np.full(n, np.datetime64(day, "D")), pa.date32()),
-            "account_id": pa.array(features["account_id"].to_numpy(), pa.string()),
+            "account_id": accounts if isinstance(accounts, pa.ChunkedArray) else pa.array(accounts, pa.string()),
             "probability": pa.array(probability, pa.float64()),
-            "tier": pa.array(tiers, pa.string()),
+            "tier": pa.DictionaryArray.from_arrays(tier.astype(np.int8), list(TIERS)).cast(pa.string()),
         },
         schema=BACKTEST_SCORES_SCHEMA,
     )
@@ -195,9 +207,9 @@ _CHAMPION_PROBABILITY, _CHAMPION_TIER, _LABEL, _ACCOUNT_KEY = (
 )
 
 
-def read_day_with_champion(con, day: str, champion: str) -> pd.DataFrame:
-    """One day's rows of ``marts.fct_account_features`` (as :func:`safeguard.scoring.read_day_features`: every
-    column, sorted by account) with, per account, what the backtest compares the candidate against:
+def read_day_with_champion(con, day: str, champion: str) -> pa.Table:
+    """One day's rows of ``marts.fct_account_features`` (every column, in no particular order) as an Arrow table,
+    with, per account, what the backtest compares the candidate against:
 
     - the champion's published probability and tier (index into ``TIERS``; NULL where it published none);
     - the matured label (NULL while the label window is open);
@@ -205,7 +217,8 @@ def read_day_with_champion(con, day: str, champion: str) -> pd.DataFrame:
       string per row (two of a million accounts share a key with probability ~3e-8; they would only be counted
       as one cluster).
 
-    One read per day, joined where the rows are: no second pass over the candidate's scores."""
+    One read per day, joined where the rows are: no second pass over the candidate's scores. Arrow, unsorted: the
+    scores are written and judged as sets, and nothing turns an account id into a Python string."""
     champion_scores = (
         f"(SELECT account_id, probability, tier FROM {SCORES_TABLE} WHERE score_date = $day AND model_version = $champion)"
         if table_exists(con, SCORES_TABLE)
@@ -224,48 +237,63 @@ def read_day_with_champion(con, day: str, champion: str) -> pd.DataFrame:
             FROM {FEATURES_TABLE} AS f
             LEFT JOIN {champion_scores} AS ch ON ch.account_id = f.account_id
             LEFT JOIN {labels} AS ex ON ex.account_id = f.account_id
-            WHERE f.as_of_date = $day
-            ORDER BY f.account_id""",
+            WHERE f.as_of_date = $day""",
         {"day": date.fromisoformat(day), "champion": champion},
-    ).df()
+    ).fetch_arrow_table()
 
 
-def comparison_rows(day: str, features: pd.DataFrame, candidate_scores: pa.Table) -> pd.DataFrame:
-    """The day's rows both models scored: day, account_key, both probabilities and tiers, label (NaN while
-    pending). ``features`` as :func:`read_day_with_champion` reads them, ``candidate_scores`` as :func:`score_day`
-    scores them (the same rows, in the same order)."""
-    accounts = features["account_id"].to_numpy()
-    if len(accounts) > 1 and (accounts[1:] == accounts[:-1]).any():  # sorted by account: a repeat is adjacent
-        repeated = accounts[1:][accounts[1:] == accounts[:-1]][0]
+def _repeated_account(accounts: pa.ChunkedArray, keys: np.ndarray) -> str | None:
+    """An account id that occurs more than once, or None. Distinct 64-bit keys prove distinct ids (a hash count
+    of integers, no string touched); only when two keys agree are the ids themselves counted."""
+    if len(pd.unique(keys)) == len(keys):
+        return None
+    counts = pc.value_counts(accounts)
+    repeated = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
+    return repeated[0].as_py() if len(repeated) else None  # None: two ids that share a hash, no repeat
+
+
+def comparison_rows(day: str, features: pa.Table, candidate_scores: pa.Table) -> pd.DataFrame:
+    """The day's rows both models scored: account_key, both probabilities and tiers, label (NaN while pending).
+    ``features`` as :func:`read_day_with_champion` reads them, ``candidate_scores`` as :func:`score_day` scores them
+    (the same rows, in the same order). A repeated account (in the features, the champion's scores or the labels:
+    the join multiplies it) or a champion tier outside ``TIERS`` is refused before anything is written."""
+    keys = features.column(_ACCOUNT_KEY).to_numpy()
+    repeated = _repeated_account(features.column("account_id"), keys)
+    if repeated is not None:
         raise BacktestError(
             f"{day}: account {repeated} has more than one row in the features, the champion's published scores or "
             "the labels of that day; each must hold one row per account and day"
         )
-    published = features[_CHAMPION_PROBABILITY].notna().to_numpy()
-    champion_tier = features[_CHAMPION_TIER].to_numpy()[published]
+    published = features.column(_CHAMPION_PROBABILITY).is_valid().to_numpy(zero_copy_only=False)
+    champion_tier = pc.fill_null(features.column(_CHAMPION_TIER), -1).to_numpy()[published]
     if (champion_tier < 0).any():
         raise BacktestError(f"champion scores of {day} hold a tier outside {list(TIERS)}")
     candidate_tier = pc.index_in(candidate_scores.column("tier"), value_set=pa.array(TIERS)).to_numpy(
         zero_copy_only=False
     )
+
+    def numbers(column: str) -> np.ndarray:  # float64, NULL as NaN
+        return pc.fill_null(features.column(column).cast(pa.float64()), np.nan).to_numpy()[published]
+
     return pd.DataFrame(
         {
-            "account_key": features[_ACCOUNT_KEY].to_numpy()[published],
+            "account_key": keys[published],
             "candidate_probability": candidate_scores.column("probability").to_numpy()[published],
             "candidate_tier": candidate_tier[published].astype(np.int8),
-            "champion_probability": features[_CHAMPION_PROBABILITY].to_numpy(dtype=np.float64)[published],
+            "champion_probability": numbers(_CHAMPION_PROBABILITY),
             "champion_tier": champion_tier.astype(np.int8),
-            "label": features[_LABEL].to_numpy(dtype=np.float64, na_value=np.nan)[published],
-        }
+            "label": numbers(_LABEL),
+        },
+        copy=False,
     )
 
 
 def _with_days(days: list[str], chunks: list[pd.DataFrame]) -> pd.DataFrame:
-    """The days' comparison rows as one frame, ``day`` a Categorical over ``days`` (sorted ISO dates)."""
-    rows = pd.concat(chunks, ignore_index=True)
+    """The days' comparison rows as one frame, ``day`` a Categorical over ``days`` (sorted ISO dates). Column by
+    column, and the frame holds the concatenated arrays without copying them again."""
+    columns = {c: np.concatenate([chunk[c].to_numpy() for chunk in chunks]) for c in chunks[0].columns}
     codes = np.repeat(np.arange(len(days), dtype=np.int32), [len(c) for c in chunks])
-    rows.insert(0, "day", pd.Categorical.from_codes(codes, categories=days))
-    return rows
+    return pd.DataFrame({"day": pd.Categorical.from_codes(codes, categories=days), **columns}, copy=False)
 
 
 def _champion_scored_days(con, champion: str, days: list[str]) -> set[str]:
@@ -289,41 +317,32 @@ def _matured_days(con, days: list[str]) -> set[str]:
     return {d for (d,) in rows}
 
 
-def _codes(column: pd.Series) -> tuple[np.ndarray, np.ndarray | None]:
-    """(integer codes, their categories) of a Categorical column, (values, None) of any other."""
+def _day_codes(column: pd.Series, days: list[str]) -> np.ndarray:
+    """Each row's position in ``days`` (-1 for a day not in it): a Categorical's codes (see :func:`_with_days`)
+    are mapped through its categories, any other column is matched by value."""
     if isinstance(column.dtype, pd.CategoricalDtype):
-        return column.cat.codes.to_numpy(), np.asarray(column.cat.categories)
-    return column.to_numpy(), None
+        position = np.array([days.index(d) if d in days else -1 for d in column.cat.categories], dtype=np.int32)
+        return position[column.cat.codes.to_numpy()] if position.size else np.full(len(column), -1, np.int32)
+    return pd.Index(days).get_indexer(column.to_numpy())
 
 
-def _outcomes(rows: pd.DataFrame, pooled_days: list[str], rule: BacktestRule):
-    """Outcome figures of every matured day and of the pooled days.
+def _outcomes(rows: pd.DataFrame, day: np.ndarray, matured: np.ndarray, pooled_days: list[int], rule: BacktestRule):
+    """Outcome figures of every matured day and of the pooled days: the labelled rows of the days whose position
+    is in ``matured``; the account key (a 64-bit hash) goes in as it is. Keyed by day position."""
+    labelled = np.flatnonzero(matured[day] & rows["label"].notna().to_numpy())
 
-    A Categorical day column (see :func:`_with_days`) goes in as its codes, the order ``np.unique`` would give the
-    day strings; the account key (a 64-bit hash) goes in as it is."""
-    labelled = rows[rows["label"].notna()]
-    day, day_names = _codes(labelled["day"])
-    account, _ = _codes(labelled["account_key"])
-    pooled = pooled_days
-    if day_names is not None:
-        position = {d: i for i, d in enumerate(day_names.tolist())}
-        pooled = [position[d] for d in pooled_days if d in position]
-    per_day, pooled_figures = compare_outcomes(
-        labelled["label"].to_numpy(dtype=np.float64),
-        account,
-        day,
-        {m: labelled[f"{m}_probability"].to_numpy(dtype=np.float64) for m in MODEL_ROLES},
-        {m: labelled[f"{m}_tier"].to_numpy() for m in MODEL_ROLES},
-        pooled,
+    def column(name: str, dtype=None) -> np.ndarray:
+        return rows[name].to_numpy(dtype=dtype)[labelled]
+
+    return compare_outcomes(
+        column("label", np.float64),
+        column("account_key"),
+        day[labelled],
+        {m: column(f"{m}_probability", np.float64) for m in MODEL_ROLES},
+        {m: column(f"{m}_tier") for m in MODEL_ROLES},
+        pooled_days,
         confidence=rule.confidence,
     )
-    if day_names is not None:
-        per_day = {day_names[k]: v for k, v in per_day.items()}
-    return per_day, pooled_figures
-
-
-def _alerts(rows: pd.DataFrame, rule: BacktestRule) -> dict[str, Any]:
-    return compare_alerts({m: rows[f"{m}_tier"].to_numpy() for m in MODEL_ROLES}, rule.confidence)
 
 
 def judge(
@@ -335,7 +354,10 @@ def judge(
     validation_start: date,
     rule: BacktestRule,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Each day's status and figures, and the pooled summary of the judged days."""
+    """Each day's status and figures, and the pooled summary of the judged days.
+
+    ``rows``: the comparison rows of ``days`` (day, account_key, both models' probability and tier, label NaN
+    while pending). Worked on as numpy columns: no copy of the frame per day or per selection."""
     status = {}
     for day in days:
         if day not in champion_days:
@@ -344,10 +366,18 @@ def judge(
             status[day] = LABELS_PENDING
         else:
             status[day] = IN_TRAINING if date.fromisoformat(day) < validation_start else JUDGED
-    matured = [d for d in days if status[d] in (JUDGED, IN_TRAINING)]
-    judged = [d for d in days if status[d] == JUDGED]
-    outcomes, pooled_outcomes = _outcomes(rows[rows["day"].isin(matured)], judged, rule)
-    by_day = dict(tuple(rows.groupby("day", sort=True, observed=True))) if len(rows) else {}
+    day_of_row = _day_codes(rows["day"], days)
+    in_days = np.r_[np.array([status[d] for d in days], dtype=object), None]  # position -1: not a replayed day
+    matured = np.isin(in_days, [JUDGED, IN_TRAINING])
+    judged = np.flatnonzero(in_days == JUDGED).tolist()
+    outcomes, pooled_outcomes = _outcomes(rows, day_of_row, matured, judged, rule)
+    tiers = {m: rows[f"{m}_tier"].to_numpy() for m in MODEL_ROLES}
+    order = np.argsort(day_of_row, kind="stable")
+    bounds = np.searchsorted(day_of_row[order], np.arange(len(days) + 1))
+
+    def alerts(selection: np.ndarray) -> dict[str, Any]:
+        return compare_alerts({m: t[selection] for m, t in tiers.items()}, rule.confidence)
+
     notes = {
         NO_CHAMPION_SCORES: "the champion published no scores this day: not comparable",
         LABELS_PENDING: "label window not closed yet: alerts only",
@@ -355,7 +385,7 @@ def judge(
         JUDGED: "out of the candidate's fit: pooled",
     }
     per_day = []
-    for day in days:
+    for j, day in enumerate(days):
         entry: dict[str, Any] = {
             "day": day,
             "status": status[day],
@@ -363,12 +393,12 @@ def judge(
             "candidate_tiers": candidate_scored.get(day, {}),
         }
         if status[day] != NO_CHAMPION_SCORES:
-            entry["alerts"] = _alerts(by_day.get(day, rows.iloc[:0]), rule)
-        if day in outcomes:
-            entry["outcomes"] = outcomes[day]
+            entry["alerts"] = alerts(order[bounds[j] : bounds[j + 1]])
+        if j in outcomes:
+            entry["outcomes"] = outcomes[j]
         per_day.append(entry)
-    pooled = rows[rows["day"].isin(judged)] if judged else None
-    return per_day, pooled_summary(per_day, _alerts(pooled, rule) if pooled is not None else None, pooled_outcomes)
+    pooled = alerts(np.flatnonzero(np.isin(day_of_row, judged))) if judged else None
+    return per_day, pooled_summary(per_day, pooled, pooled_outcomes)
 
 
 def run_backtest(

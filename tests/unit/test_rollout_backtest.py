@@ -206,13 +206,13 @@ def test_the_rule_travels_with_the_plan_and_is_validated():
 def test_a_days_comparison_rows_keep_what_the_champion_published_and_refuse_repeats():
     from safeguard.rollout import backtest_replay as br
 
-    features = pd.DataFrame(
+    features = pa.table(
         {
             "account_id": ["a", "b", "c"],
             br._CHAMPION_PROBABILITY: [0.2, None, 0.9],
-            br._CHAMPION_TIER: pd.array([0, pd.NA, 3], dtype="Int8"),
+            br._CHAMPION_TIER: pa.array([0, None, 3], pa.int8()),
             br._LABEL: [1.0, 0.0, None],
-            br._ACCOUNT_KEY: np.array([11, 12, 13], dtype=np.uint64),
+            br._ACCOUNT_KEY: pa.array([11, 12, 13], pa.uint64()),
         }
     )
     scores = pa.table({"probability": [0.3, 0.4, 0.5], "tier": ["elevated", "elevated", "high"]})
@@ -220,9 +220,16 @@ def test_a_days_comparison_rows_keep_what_the_champion_published_and_refuse_repe
     assert rows["account_key"].tolist() == [11, 13]  # b: the champion published nothing for it
     assert rows["candidate_tier"].tolist() == [1, 2] and rows["champion_tier"].tolist() == [0, 3]
     assert rows["label"].iloc[0] == 1.0 and np.isnan(rows["label"].iloc[1])
-    repeated = features.assign(account_id=["a", "a", "c"])
+    repeated = features.set_column(0, "account_id", pa.array(["a", "c", "a"])).set_column(
+        4,
+        br._ACCOUNT_KEY,
+        pa.array([11, 13, 11], pa.uint64()),  # the key is a hash of the id
+    )
     with pytest.raises(br.BacktestError, match=f"{DAYS[0]}: account a has more than one row"):
         br.comparison_rows(DAYS[0], repeated, scores)
-    unknown_tier = features.assign(**{br._CHAMPION_TIER: pd.array([-1, pd.NA, 3], dtype="Int8")})
+    # two distinct ids whose keys collide are not a repeat
+    collided = features.set_column(4, br._ACCOUNT_KEY, pa.array([11, 11, 13], pa.uint64()))
+    assert len(br.comparison_rows(DAYS[0], collided, scores)) == 2
+    unknown_tier = features.set_column(2, br._CHAMPION_TIER, pa.array([-1, None, 3], pa.int8()))
     with pytest.raises(br.BacktestError, match="tier outside"):
         br.comparison_rows(DAYS[0], unknown_tier, scores)
