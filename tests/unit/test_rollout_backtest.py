@@ -233,3 +233,29 @@ def test_a_days_comparison_rows_keep_what_the_champion_published_and_refuse_repe
     unknown_tier = features.set_column(2, br._CHAMPION_TIER, pa.array([-1, None, 3], pa.int8()))
     with pytest.raises(br.BacktestError, match="tier outside"):
         br.comparison_rows(DAYS[0], unknown_tier, scores)
+
+
+def test_the_replay_builds_the_feature_matrix_from_arrow_as_from_a_frame():
+    from decimal import Decimal
+
+    from safeguard.examples import TrainingDataError
+    from safeguard.rollout import backtest_replay as br
+
+    table = pa.table(
+        {
+            "account_id": ["a", "b", "c"],
+            "count": pa.array([3, None, 1], pa.int64()),
+            "share": [0.5, 0.25, None],
+            "flag": [True, False, None],
+            "amount": pa.array([Decimal("1.50"), None, Decimal("2.25")], pa.decimal128(9, 2)),
+        }
+    )
+    names = ["share", "count", "flag", "amount"]
+    X = br._feature_matrix(table, names, where="day")
+    assert X.flags["C_CONTIGUOUS"]
+    expected = table.to_pandas()[names].astype(float).to_numpy()
+    np.testing.assert_array_equal(X, expected)  # NULL as NaN, in the model's order
+    with pytest.raises(TrainingDataError, match=r"day: missing feature column\(s\) \['absent'\]"):
+        br._feature_matrix(table, ["share", "absent"], where="day")
+    with pytest.raises(TrainingDataError, match="must be numeric, got"):
+        br._feature_matrix(table, ["account_id"], where="day")
