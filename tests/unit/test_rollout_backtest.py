@@ -259,3 +259,17 @@ def test_the_replay_builds_the_feature_matrix_from_arrow_as_from_a_frame():
         br._feature_matrix(table, ["share", "absent"], where="day")
     with pytest.raises(TrainingDataError, match="must be numeric, got"):
         br._feature_matrix(table, ["account_id"], where="day")
+
+
+def test_the_scores_keep_a_copy_of_the_account_ids_not_the_days_feature_table():
+    import duckdb
+
+    from safeguard.rollout import backtest_replay as br
+
+    con = duckdb.connect()
+    features = con.execute("SELECT 'acct-' || i AS account_id, i * 1.0 AS x FROM range(5000) t(i)").to_arrow_table()
+    copied = br._detached(features.column("account_id"))
+    assert copied.to_pylist() == features.column("account_id").to_pylist()
+    shared = {b.address for chunk in features.column("account_id").chunks for b in chunk.buffers() if b is not None}
+    assert not shared & {b.address for b in copied.buffers() if b is not None}
+    assert br._detached(features.slice(0, 0).column("account_id")).to_pylist() == []
