@@ -15,6 +15,7 @@ from datetime import datetime
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from safeguard.calibration import Calibrator
 from safeguard.catalog import FeatureSpec
@@ -57,7 +58,7 @@ class TrainedModel:
             return self.windows["refit"]
         return self.windows["fit"][0], self.windows["early_stopping"][1]
 
-    def matrix(self, frame: pd.DataFrame, *, where: str = "features") -> np.ndarray:
+    def matrix(self, frame: pd.DataFrame | pa.Table, *, where: str = "features") -> np.ndarray:
         return feature_matrix(frame, self.feature_names, where=where)
 
     def raw_margin(self, X: np.ndarray) -> np.ndarray:

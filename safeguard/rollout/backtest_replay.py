@@ -29,7 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from safeguard.examples import EXAMPLES_TABLE, TrainingDataError, feature_matrix
+from safeguard.examples import EXAMPLES_TABLE
 from safeguard.registry import ModelRegistry, ModelVersion, RegistryError
 from safeguard.risk_model import TrainedModel
 from safeguard.rollout.backtest import (
@@ -134,34 +134,6 @@ def backtest_models(registry: ModelRegistry, candidate_version: str | None) -> t
 # -- the candidate's scores -----------------------------------------------------------------------------------------
 
 
-_NUMERIC_ARROW_TYPES = (
-    pa.types.is_integer,
-    pa.types.is_floating,
-    pa.types.is_decimal,
-    pa.types.is_boolean,
-    pa.types.is_null,
-)
-
-
-def _feature_matrix(features: pd.DataFrame | pa.Table, names: Sequence[str], where: str) -> np.ndarray:
-    """The model's feature columns as float64 (NULL as NaN), in the model's order. A frame goes through
-    :func:`safeguard.examples.feature_matrix`; an Arrow table is copied column by column straight into a row-major
-    matrix (what LightGBM reads; no pandas frame in between), with the same checks and messages."""
-    if isinstance(features, pd.DataFrame):
-        return feature_matrix(features, names, where=where)
-    missing = [n for n in names if n not in features.column_names]
-    if missing:
-        raise TrainingDataError(f"{where}: missing feature column(s) {missing}")
-    types = {n: features.schema.field(n).type for n in names}
-    bad = [f"{n} ({t})" for n, t in types.items() if not any(numeric(t) for numeric in _NUMERIC_ARROW_TYPES)]
-    if bad:
-        raise TrainingDataError(f"{where}: feature column(s) must be numeric, got {bad}")
-    X = np.empty((features.num_rows, len(names)))
-    for j, n in enumerate(names):
-        X[:, j] = pc.fill_null(features.column(n).cast(pa.float64()), np.nan).to_numpy()
-    return X
-
-
 def _detached(column: pa.ChunkedArray) -> pa.Array:
     """A copy of ``column`` that owns its buffers. A column of a table DuckDB exported shares the release of the
     whole record batch: holding it for the write would keep every day's feature table alive (about 17 MB a day at
@@ -174,7 +146,7 @@ def score_day(model: TrainedModel, features: pd.DataFrame | pa.Table, day: str) 
 
     ``features``: a frame (as :func:`safeguard.scoring.read_day_features` reads it) or an Arrow table (as
     :func:`read_day_with_champion` reads it: no account id becomes a Python string)."""
-    X = _feature_matrix(features, model.feature_names, where=f"features for {day}")
+    X = model.matrix(features, where=f"features for {day}")
     probability = model.calibrator(model.raw_margin(X))
     tier = tier_index(probability, model.thresholds)
     n = len(features)

@@ -238,8 +238,7 @@ def test_a_days_comparison_rows_keep_what_the_champion_published_and_refuse_repe
 def test_the_replay_builds_the_feature_matrix_from_arrow_as_from_a_frame():
     from decimal import Decimal
 
-    from safeguard.examples import TrainingDataError
-    from safeguard.rollout import backtest_replay as br
+    from safeguard.examples import TrainingDataError, feature_matrix
 
     table = pa.table(
         {
@@ -251,14 +250,14 @@ def test_the_replay_builds_the_feature_matrix_from_arrow_as_from_a_frame():
         }
     )
     names = ["share", "count", "flag", "amount"]
-    X = br._feature_matrix(table, names, where="day")
+    X = feature_matrix(table, names, where="day")
     assert X.flags["C_CONTIGUOUS"]
     expected = table.to_pandas()[names].astype(float).to_numpy()
     np.testing.assert_array_equal(X, expected)  # NULL as NaN, in the model's order
     with pytest.raises(TrainingDataError, match=r"day: missing feature column\(s\) \['absent'\]"):
-        br._feature_matrix(table, ["share", "absent"], where="day")
+        feature_matrix(table, ["share", "absent"], where="day")
     with pytest.raises(TrainingDataError, match="must be numeric, got"):
-        br._feature_matrix(table, ["account_id"], where="day")
+        feature_matrix(table, ["account_id"], where="day")
 
 
 def test_the_scores_keep_a_copy_of_the_account_ids_not_the_days_feature_table():
