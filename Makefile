@@ -53,12 +53,16 @@ demo: dbt-manifest dagster-home
 # says DEPENDENCY AUDIT NOT RUN, without failing, when no vulnerability service is reachable (SAFEGUARD_AUDIT_REQUIRED=1,
 # or a configured SAFEGUARD_AUDIT_OSV_URL, makes that fatal). Its one-line outcome is printed again after pytest.
 AUDIT_STATUS := $(SAFEGUARD_HOME)/dependency-audit.txt
+# Two workers (pytest-xdist), a test module per worker at a time, longest modules first (tests/conftest.py): the slow
+# tests spend much of their time waiting on subprocesses (dbt, dagster dev, the daemon's ticks), so the other worker
+# fills the cores. `make test PYTEST_WORKERS=` runs them one by one, in the same order.
+PYTEST_WORKERS ?= -n 2 --dist loadfile --no-loadscope-reorder
 test: dbt-manifest
 	@rm -f $(AUDIT_STATUS)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	SAFEGUARD_AUDIT_STATUS_FILE=$(AUDIT_STATUS) $(BIN)/python security/audit.py
-	SAFEGUARD_TEST_POSTGRES_URL="$$(bash scripts/postgres-up.sh)" $(BIN)/pytest; status=$$?; cat $(AUDIT_STATUS); exit $$status
+	SAFEGUARD_TEST_POSTGRES_URL="$$(bash scripts/postgres-up.sh)" $(BIN)/pytest $(PYTEST_WORKERS); status=$$?; cat $(AUDIT_STATUS); exit $$status
 
 ui: dbt-manifest dagster-home
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000

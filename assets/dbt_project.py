@@ -1,7 +1,8 @@
 """The dbt project as Dagster sees it: DbtProject, the translator, the ``dbt`` resource.
 
 The manifest is prepared ahead of loading (``python -m orchestration.dbt``, a ``dbt parse`` into
-dbt_project/target/), never parsed at import; under ``dagster dev`` it is refreshed on load.
+dbt_project/target/), never parsed at import; under ``dagster dev`` it is parsed again on load when a project
+file is newer than it (:func:`manifest_is_current`).
 
 dbt reads the warehouse path from WAREHOUSE_PATH (dbt_project/profiles.yml). :func:`warehouse_path_env` sets it
 for one dbt invocation to the file of the Dagster ``warehouse`` resource, so both always use the same file.
@@ -53,6 +54,26 @@ def prepare_manifest() -> None:
         dbt_project.preparer.prepare(dbt_project)
 
 
+# What a parse reads: everything in the project folder but dbt's own outputs and installed packages.
+_PARSE_OUTPUTS = {"target", "logs", "dbt_packages"}
+_PARSE_INPUTS = {".sql", ".yml", ".yaml", ".csv", ".md", ".py"}
+
+
+def manifest_is_current(project_dir: Path | None = None, manifest: Path | None = None) -> bool:
+    """True when the manifest (this project's by default) exists and is newer than every file a parse reads in
+    ``project_dir``: models, macros, tests, seeds, their YAML and docs, dbt_project.yml and profiles.yml."""
+    project_dir = project_dir or dbt_project.project_dir
+    manifest = manifest or dbt_project.manifest_path
+    if not manifest.exists():
+        return False
+    built = manifest.stat().st_mtime
+    return all(
+        path.stat().st_mtime <= built
+        for path in project_dir.rglob("*")
+        if path.suffix in _PARSE_INPUTS and path.relative_to(project_dir).parts[0] not in _PARSE_OUTPUTS
+    )
+
+
 class SafeguardDbtTranslator(DagsterDbtTranslator):
     """dbt models become assets keyed by their model name (``fct_account_features``, not ``marts/...``), in
     group ``features``, owned by the safeguards team, described by their YAML, with every dbt data test as an
@@ -91,5 +112,8 @@ def dbt_resource() -> DbtCliResource:
     )
 
 
-with warehouse_path_env(_configured_warehouse_path()):
-    dbt_project.prepare_if_dev()
+# Under `dagster dev` every process that loads the code (the code server, each run's worker) would parse the
+# project again (about 8 s each): only a project edited since the last parse is parsed again.
+if not manifest_is_current():
+    with warehouse_path_env(_configured_warehouse_path()):
+        dbt_project.prepare_if_dev()

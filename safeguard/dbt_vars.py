@@ -40,11 +40,13 @@ def dbt_build_args(
     select: str | None = None,
     label_horizon_days: int = DEFAULT_LABEL_HORIZON_DAYS,
     unit_tests: bool = False,
+    data_tests: bool = True,
 ) -> list[str]:
     """``dbt build`` of the window ``[start, end)``: models and their data tests, optionally a selection.
 
     dbt unit tests check the SQL, not the data, so a scheduled run leaves them out (``unit_tests=False``);
-    the test suite runs them.
+    the test suite runs them. ``data_tests=False`` builds the models alone (a re-build whose data a previous
+    build of the same window has already tested).
     """
     window = dbt_vars(start, end, label_horizon_days=label_horizon_days)
     # microbatch models (fct_account_features) build this window one day per statement
@@ -59,6 +61,7 @@ def dbt_build_args(
     ]
     if select:
         args += ["--select", select]
-    if not unit_tests:
-        args += ["--exclude-resource-type", "unit_test"]
+    excluded = ([] if unit_tests else ["unit_test"]) + ([] if data_tests else ["test"])
+    if excluded:
+        args += ["--exclude-resource-type", *excluded]
     return args

@@ -63,10 +63,13 @@ def dbt_build_command(
     *,
     target: str = SPARK_TARGET,
     label_horizon_days: int | None = None,
+    data_tests: bool = True,
 ) -> list[str]:
     """``dbt build --target TARGET`` of the window ``[start, end)``, data tests included, as DuckDB's asset builds
     it (``safeguard.dbt_vars.dbt_build_args``); ``target`` is a profile target (``spark`` or ``duckdb``)."""
-    kwargs = {} if label_horizon_days is None else {"label_horizon_days": label_horizon_days}
+    kwargs = {"data_tests": data_tests} | (
+        {} if label_horizon_days is None else {"label_horizon_days": label_horizon_days}
+    )
     return [
         *DBT_CLI,
         *dbt_build_args(start, end, **kwargs),
@@ -101,13 +104,15 @@ def build_features_on_spark(
     warehouse: str | Path,
     raw: str | Path,
     label_horizon_days: int | None = None,
+    data_tests: bool = True,
 ) -> SparkBuild:
-    """Build the window ``[start, end)`` of every model on Spark; raises :class:`SparkBuildError` naming the failed
+    """Build the window ``[start, end)`` of every model on Spark, with its data tests unless ``data_tests`` is
+    False; raises :class:`SparkBuildError` naming the failed
     nodes, or :class:`SparkUnavailable` (one line) when Java or pyspark is missing."""
     check_spark()
     target_path = Path(warehouse) / "dbt-target"
     Path(warehouse).mkdir(parents=True, exist_ok=True)
-    command = dbt_build_command(start, end, target_path, label_horizon_days=label_horizon_days)
+    command = dbt_build_command(start, end, target_path, label_horizon_days=label_horizon_days, data_tests=data_tests)
     env = os.environ | spark_dbt_env(warehouse, raw)
     env.setdefault("PYSPARK_PYTHON", sys.executable)
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)

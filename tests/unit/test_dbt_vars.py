@@ -38,6 +38,11 @@ def test_unit_tests_on_request():
     assert "--exclude-resource-type" not in dbt_build_args(utc(2026, 9, 1), utc(2026, 9, 2), unit_tests=True)
 
 
+def test_models_alone_on_request():
+    args = dbt_build_args(utc(2026, 9, 1), utc(2026, 9, 2), data_tests=False)
+    assert args[0] == "build" and args[-3:] == ["--exclude-resource-type", "unit_test", "test"]
+
+
 def test_an_aware_time_is_read_in_utc():
     plus_two = timezone(timedelta(hours=2))
     args = dbt_build_args(datetime(2026, 9, 1, 2, tzinfo=plus_two), datetime(2026, 9, 2, 2, tzinfo=plus_two))
