@@ -113,7 +113,7 @@ def dbt_resource() -> DbtCliResource:
 
 
 # Under `dagster dev` every process that loads the code (the code server, each run's worker) would parse the
-# project again (about 8 s each): only a project edited since the last parse is parsed again.
-if not manifest_is_current():
-    with warehouse_path_env(_configured_warehouse_path()):
-        dbt_project.prepare_if_dev()
+# project again (about 8 s each): only a project edited since the last parse is parsed again. Elsewhere nothing is
+# parsed or checked at import.
+if dbt_project.preparer.using_dagster_dev() and not manifest_is_current():
+    prepare_manifest()

@@ -26,7 +26,7 @@ from datetime import datetime
 from pathlib import Path
 
 from safeguard.catalog import DBT_PROJECT_DIR
-from safeguard.dbt_vars import dbt_build_args
+from safeguard.dbt_vars import DEFAULT_LABEL_HORIZON_DAYS, dbt_build_args
 from safeguard.spark_engine import SparkUnavailable, check_spark
 
 SPARK_TARGET = "spark"
@@ -62,17 +62,15 @@ def dbt_build_command(
     target_path: str | Path,
     *,
     target: str = SPARK_TARGET,
-    label_horizon_days: int | None = None,
+    label_horizon_days: int = DEFAULT_LABEL_HORIZON_DAYS,
     data_tests: bool = True,
 ) -> list[str]:
-    """``dbt build --target TARGET`` of the window ``[start, end)``, data tests included, as DuckDB's asset builds
-    it (``safeguard.dbt_vars.dbt_build_args``); ``target`` is a profile target (``spark`` or ``duckdb``)."""
-    kwargs = {"data_tests": data_tests} | (
-        {} if label_horizon_days is None else {"label_horizon_days": label_horizon_days}
-    )
+    """``dbt build --target TARGET`` of the window ``[start, end)`` as DuckDB's asset builds it
+    (``safeguard.dbt_vars.dbt_build_args``: data tests included unless ``data_tests`` is False); ``target`` is a
+    profile target (``spark`` or ``duckdb``)."""
     return [
         *DBT_CLI,
-        *dbt_build_args(start, end, **kwargs),
+        *dbt_build_args(start, end, label_horizon_days=label_horizon_days, data_tests=data_tests),
         "--target",
         target,
         "--project-dir",
@@ -103,12 +101,12 @@ def build_features_on_spark(
     *,
     warehouse: str | Path,
     raw: str | Path,
-    label_horizon_days: int | None = None,
+    label_horizon_days: int = DEFAULT_LABEL_HORIZON_DAYS,
     data_tests: bool = True,
 ) -> SparkBuild:
     """Build the window ``[start, end)`` of every model on Spark, with its data tests unless ``data_tests`` is
-    False; raises :class:`SparkBuildError` naming the failed
-    nodes, or :class:`SparkUnavailable` (one line) when Java or pyspark is missing."""
+    False; raises :class:`SparkBuildError` naming the failed nodes, or :class:`SparkUnavailable` (one line) when
+    Java or pyspark is missing."""
     check_spark()
     target_path = Path(warehouse) / "dbt-target"
     Path(warehouse).mkdir(parents=True, exist_ok=True)
